@@ -1,0 +1,44 @@
+# make demo: install, build the demo study and serve it on SQLite at 127.0.0.1:8000
+# make test: install and run every test, on SQLite and on PostgreSQL
+PY := .venv/bin/python
+REQS := requirements.txt requirements-dev.txt
+STAMP := .venv/.installed-$(shell cat $(REQS) | sha256sum | cut -c1-16)
+PG_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+DEMO_ENV := DEBUG=1
+
+.PHONY: install chromium postgres test demo serve bench
+
+install: $(STAMP)
+
+$(STAMP): $(REQS)
+	@test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@rm -f .venv/.installed-*
+	@touch $@
+
+chromium:
+	@test -x /usr/bin/chromium || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+postgres:
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start
+	@until pg_isready -q -h 127.0.0.1 -p 5432; do sleep 1; done
+
+# Library tests need no database; the Django tests run once on SQLite and once on PostgreSQL.
+test: install chromium postgres
+	$(PY) -m pytest tests/unit
+	$(PY) -m pytest tests/integration tests/e2e
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest tests/integration tests/e2e
+
+demo: install
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput
+	$(DEMO_ENV) $(PY) manage.py build_demo
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+# Production-style serving: gunicorn, static files through WhiteNoise. Needs SECRET_KEY.
+serve: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	.venv/bin/gunicorn config.wsgi --workers $${WORKERS:-4} --bind $${BIND:-127.0.0.1:8000}
+
+bench: install postgres
+	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -1,0 +1,83 @@
+"""Participants and their trials (one per participant and item)."""
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+from study.models.study import Arm, Item, Study
+
+
+def new_token() -> str:
+    """An opaque, unguessable participant token (32 URL-safe characters)."""
+    return secrets.token_urlsafe(24)
+
+
+def new_seed() -> int:
+    """A random 62-bit seed for the participant's shuffles."""
+    return secrets.randbits(62)
+
+
+class Participant(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active"
+        COMPLETED = "completed"
+        WITHDRAWN = "withdrawn"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="participants")
+    token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    seed = models.BigIntegerField(default=new_seed, editable=False)
+    consented_at = models.DateTimeField(auto_now_add=True)
+    intro_seen_at = models.DateTimeField(null=True, blank=True)
+    last_seen_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    completion_code = models.CharField(max_length=16, blank=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status="completed", completed_at__isnull=False) | ~Q(status="completed"),
+                name="participant_completed_has_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "arm", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}:{self.pk}"
+
+
+class RecruitmentRecord(models.Model):
+    """Recruitment-platform parameters (e.g. PROLIFIC_PID), kept apart from the answers."""
+
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="recruitment")
+    params = models.JSONField(default=dict)
+
+
+class Trial(models.Model):
+    """One question as one participant saw it, and their answer once given."""
+
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="trials")
+    presented_position = models.PositiveIntegerField(help_text="0-based place of the question for this participant.")
+    presented_options = models.JSONField(help_text="The item's options in the order shown.")
+    chosen_option = models.CharField(max_length=200, blank=True)
+    correct_guess = models.BooleanField(null=True)
+    rt_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Client-measured response time.")
+    shown_at = models.DateTimeField(null=True, blank=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["participant", "presented_position"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "item"], name="trial_one_per_participant_item"),
+            models.UniqueConstraint(fields=["participant", "presented_position"], name="trial_unique_position"),
+            models.CheckConstraint(
+                condition=Q(answered_at__isnull=True, chosen_option="", correct_guess__isnull=True)
+                | (Q(answered_at__isnull=False, correct_guess__isnull=False) & ~Q(chosen_option="")),
+                name="trial_answer_complete_or_empty",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} q{self.presented_position}"

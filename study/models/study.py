@@ -1,0 +1,111 @@
+"""A study, its arms (one explanation technique each) and its items (questions).
+
+The option set of a question lives on the Item, once, so it is the same in every arm by
+construction; an arm only adds its own explanation image (Stimulus) of the item.
+"""
+from django.core.validators import MinValueValidator
+from django.db import models
+
+CANT_TELL = "I just can't tell"
+
+
+class Study(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        OPEN = "open"
+        CLOSED = "closed"
+
+    class Assignment(models.TextChoices):
+        ROUND_ROBIN = "round_robin", "Strict round-robin on consent"
+        BALANCED = "balanced", "Balanced on completed and recently active participants"
+
+    class QuestionOrder(models.TextChoices):
+        FIXED = "fixed"
+        SHUFFLED = "shuffled", "Shuffled per participant"
+
+    slug = models.SlugField(unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    consent_text = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
+    question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
+    completion_redirect_url = models.URLField(blank=True)
+    # A participant silent for longer than this counts as dropped (balanced assignment, dashboard).
+    active_timeout_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    # Number of arm assignments made so far: the round-robin counter, bumped atomically.
+    assignments_made = models.PositiveBigIntegerField(default=0)
+    # How the study was built: model hash, methods, parameters, versions, seed.
+    provenance = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Arm(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="arms")
+    name = models.CharField(max_length=100)
+    technique = models.CharField(max_length=50, help_text="Explanation method, e.g. gradcam or pv.")
+    position = models.PositiveSmallIntegerField(help_text="Order of the arm in round-robin assignment.")
+    intro_html = models.TextField(help_text="Introduction shown after consent, with a worked example.")
+    example_image = models.ImageField(upload_to="arms/", blank=True)
+
+    class Meta:
+        ordering = ["study", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "position"], name="arm_unique_position"),
+            models.UniqueConstraint(fields=["study", "name"], name="arm_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}/{self.name}"
+
+
+class Item(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveIntegerField(help_text="Order of the question under a fixed question order.")
+    name = models.CharField(max_length=200, help_text="Source image name in the data set.")
+    image = models.ImageField(upload_to="items/")
+    model_prediction = models.CharField(max_length=200, help_text="The model's top-1 class name.")
+    true_labels = models.JSONField(default=list)
+    model_correct = models.BooleanField()
+    # The answer options shown in every arm, CANT_TELL included; presented order varies per participant.
+    options = models.JSONField()
+    is_attention_check = models.BooleanField(default=False)
+    # For an attention check, the option an attentive participant picks (the prediction otherwise).
+    expected_option = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["study", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "position"], name="item_unique_position"),
+            models.UniqueConstraint(fields=["study", "name"], name="item_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.study.slug}#{self.position}"
+
+    @property
+    def answer(self) -> str:
+        """The option that counts as a correct guess."""
+        return self.expected_option or self.model_prediction
+
+
+class Stimulus(models.Model):
+    """The explanation image of one item in one arm."""
+
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="stimuli")
+    arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="stimuli")
+    image = models.ImageField(upload_to="stimuli/")
+    provenance = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name_plural = "stimuli"
+        constraints = [models.UniqueConstraint(fields=["item", "arm"], name="stimulus_unique_item_arm")]
+
+    def __str__(self) -> str:
+        return f"{self.item} [{self.arm.name}]"

@@ -1,0 +1,8 @@
+"""Study URLs: each area of the app owns one module of views."""
+from django.urls import include, path
+
+urlpatterns = [
+    path("r/", include("study.views.researcher_urls")),
+    path("r/gaze/", include("study.views.gaze_urls")),
+    path("", include("study.views.participant_urls")),
+]

@@ -1,0 +1,27 @@
+"""Fixtures shared by every test package."""
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+MIT1003 = Path(os.environ.get("MIT1003_SAMPLE", ROOT.parent / "shared" / "data" / "mit1003-sample"))
+
+
+@pytest.fixture(scope="session")
+def mit1003_dir() -> Path:
+    """The real MIT1003 gaze sample, read in place (never copied into the repo)."""
+    if not (MIT1003 / "fixation_maps").is_dir():
+        reason = f"real gaze sample not found at {MIT1003} (expected ../shared/data/mit1003-sample)"
+        if os.environ.get("REQUIRE_SHARED_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return MIT1003
+
+
+@pytest.fixture
+def isolated_media(settings, tmp_path):
+    """Point MEDIA_ROOT and the explainer cache at a fresh folder for one test."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.EXPLAINER_CACHE_DIR = tmp_path / "cache"
+    return settings.MEDIA_ROOT

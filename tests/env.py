@@ -1,0 +1,4 @@
+"""Loaded by pytest before Django (see pyproject.toml): a key so settings import in tests."""
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-0000000000000000000000")

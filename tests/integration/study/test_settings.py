@@ -1,0 +1,42 @@
+"""Production settings pass Django's deployment checks."""
+import os
+import subprocess
+import sys
+
+from tests.conftest import ROOT
+
+PRODUCTION_ENV = {
+    "DEBUG": "0",
+    "SECRET_KEY": "a-long-random-production-key-" + "x7Qp2Lk9Zr4Wm8Tn3Vb6Yc1Hd5Jf0Gs" * 2,
+    "ALLOWED_HOSTS": "study.example.org",
+    "SECURE_SSL_REDIRECT": "1",
+}
+
+
+def run_manage(*args, env=None):
+    full_env = {k: v for k, v in os.environ.items() if k not in {"DEBUG", "SECRET_KEY"}}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env,
+                          capture_output=True, text=True)
+
+
+def test_check_deploy_is_clean_with_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_refuse_a_missing_secret_key():
+    env = dict(PRODUCTION_ENV)
+    env["SECRET_KEY"] = ""
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY" in result.stderr
+
+
+def test_plain_http_setting_turns_off_the_redirect_and_secure_cookies():
+    env = dict(PRODUCTION_ENV, SECURE_SSL_REDIRECT="0")
+    code = "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE)"
+    result = run_manage("shell", "-v", "0", "-c", code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "False"]
