@@ -1,0 +1,53 @@
+"""Small real studies for tests: arms, items with PNG images, stimuli, options."""
+import io
+import random
+
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from study.models import Arm, Item, Stimulus, Study
+from study.models.study import CANT_TELL
+
+CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+def png_bytes(seed: int, size: int = 32) -> bytes:
+    """A small noise PNG, different for every seed."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (size, size))
+    image.putdata([(rng.randrange(256), rng.randrange(256), rng.randrange(256)) for _ in range(size * size)])
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techniques=("gradcam", "pv"),
+               status: str = Study.Status.OPEN, n_attention: int = 0, **fields) -> Study:
+    """An open study with one arm per technique and n_correct + n_incorrect (+ attention) items."""
+    study = Study.objects.create(slug=slug, title=f"Study {slug}", status=status, **fields)
+    arms = [
+        Arm.objects.create(study=study, name=technique, technique=technique, position=i,
+                           intro_html=f"<p>This is how {technique} explanations look.</p>")
+        for i, technique in enumerate(techniques)
+    ]
+    rng = random.Random(slug)
+    n_items = n_correct + n_incorrect + n_attention
+    for position in range(n_items):
+        truth = rng.choice(CLASSES)
+        correct = position < n_correct
+        prediction = truth if correct else rng.choice([c for c in CLASSES if c != truth])
+        others = [c for c in CLASSES if c not in {truth, prediction}]
+        options = sorted({prediction, truth, *rng.sample(others, 4)} - {prediction})[:3]
+        options = [prediction, *options, CANT_TELL]
+        attention = position >= n_correct + n_incorrect
+        item = Item(study=study, position=position, name=f"img{position:03d}.png", model_prediction=prediction,
+                    true_labels=[truth], model_correct=correct, options=options,
+                    is_attention_check=attention, expected_option=options[1] if attention else "")
+        item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
+        item.save()
+        for arm in arms:
+            stimulus = Stimulus(item=item, arm=arm)
+            stimulus.image.save(f"{slug}-{position}-{arm.technique}.png",
+                                ContentFile(png_bytes(1000 * (arm.position + 1) + position)), save=False)
+            stimulus.save()
+    return study
