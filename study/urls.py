@@ -4,5 +4,6 @@ from django.urls import include, path
 urlpatterns = [
     path("r/", include("study.views.researcher_urls")),
     path("r/gaze/", include("study.views.gaze_urls")),
+    path("r/gallery/", include("study.views.gallery_urls")),
     path("", include("study.views.participant_urls")),
 ]
