@@ -25,3 +25,10 @@ def isolated_media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EXPLAINER_CACHE_DIR = tmp_path / "cache"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture(autouse=True)
+def _static_without_manifest(settings):
+    """Let templates resolve {% static %} without a collectstatic run (production keeps the manifest)."""
+    settings.STORAGES = {**settings.STORAGES,
+                         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
