@@ -33,6 +33,8 @@ class Participant(models.Model):
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     completion_code = models.CharField(max_length=16, blank=True)
+    # The one-time key of the consent form that created this participant: a resubmitted form finds them again.
+    consent_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     class Meta:
         constraints = [
