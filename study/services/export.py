@@ -1,0 +1,153 @@
+"""Streaming exports of a study's answers: trials.csv and participants.csv, or pandas frames.
+
+Rows come from one query each, read in chunks, so exports of any size run in constant memory
+and a constant number of queries. Recruitment-platform parameters are never exported here:
+they identify people and stay apart from the answers (see the admin's recruitment records).
+"""
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+from django.db.models import Count, F, Q
+
+from study.models import Participant, Study, Trial
+from study.models.study import CANT_TELL
+from study.services.dashboard import failed_attention_checks, reported_status
+
+CHUNK_SIZE = 2000
+
+TRIAL_COLUMNS = (
+    "participant", "arm", "technique", "item", "item_position", "presented_position", "model_correct",
+    "is_attention_check", "model_prediction", "presented_options", "chosen_option", "correct_guess",
+    "cant_tell", "rt_ms", "shown_at", "answered_at",
+)
+PARTICIPANT_COLUMNS = (
+    "participant", "arm", "technique", "status", "consented_at", "completed_at", "n_answered",
+    "attention_failures",
+)
+DATETIME_COLUMNS = {"trials": ("shown_at", "answered_at"), "participants": ("consented_at", "completed_at")}
+
+
+class ExportError(Exception):
+    """An export could not be written (e.g. the output folder is not usable)."""
+
+
+def trials_rows(study: Study) -> Iterator[tuple]:
+    """One tuple per answered trial, in TRIAL_COLUMNS order, by participant then presented position."""
+    trials = (
+        Trial.objects.filter(participant__study=study, answered_at__isnull=False)
+        .order_by("participant_id", "presented_position")
+        .values_list(
+            "participant_id", "participant__arm__name", "participant__arm__technique", "item__name",
+            "item__position", "presented_position", "item__model_correct", "item__is_attention_check",
+            "item__model_prediction", "presented_options", "chosen_option", "correct_guess", "rt_ms",
+            "shown_at", "answered_at",
+        )
+    )
+    for (participant, arm, technique, item, item_position, presented_position, model_correct, attention,
+         prediction, options, chosen, correct_guess, rt_ms, shown_at, answered_at) in trials.iterator(CHUNK_SIZE):
+        yield (participant, arm, technique, item, item_position, presented_position, model_correct, attention,
+               prediction, json.dumps(options), chosen, correct_guess, chosen == CANT_TELL, rt_ms, shown_at,
+               answered_at)
+
+
+def participants_rows(study: Study) -> Iterator[tuple]:
+    """One tuple per participant who consented, in PARTICIPANT_COLUMNS order, by participant pk."""
+    answered = Q(trials__answered_at__isnull=False)
+    failed = Q(trials__in=failed_attention_checks(Trial.objects.filter(participant__study=study)))
+    participants = (
+        Participant.objects.filter(study=study)
+        .annotate(reported=reported_status(study), n_answered=Count("trials", filter=answered),
+                  attention_failures=Count("trials", filter=failed))
+        .order_by("pk")
+        .values_list("pk", "arm__name", "arm__technique", "reported", "consented_at", "completed_at",
+                     "n_answered", "attention_failures")
+    )
+    yield from participants.iterator(CHUNK_SIZE)
+
+
+class _Line:
+    """A write-only file that hands back what is written: csv.writer's target for streaming."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _cell(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def csv_lines(columns: Iterable[str], rows: Iterable[tuple], rows_per_chunk: int = 500) -> Iterator[str]:
+    """CSV text in chunks of ``rows_per_chunk`` rows, the header first; datetimes in ISO 8601."""
+    writer = csv.writer(_Line())
+    yield writer.writerow(columns)
+    chunk = []
+    for row in rows:
+        chunk.append(writer.writerow([_cell(value) for value in row]))
+        if len(chunk) == rows_per_chunk:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+def trials_csv(study: Study) -> Iterator[str]:
+    """trials.csv as text chunks."""
+    return csv_lines(TRIAL_COLUMNS, trials_rows(study))
+
+
+def participants_csv(study: Study) -> Iterator[str]:
+    """participants.csv as text chunks."""
+    return csv_lines(PARTICIPANT_COLUMNS, participants_rows(study))
+
+
+def trials_dataframe(study: Study) -> pd.DataFrame:
+    """trials.csv as a frame: one row per answered trial, datetimes as UTC timestamps."""
+    return _frame(trials_rows(study), TRIAL_COLUMNS, DATETIME_COLUMNS["trials"])
+
+
+def participants_dataframe(study: Study) -> pd.DataFrame:
+    """participants.csv as a frame: one row per participant, datetimes as UTC timestamps."""
+    return _frame(participants_rows(study), PARTICIPANT_COLUMNS, DATETIME_COLUMNS["participants"])
+
+
+def _frame(rows: Iterable[tuple], columns: tuple[str, ...], datetime_columns: tuple[str, ...]) -> pd.DataFrame:
+    frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
+    for column in datetime_columns:
+        frame[column] = pd.to_datetime(frame[column], utc=True)
+    return frame
+
+
+EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv}
+
+
+def write_exports(study: Study, out_dir: Path) -> list[Path]:
+    """Write trials.csv and participants.csv into ``out_dir`` (created if missing), each whole or not at all."""
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ExportError(f"cannot create output folder {out_dir}: {error}") from error
+    return [_write_atomically(out_dir / name, chunks(study)) for name, chunks in EXPORTS.items()]
+
+
+def _write_atomically(path: Path, chunks: Iterable[str]) -> Path:
+    try:
+        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
+                                             prefix=f".{path.name}.", suffix=".tmp", delete=False)
+    except OSError as error:
+        raise ExportError(f"cannot write into {path.parent}: {error}") from error
+    try:
+        with handle:
+            handle.writelines(chunks)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path

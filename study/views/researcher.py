@@ -1,0 +1,70 @@
+"""Researcher pages: the study list, a study's dashboard and its CSV exports.
+
+Only staff users (``is_staff``) see them, the same people who may use the admin; anyone
+else who is logged in gets 403, and anonymous visitors are sent to the login page.
+"""
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+
+from study.models import Participant, Study
+from study.services import dashboard, export
+
+
+def researcher_required(view: Callable) -> Callable:
+    """Login required; logged-in users who are not staff get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied("Researcher pages are for staff users.")
+        return view(request, *args, **kwargs)
+
+    return wrapped
+
+
+@researcher_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    studies = Study.objects.annotate(
+        n_arms=Count("arms", distinct=True),
+        n_items=Count("items", distinct=True),
+    ).order_by("-created_at")
+    counts = {
+        study_id: (started, completed)
+        for study_id, started, completed in Participant.objects.values_list("study").annotate(
+            started=Count("pk"), completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED))).order_by()
+    }
+    rows = [(study, *counts.get(study.pk, (0, 0))) for study in studies]
+    return render(request, "study/researcher/study_list.html", {"rows": rows})
+
+
+@researcher_required
+def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    return render(request, "study/researcher/dashboard.html", {"summary": dashboard.summarize(study)})
+
+
+@researcher_required
+def trials_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    return _csv_response(export.trials_csv(study), f"{study.slug}-trials.csv")
+
+
+@researcher_required
+def participants_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
+    study = get_object_or_404(Study, slug=slug)
+    return _csv_response(export.participants_csv(study), f"{study.slug}-participants.csv")
+
+
+def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
+    return StreamingHttpResponse(
+        (chunk.encode() for chunk in chunks),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+    )
