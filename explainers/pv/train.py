@@ -1,0 +1,241 @@
+"""Train a PV decoder to invert a model's features, checkpointing every epoch; load it back safely."""
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.transforms import v2
+from tqdm import tqdm
+
+from explainers.models import LoadedModel
+
+from .decoder import Decoder, DecoderConfig
+from .encoder import Encoder
+from .errors import PVError
+from .loss import DEFAULT_WEIGHTS, PVLoss, normalise_weights, psnr, ssim
+
+FORMAT = "explainlab-pv-decoder/1"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+
+ImageSource = str | Path | Sequence[Image.Image | np.ndarray]
+
+
+@dataclass(frozen=True)
+class EpochStats:
+    """One epoch: mean training loss, and loss, SSIM and PSNR (dB) on the held-out images."""
+
+    epoch: int
+    train_loss: float
+    val_loss: float
+    val_ssim: float
+    val_psnr: float
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """Where the decoder was saved, the per-epoch history, and the held-out SSIM of the mean image."""
+
+    path: Path
+    history: tuple[EpochStats, ...]
+    mean_image_ssim: float  # baseline: SSIM of the training set's mean image against each held-out image
+    n_train: int
+    n_val: int
+
+    @property
+    def final(self) -> EpochStats:
+        return self.history[-1]
+
+
+def encoder_of(model: LoadedModel) -> Encoder:
+    """The model truncated at its target layer, fed images in [0, 1] and normalised as it expects."""
+    return Encoder(model.module, model.target_layer, model.mean, model.std)
+
+
+def load_images(source: ImageSource, size: int) -> torch.Tensor:
+    """A folder of image files, or PIL images / (H, W[, 3]) uint8 arrays -> (N, 3, size, size) uint8.
+
+    Each image is converted to RGB and resized bilinearly (no crop), as `LoadedModel.preprocess` does.
+    """
+    if isinstance(source, (str, Path)):
+        folder = Path(source)
+        if not folder.is_dir():
+            raise PVError(f"image folder not found: {folder}")
+        source = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    arrays = []
+    for item in tqdm(source, desc="loading images", unit="image", disable=len(source) < 1000):
+        try:
+            if isinstance(item, Path):
+                with Image.open(item) as opened:
+                    image = opened.convert("RGB")
+            else:
+                image = (Image.fromarray(item) if isinstance(item, np.ndarray) else item).convert("RGB")
+        except (OSError, UnidentifiedImageError, TypeError) as error:
+            raise PVError(f"cannot read image {item if isinstance(item, Path) else type(item)}: {error}") from error
+        arrays.append(np.asarray(image.resize((size, size), Image.BILINEAR)))
+    if len(arrays) < 2:
+        raise PVError(f"need at least 2 images (one to train on, one held out), got {len(arrays)}")
+    return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
+
+
+def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path, *, epochs: int = 10,
+                  batch_size: int = 32, lr: float = 1e-4, seed: int = 0, device: str = "auto",
+                  val_fraction: float = 0.1, augment: bool = True, resume: bool = False,
+                  loss_weights: tuple[float, float, float] = DEFAULT_WEIGHTS, progress: bool = True) -> TrainResult:
+    """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at its target layer.
+
+    Adam at `lr`; bfloat16 autocast on CUDA; a checkpoint at `out_path` after every epoch (written to a
+    temporary name, then renamed). `resume` continues a checkpoint up to `epochs` in total. A seeded
+    `val_fraction` of the images is held out; augmentation is random resized crops and horizontal flips.
+    The model's weights, BatchNorm statistics and device are left as they were.
+    """
+    out_path = Path(out_path)
+    weights = normalise_weights(loss_weights)
+    if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < val_fraction < 1:
+        raise PVError("epochs and batch_size must be >= 1, lr > 0 and 0 < val_fraction < 1")
+    checkpoint = _read_checkpoint(out_path, model) if resume and out_path.exists() else None
+    if out_path.exists() and not resume:
+        raise PVError(f"{out_path} already exists: pass resume to continue it, or remove it")
+    run = _device(device)
+    data = load_images(images, model.input_size)
+    n_val = min(max(1, round(val_fraction * len(data))), len(data) - 1)
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    val, train = data[order[:n_val]], data[order[n_val:]]
+    settings = {"seed": seed, "n_images": len(data), "val_fraction": val_fraction, "loss_weights": weights}
+    if checkpoint is not None and any(checkpoint[key] != value for key, value in settings.items()):
+        raise PVError(f"cannot resume {out_path}: it was trained with other settings "
+                      f"({ {key: checkpoint[key] for key in settings} }, now {settings})")
+
+    original_device = model.device
+    encoder = encoder_of(model).to(run)
+    try:
+        with encoder.frozen():
+            with torch.no_grad():
+                latent_shape = tuple(encoder(_as_float(val[:1], run)).shape[1:])
+            torch.manual_seed(seed)
+            decoder = Decoder(DecoderConfig(latent_shape, (model.input_size, model.input_size))).to(run)
+            optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
+            history: list[EpochStats] = []
+            if checkpoint is not None:
+                decoder.load_state_dict(checkpoint["decoder_state"])
+                optimizer.load_state_dict(checkpoint["optimizer_state"])
+                history = [EpochStats(**stats) for stats in checkpoint["history"]]
+            criterion = PVLoss(encoder, weights)
+            mean_ssim = _mean_image_ssim(train, val, batch_size, run)
+            crop = v2.RandomResizedCrop(model.input_size, scale=(0.6, 1.0), antialias=True)
+            for epoch in range(len(history) + 1, epochs + 1):
+                torch.manual_seed(seed * 100_003 + epoch)  # same shuffles and crops whether resumed or not
+                train_loss = _train_epoch(decoder, criterion, optimizer, train, batch_size, run,
+                                          crop if augment else None, f"epoch {epoch}/{epochs}", progress)
+                stats = EpochStats(epoch, train_loss, *_validate(decoder, criterion, val, batch_size, run))
+                history.append(stats)
+                _save(out_path, decoder, optimizer, history, model, settings)
+                if progress:
+                    tqdm.write(f"epoch {epoch}: train loss {stats.train_loss:.4f}, held-out loss {stats.val_loss:.4f}, "
+                               f"SSIM {stats.val_ssim:.4f} (mean image {mean_ssim:.4f}), PSNR {stats.val_psnr:.2f} dB")
+    finally:
+        model.to(original_device)
+    return TrainResult(out_path, tuple(history), mean_ssim, len(train), len(val))
+
+
+def load_decoder(path: str | Path, model: LoadedModel) -> Decoder:
+    """The decoder saved at `path`, in eval mode on the model's device; refuses any other model."""
+    checkpoint = _read_checkpoint(Path(path), model)
+    decoder = Decoder(DecoderConfig(**checkpoint["decoder_config"]))
+    decoder.load_state_dict(checkpoint["decoder_state"])
+    return decoder.to(model.device).eval()
+
+
+def _read_checkpoint(path: Path, model: LoadedModel) -> dict:
+    if not path.is_file():
+        raise PVError(f"decoder checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises several types for a damaged or foreign file
+        raise PVError(f"cannot read decoder checkpoint {path}: {error}") from error
+    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
+        raise PVError(f"{path} is not a PV decoder checkpoint")
+    if checkpoint["weights_hash"] != model.weights_hash or checkpoint["target_layer"] != model.target_layer:
+        raise PVError(f"decoder {path} was trained for another model ({checkpoint['model_name']}, weights "
+                      f"{checkpoint['weights_hash'][:12]}, layer {checkpoint['target_layer']}), not {model.name} "
+                      f"(weights {model.weights_hash[:12]}, layer {model.target_layer})")
+    return checkpoint
+
+
+def _save(path: Path, decoder: Decoder, optimizer, history, model: LoadedModel, settings: dict) -> None:
+    checkpoint = {"format": FORMAT, "decoder_config": decoder.config.as_dict(),
+                  "decoder_state": decoder.state_dict(), "optimizer_state": optimizer.state_dict(),
+                  "history": [asdict(stats) for stats in history], "weights_hash": model.weights_hash,
+                  "target_layer": model.target_layer, "model_name": model.name, **settings}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.tmp")
+    torch.save(checkpoint, temporary)
+    os.replace(temporary, path)
+
+
+def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop, desc, progress) -> float:
+    decoder.train()
+    order = torch.randperm(len(images))
+    total = 0.0
+    bar = tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False, disable=not progress)
+    for start in bar:
+        x = _as_float(images[order[start:start + batch_size]], device)
+        if crop is not None:
+            x = _augment(x, crop)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            with torch.no_grad():
+                z = criterion.encoder(x)
+            terms = criterion(decoder(z), x, z)
+        optimizer.zero_grad(set_to_none=True)
+        terms.total.backward()
+        optimizer.step()
+        total += terms.total.item() * len(x)
+        bar.set_postfix(loss=f"{terms.total.item():.4f}", mse=f"{terms.mse.item():.4f}",
+                        ssim=f"{-terms.ssim.item():.3f}", dsim=f"{terms.dsim.item():.4f}")
+    return total / len(images)
+
+
+@torch.no_grad()
+def _validate(decoder, criterion, images, batch_size, device) -> tuple[float, float, float]:
+    """Mean loss, SSIM and PSNR over the held-out images."""
+    decoder.eval()
+    loss = ssim_sum = psnr_sum = 0.0
+    for start in range(0, len(images), batch_size):
+        x = _as_float(images[start:start + batch_size], device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            z = criterion.encoder(x)
+            y = decoder(z)
+            loss += criterion(y, x, z).total.item() * len(x)
+        ssim_sum += ssim(y, x).sum().item()
+        psnr_sum += psnr(y, x).sum().item()
+    return loss / len(images), ssim_sum / len(images), psnr_sum / len(images)
+
+
+def _mean_image_ssim(train: torch.Tensor, val: torch.Tensor, batch_size: int, device) -> float:
+    mean = train.float().mean(dim=0, keepdim=True).div(255).to(device)
+    total = 0.0
+    for start in range(0, len(val), batch_size):
+        x = _as_float(val[start:start + batch_size], device)
+        total += ssim(mean.expand_as(x), x).sum().item()
+    return total / len(val)
+
+
+def _augment(x: torch.Tensor, crop: v2.RandomResizedCrop) -> torch.Tensor:
+    """Per image: a random resized crop (60-100 % of the area) and a horizontal flip half the time."""
+    x = torch.stack([crop(image) for image in x])
+    flip = torch.rand(len(x), device=x.device) < 0.5
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def _as_float(images: torch.Tensor, device) -> torch.Tensor:
+    return images.to(device, non_blocking=True).float().div_(255)
+
+
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in {"cpu", "cuda"} or (name == "cuda" and not torch.cuda.is_available()):
+        raise PVError(f"device must be auto, cpu or cuda (with a CUDA GPU present), got {name!r}")
+    return torch.device(name)

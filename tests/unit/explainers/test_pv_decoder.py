@@ -1,0 +1,45 @@
+"""The decoder: paper's layer recipe, and it fits any encoder output to any input size."""
+import pytest
+import torch
+from torch import nn
+
+from explainers.pv import Decoder, DecoderConfig, PVError
+
+
+@pytest.mark.parametrize("latent, size, n_up", [
+    ((2048, 7, 7), (224, 224), 5),  # ResNet-50 layer4, as in the paper
+    ((1280, 7, 7), (224, 224), 5),  # EfficientNet-Lite0 head
+    ((128, 16, 16), (64, 64), 2),  # SmallCNN features.block3
+    ((64, 7, 5), (100, 150), 5),  # non-power-of-two ratios, non-square
+    ((32, 8, 8), (8, 8), 0),  # no up-sampling at all
+])
+def test_output_shape_range_and_layer_recipe(latent, size, n_up):
+    decoder = Decoder(DecoderConfig(latent, size)).eval()
+    with torch.no_grad():
+        y = decoder(torch.randn(2, *latent))
+    assert y.shape == (2, 3, *size)
+    assert y.min() >= 0 and y.max() <= 1
+
+    layers = list(decoder.modules())
+    transposed = [i for i, layer in enumerate(layers) if isinstance(layer, nn.ConvTranspose2d)]
+    assert len(transposed) == n_up
+    assert all(isinstance(layers[i + 1], nn.BatchNorm2d) for i in transposed)  # linear, then BatchNorm
+    convs = [layer for layer in layers if type(layer) is nn.Conv2d]
+    leaky = [layer for layer in layers if isinstance(layer, nn.LeakyReLU)]
+    assert len(leaky) == len(convs) - 1  # every 3x3 conv but the output one
+    assert all(layer.negative_slope == 0.2 for layer in leaky)
+    assert all(layer.kernel_size == (3, 3) for layer in convs)
+    assert not any(isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh)) for layer in layers)  # sigmoid only at the end
+
+
+def test_output_depends_only_on_the_latent():
+    decoder = Decoder(DecoderConfig((16, 4, 4), (16, 16))).eval()
+    z = torch.randn(3, 16, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(decoder(z)[1:2], decoder(z[1:2]))  # per image, in eval mode
+
+
+@pytest.mark.parametrize("latent, size", [((16, 8, 8), (4, 4)), ((0, 4, 4), (16, 16))])
+def test_impossible_shapes_are_refused(latent, size):
+    with pytest.raises(PVError):
+        Decoder(DecoderConfig(latent, size))
