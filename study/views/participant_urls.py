@@ -1,3 +1,11 @@
+"""Participant pages: /s/<slug>/ is the study link, /p/<token>/ the participant's own URL."""
 from django.urls import path
 
-urlpatterns: list = []
+from study.views import participant
+
+urlpatterns = [
+    path("s/<slug:slug>/", participant.landing, name="participant-landing"),
+    path("p/<str:token>/", participant.participant_page, name="participant-page"),
+    path("p/<str:token>/intro/", participant.intro_done, name="participant-intro-done"),
+    path("p/<str:token>/answer/", participant.answer, name="participant-answer"),
+]

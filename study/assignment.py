@@ -1,0 +1,43 @@
+"""Arm assignment for a consenting participant: strict round-robin or balanced.
+
+Both policies first bump the study's assignment counter with one UPDATE. That row write
+is the lock: concurrent consents for the same study queue behind it until the caller's
+transaction (which also creates the participant) commits, on PostgreSQL and on SQLite
+(whose settings use IMMEDIATE transactions).
+"""
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.utils import timezone
+
+from study.models import Arm, Participant, Study
+
+
+class AssignmentError(Exception):
+    """The study cannot take a participant (e.g. it has no arms)."""
+
+
+def assign_arm(study: Study) -> Arm:
+    """The arm for the next participant of `study`; call inside the transaction that creates them."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("assign_arm must run inside the transaction that creates the participant")
+    arms = list(study.arms.order_by("position"))
+    if not arms:
+        raise AssignmentError(f"study {study.slug!r} has no arms")
+    Study.objects.filter(pk=study.pk).update(assignments_made=F("assignments_made") + 1)
+    if study.assignment_policy == Study.Assignment.ROUND_ROBIN:
+        made = Study.objects.values_list("assignments_made", flat=True).get(pk=study.pk)
+        return arms[(made - 1) % len(arms)]
+    if study.assignment_policy == Study.Assignment.BALANCED:
+        counts = arm_loads(study)
+        return min(arms, key=lambda arm: (counts.get(arm.pk, 0), arm.position))
+    raise AssignmentError(f"unknown assignment policy {study.assignment_policy!r}")
+
+
+def arm_loads(study: Study) -> dict[int, int]:
+    """Participants per arm id that count for balance: completed, or active and seen within the timeout."""
+    cutoff = timezone.now() - timedelta(minutes=study.active_timeout_minutes)
+    counting = Q(status=Participant.Status.COMPLETED) | Q(status=Participant.Status.ACTIVE, last_seen_at__gte=cutoff)
+    rows = Participant.objects.filter(counting, study=study).values("arm").annotate(n=Count("pk"))
+    return {row["arm"]: row["n"] for row in rows}

@@ -1,0 +1,237 @@
+"""The participant's way through a study; the server decides the page (oTree style).
+
+consent -> intro of the arm's technique -> one question per page -> completion page.
+Every write is idempotent: a refresh, a back button, a double submit or a second tab
+finds the same state and changes nothing.
+"""
+import random
+import re
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from study.assignment import assign_arm
+from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
+from study.models.study import CANT_TELL
+
+# Recruitment-platform parameters kept from the study link: Prolific, then Amazon MTurk.
+RECRUITMENT_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId")
+MAX_PARAM_CHARS = 200
+MAX_RT_MS = 24 * 3600 * 1000
+CONSENT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
+
+
+class FlowError(Exception):
+    """A request the flow refuses; `status` is the HTTP status a view answers with."""
+
+    status = 400
+
+
+class BadInput(FlowError):
+    status = 400
+
+
+class NotFound(FlowError):
+    status = 404
+
+
+class Gone(FlowError):
+    """The study is closed (or the participant withdrawn): no more answers are taken."""
+
+    status = 410
+
+
+class NotReady(FlowError):
+    """An open study that cannot run: no arms, no questions or missing explanation images."""
+
+    status = 503
+
+
+class NotCurrentQuestion(FlowError):
+    """An answer to a question the participant has not reached."""
+
+    status = 409
+
+
+class PageKind(Enum):
+    INTRO = "intro"
+    QUESTION = "question"
+    COMPLETE = "complete"
+
+
+@dataclass(frozen=True)
+class Page:
+    """The page a participant is on; `trial` and `stimulus` only for a question, `number` 1-based."""
+
+    kind: PageKind
+    participant: Participant
+    trial: Trial | None = None
+    stimulus: Stimulus | None = None
+    number: int = 0
+    total: int = 0
+
+
+def open_study(slug: str) -> Study:
+    """The open study with this slug; NotFound for an unknown or draft one, Gone for a closed one."""
+    study = Study.objects.filter(slug=slug).first()
+    if study is None or study.status == Study.Status.DRAFT:
+        raise NotFound("There is no such study.")
+    if study.status == Study.Status.CLOSED:
+        raise Gone("This study is closed and takes no more participants. Thank you for your interest.")
+    return study
+
+
+def recruitment_params(query: Mapping[str, str]) -> dict[str, str]:
+    """The allow-listed recruitment parameters of a query or form; BadInput for an overlong value."""
+    params = {name: query[name] for name in RECRUITMENT_PARAMS if query.get(name)}
+    for name, value in params.items():
+        if len(value) > MAX_PARAM_CHARS or not value.isprintable():
+            raise BadInput(f"The link parameter {name} is not valid.")
+    return params
+
+
+def consent(study: Study, consent_key: str, params: dict[str, str]) -> Participant:
+    """Create the consenting participant with an arm and all their trials, or find the one this form made."""
+    if not CONSENT_KEY_RE.fullmatch(consent_key or ""):
+        raise BadInput("The consent form is incomplete; please reload the study page.")
+    existing = Participant.objects.filter(consent_key=consent_key).first()
+    if existing is not None:
+        return _same_study(existing, study)
+    items = list(study.items.order_by("position"))
+    _check_ready(study, items)
+    try:
+        with transaction.atomic():
+            participant = Participant.objects.create(study=study, arm=assign_arm(study), consent_key=consent_key)
+            RecruitmentRecord.objects.create(participant=participant, params=params)
+            Trial.objects.bulk_create(build_trials(participant, items))
+    except IntegrityError:
+        # The same form submitted twice at once: the other request created the participant.
+        existing = Participant.objects.filter(consent_key=consent_key).first()
+        if existing is None:
+            raise
+        return _same_study(existing, study)
+    return participant
+
+
+def _same_study(participant: Participant, study: Study) -> Participant:
+    if participant.study_id != study.pk:
+        raise BadInput("The consent form belongs to another study; please reload the study page.")
+    return participant
+
+
+def _check_ready(study: Study, items: list[Item]) -> None:
+    arm_ids = list(study.arms.values_list("pk", flat=True))
+    if not arm_ids or not items:
+        raise NotReady("This study is not ready yet (it has no arms or no questions).")
+    if Stimulus.objects.filter(item__study=study).count() != len(arm_ids) * len(items):
+        raise NotReady("This study is not ready yet (explanation images are missing).")
+
+
+def build_trials(participant: Participant, items: list[Item]) -> list[Trial]:
+    """One unsaved Trial per item: question order and option order drawn from the participant's seed."""
+    ordered = list(items)
+    if participant.study.question_order == Study.QuestionOrder.SHUFFLED:
+        random.Random(f"{participant.seed}:order").shuffle(ordered)
+    return [Trial(participant=participant, item=item, presented_position=position,
+                  presented_options=shuffled_options(participant.seed, item))
+            for position, item in enumerate(ordered)]
+
+
+def shuffled_options(seed: int, item: Item) -> list[str]:
+    """The item's options in a per-participant, per-question order; "I just can't tell" stays last."""
+    options = [option for option in item.options if option != CANT_TELL]
+    random.Random(f"{seed}:{item.pk}").shuffle(options)
+    if CANT_TELL in item.options:
+        options.append(CANT_TELL)
+    return options
+
+
+def participant_for(token: str) -> Participant:
+    """The participant with this token; NotFound for a forged one, Gone once their study stopped."""
+    participant = Participant.objects.select_related("study", "arm").filter(token=token).first()
+    if participant is None:
+        raise NotFound("This study link is not valid. Please use the link you were given.")
+    if participant.status == Participant.Status.COMPLETED:
+        return participant
+    if participant.status == Participant.Status.WITHDRAWN:
+        raise Gone("You have withdrawn from this study; nothing more is recorded.")
+    if participant.study.status != Study.Status.OPEN:
+        raise Gone("This study is closed and takes no more answers. Thank you for taking part.")
+    return participant
+
+
+def current_page(participant: Participant) -> Page:
+    """The page the participant is on; shows a question (stamps `shown_at`) the first time it is served."""
+    if participant.status == Participant.Status.COMPLETED:
+        return Page(PageKind.COMPLETE, participant)
+    if participant.intro_seen_at is None:
+        return Page(PageKind.INTRO, participant)
+    trials = participant.trials.select_related("item")
+    trial = trials.filter(answered_at__isnull=True).order_by("presented_position").first()
+    if trial is None:  # cannot happen: the last answer completes the participant in its transaction
+        raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
+    if trial.shown_at is None:
+        now = timezone.now()
+        Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
+        trial.shown_at = now
+    stimulus = Stimulus.objects.get(item=trial.item_id, arm=participant.arm_id)
+    return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, trials.count())
+
+
+def finish_intro(participant: Participant) -> None:
+    """Record that the participant read the intro (once; later calls change nothing)."""
+    now = timezone.now()
+    Participant.objects.filter(pk=participant.pk, intro_seen_at__isnull=True).update(
+        intro_seen_at=now, last_seen_at=now)
+
+
+def answer(participant: Participant, trial_id: int, option: str, rt_ms: int | None) -> bool:
+    """Record the answer to the current question; False (nothing written) if it was already answered.
+
+    NotFound for another participant's trial, NotCurrentQuestion for one not reached yet,
+    BadInput for an option that was not offered. The last answer completes the participant.
+    """
+    if rt_ms is not None and not 0 <= rt_ms <= MAX_RT_MS:
+        raise BadInput("The response time is not valid.")
+    with transaction.atomic():
+        locked = Participant.objects.select_for_update().get(pk=participant.pk)
+        trial = locked.trials.select_related("item").filter(pk=trial_id).first()
+        if trial is None:
+            raise NotFound("This question is not part of your study.")
+        if trial.answered_at is not None or locked.status != Participant.Status.ACTIVE:
+            return False
+        current = locked.trials.filter(answered_at__isnull=True).order_by("presented_position").first()
+        if locked.intro_seen_at is None or trial.shown_at is None or trial.pk != current.pk:
+            raise NotCurrentQuestion("This question has not been reached yet.")
+        if option not in trial.presented_options:
+            raise BadInput("Please choose one of the options shown.")
+        now = timezone.now()
+        written = Trial.objects.filter(pk=trial.pk, answered_at__isnull=True).update(
+            chosen_option=option, correct_guess=option == trial.item.answer, rt_ms=rt_ms, answered_at=now)
+        done = not locked.trials.filter(answered_at__isnull=True).exists()
+        changes = {"last_seen_at": now}
+        if done:
+            changes.update(status=Participant.Status.COMPLETED, completed_at=now, completion_code=new_code())
+        Participant.objects.filter(pk=locked.pk).update(**changes)
+    return bool(written)
+
+
+def new_code(length: int = 10) -> str:
+    """A completion code from `secrets`, in capitals and digits that are hard to confuse."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(length))
+
+
+def completion_url(participant: Participant) -> str:
+    """The study's completion redirect with `code=<completion code>` added; "" if it has none or not done."""
+    base = participant.study.completion_redirect_url
+    if not base or participant.status != Participant.Status.COMPLETED:
+        return ""
+    parts = urlsplit(base)
+    query = urlencode([*parse_qsl(parts.query), ("code", participant.completion_code)])
+    return urlunsplit(parts._replace(query=query))

@@ -1,0 +1,96 @@
+"""Participant pages: landing with consent, then one URL per participant whose page the server picks.
+
+Every POST redirects back to GET /p/<token>/ (post-redirect-get); pages are never cached.
+"""
+import secrets
+from functools import wraps
+
+from django import forms
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from study.models import Participant, Study
+from study.services import flow
+
+TEMPLATES = {
+    flow.PageKind.INTRO: "study/participant/intro.html",
+    flow.PageKind.QUESTION: "study/participant/question.html",
+    flow.PageKind.COMPLETE: "study/participant/complete.html",
+}
+
+
+class AnswerForm(forms.Form):
+    trial = forms.IntegerField(min_value=1)
+    option = forms.CharField(max_length=200, strip=False)
+    rt_ms = forms.IntegerField(required=False, min_value=0, max_value=flow.MAX_RT_MS)
+
+
+def shows_flow_errors(view):
+    """Turn a refused request (flow.FlowError) into a clear page with its HTTP status."""
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except flow.FlowError as error:
+            token = kwargs.get("token") if not isinstance(error, (flow.NotFound, flow.Gone)) else None
+            return render(request, "study/participant/error.html",
+                          {"message": str(error), "token": token}, status=error.status)
+
+    return wrapped
+
+
+def session_key(study: Study) -> str:
+    return f"participant:{study.pk}"
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@shows_flow_errors
+def landing(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: the consent page (writes nothing). POST: consent, arm assignment, then the participant's URL."""
+    study = flow.open_study(slug)
+    token = request.session.get(session_key(study))
+    if token and Participant.objects.filter(token=token, study=study).exists():
+        return redirect("participant-page", token=token)
+    if request.method == "POST":
+        params = flow.recruitment_params(request.POST)
+        participant = flow.consent(study, request.POST.get("consent_key", ""), params)
+        request.session[session_key(study)] = participant.token
+        return redirect("participant-page", token=participant.token)
+    params = flow.recruitment_params(request.GET)
+    return render(request, "study/participant/landing.html",
+                  {"study": study, "consent_key": secrets.token_urlsafe(24), "params": params})
+
+
+@never_cache
+@require_safe
+@shows_flow_errors
+def participant_page(request: HttpRequest, token: str) -> HttpResponse:
+    """Whichever page the participant is on: intro, the current question, or completion."""
+    page = flow.current_page(flow.participant_for(token))
+    context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
+               "completion_url": flow.completion_url(page.participant)}
+    return render(request, TEMPLATES[page.kind], context)
+
+
+@never_cache
+@require_POST
+@shows_flow_errors
+def intro_done(request: HttpRequest, token: str) -> HttpResponse:
+    flow.finish_intro(flow.participant_for(token))
+    return redirect("participant-page", token=token)
+
+
+@never_cache
+@require_POST
+@shows_flow_errors
+def answer(request: HttpRequest, token: str) -> HttpResponse:
+    participant = flow.participant_for(token)
+    form = AnswerForm(request.POST)
+    if not form.is_valid():
+        raise flow.BadInput("Please choose one of the options shown.")
+    flow.answer(participant, form.cleaned_data["trial"], form.cleaned_data["option"], form.cleaned_data["rt_ms"])
+    return redirect("participant-page", token=token)
