@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -125,10 +126,13 @@ def zip_entries(archive, label: str, max_unpacked_bytes: int) -> Iterator[dict[s
 
 def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
     def read() -> bytes:
-        with zf.open(info) as f:
-            data = f.read(info.file_size + 1)
-        if len(data) != info.file_size:
-            raise ValueError(f"unpacks to a size other than the {info.file_size:,} bytes it declares")
+        try:
+            with zf.open(info) as f:
+                data = f.read(info.file_size + 1)
+        except zipfile.BadZipFile:  # zipfile's own CRC check, when the stream ends where declared
+            data = b""
+        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
+            raise ValueError(f"does not unpack to the {info.file_size:,} bytes it declares (CRC mismatch)")
         return data
     return read
 
@@ -198,7 +202,7 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
     def read(path: str) -> bytes | None:
         try:
             data = entries[path]()
-        except (OSError, ValueError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
+        except (OSError, ValueError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError) as error:
             problems.append(Problem(path, f"unreadable ({error})"))
             return None
         hashes[path] = hashlib.sha256(data).hexdigest()
@@ -253,7 +257,7 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
                     problems.append(Problem(source_name, f"{stem}: {error}"))
                     continue
                 stimulus.map = (*_stage_map(staging, density), source_name, hashes[source_name])
-        if stimulus.map is None and stimulus.fixations is None:
+        if stimulus.map is None and stimulus.fixations is None and stem not in layout.maps:
             problems.append(Problem(stimulus.image[1], "stimulus has no density map and no fixations"))
 
     if not layout.stimuli and not problems:
