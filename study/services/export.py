@@ -128,7 +128,10 @@ EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv}
 
 
 def write_exports(study: Study, out_dir: Path) -> list[Path]:
-    """Write trials.csv and participants.csv into ``out_dir`` (created if missing), each whole or not at all."""
+    """Write trials.csv and participants.csv into ``out_dir`` (created if missing), each whole or not at all.
+
+    Files are written to a temporary name and renamed; they are readable by their owner only (mode 0600).
+    """
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -147,7 +150,9 @@ def _write_atomically(path: Path, chunks: Iterable[str]) -> Path:
         with handle:
             handle.writelines(chunks)
         os.replace(handle.name, path)
-    except BaseException:
+    except BaseException as error:
         Path(handle.name).unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            raise ExportError(f"cannot write {path}: {error}") from error
         raise
     return path

@@ -177,6 +177,7 @@ def test_export_results_writes_the_same_files_as_the_views(staff_client, answere
     out = tmp_path / "out" / "exp"
     call_command("export_results", study.slug, "--out", str(out), stdout=io.StringIO())
     assert sorted(p.name for p in out.iterdir()) == ["participants.csv", "trials.csv"]
+    assert (out / "trials.csv").stat().st_mode & 0o077 == 0  # research data: owner only
     for name, view in [("trials.csv", "researcher-trials-csv"), ("participants.csv", "researcher-participants-csv")]:
         assert (out / name).read_bytes().decode() == fetch(staff_client, view, study.slug)[1]
 
@@ -195,7 +196,8 @@ def test_export_results_refuses_an_output_path_that_is_a_file(tmp_path):
         call_command("export_results", study.slug, "--out", str(blocker))
 
 
-def test_a_failing_export_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error, raised", [(RuntimeError, RuntimeError), (OSError, export.ExportError)])
+def test_a_failing_export_leaves_the_previous_file_and_no_temporary_one(tmp_path, monkeypatch, error, raised):
     study = make_study("exp")
     out = tmp_path / "out"
     out.mkdir()
@@ -203,10 +205,10 @@ def test_a_failing_export_leaves_the_previous_file_and_no_temporary_one(tmp_path
 
     def broken(study):
         yield "participant,arm\n"
-        raise RuntimeError("database went away")
+        raise error("disk full")
 
     monkeypatch.setitem(export.EXPORTS, "trials.csv", broken)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(raised, match="disk full"):
         export.write_exports(study, out)
     assert sorted(p.name for p in out.iterdir()) == ["trials.csv"]
     assert (out / "trials.csv").read_text() == "previous export\n"
