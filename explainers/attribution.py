@@ -1,0 +1,96 @@
+"""Pixel attribution: vanilla gradient, SmoothGrad, Integrated Gradients, Guided Backpropagation.
+
+Each `*_attributions` function returns the signed (B, 3, H, W) attribution of the target logit;
+the maps that `explainers.explain` returns are `pixel_map(...)` of it: |attribution| summed over
+the colour channels, min-max scaled per image to [0, 1].
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+from torch import nn
+
+from explainers.cam import as_targets, normalise
+
+
+def pixel_map(attributions: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) signed attributions -> (B, H, W) float32 in [0, 1]."""
+    return normalise(attributions.abs().sum(dim=1))
+
+
+def input_gradients(module: nn.Module, images: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, 3, H, W) -> (B, 3, H, W) gradient of each image's target logit w.r.t. its pixels."""
+    with torch.enable_grad():
+        inputs = images.detach().requires_grad_(True)
+        chosen = module(inputs).gather(1, targets[:, None]).sum()
+        (gradient,) = torch.autograd.grad(chosen, inputs)
+    return gradient
+
+
+def gradient_attributions(module: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
+    """Simonyan et al. 2014: the plain input gradient, (B, 3, H, W)."""
+    return input_gradients(module, images, as_targets(targets, len(images), images.device))
+
+
+def smoothgrad_attributions(module: nn.Module, images: torch.Tensor, targets, n: int = 25,
+                            sigma: float = 0.15, seed: int | None = None) -> torch.Tensor:
+    """Smilkov et al. 2017: mean input gradient over `n` copies with Gaussian noise of standard
+    deviation `sigma` x (max - min) of each image; `seed` makes the noise reproducible."""
+    targets = as_targets(targets, len(images), images.device)
+    generator = torch.Generator(device=images.device)
+    if seed is None:
+        generator.seed()
+    else:
+        generator.manual_seed(seed)
+    flat = images.flatten(1)
+    scale = (sigma * (flat.max(dim=1).values - flat.min(dim=1).values)).view(-1, 1, 1, 1)
+    total = torch.zeros_like(images)
+    for _ in range(n):
+        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
+        total += input_gradients(module, images + scale * noise, targets)
+    return total / n
+
+
+def integrated_gradients_attributions(module: nn.Module, images: torch.Tensor, targets,
+                                      baseline: torch.Tensor | None = None, steps: int = 50,
+                                      internal_batch_size: int = 64) -> torch.Tensor:
+    """Sundararajan et al. 2017, midpoint Riemann sum with `steps` points:
+    (x - x0) * mean_k grad f(x0 + a_k (x - x0)), a_k = (k + 0.5) / steps. `baseline` is (3, H, W)
+    or (B, 3, H, W) in the model's input space (default zeros; pass the normalised black image)."""
+    targets = as_targets(targets, len(images), images.device)
+    baseline = torch.zeros_like(images) if baseline is None else baseline.expand_as(images)
+    delta = images - baseline
+    alphas = (torch.arange(steps, device=images.device, dtype=images.dtype) + 0.5) / steps
+    per_chunk = max(1, internal_batch_size // len(images))
+    total = torch.zeros_like(images)
+    for chunk in alphas.split(per_chunk):
+        points = baseline[None] + chunk.view(-1, 1, 1, 1, 1) * delta[None]  # (k, B, 3, H, W)
+        gradient = input_gradients(module, points.flatten(0, 1), targets.repeat(len(chunk)))
+        total += gradient.view(len(chunk), *images.shape).sum(dim=0)
+    return delta * total / steps
+
+
+@contextmanager
+def guided_relus(module: nn.Module) -> Iterator[None]:
+    """While active, every nn.ReLU / nn.ReLU6 passes back only positive gradients (tensor hooks
+    on their outputs, added by forward hooks; all removed on exit). Works with in-place ReLUs."""
+    def clamp_gradient(layer, inputs, output):
+        if output.requires_grad:
+            output.register_hook(lambda grad: grad.clamp(min=0))
+
+    handles = [layer.register_forward_hook(clamp_gradient) for layer in module.modules()
+               if isinstance(layer, (nn.ReLU, nn.ReLU6))]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def guided_backprop_attributions(module: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
+    """Springenberg et al. 2015: the input gradient with ReLUs passing back only positive gradients."""
+    targets = as_targets(targets, len(images), images.device)
+    with guided_relus(module):
+        return input_gradients(module, images, targets)

@@ -1,0 +1,207 @@
+"""Class activation maps, batched and device-resident.
+
+`BaseCAM` runs the model once with a forward hook on the target layer. The network up to that
+layer runs under no_grad; the hook hands the rest of the network a fresh leaf copy of the
+activation, so the only graph recorded goes from the scores back to the activation and
+`torch.autograd.grad` computes exactly that gradient (no parameter grads, and in-place ReLUs
+after the layer cannot touch the stored activation). Each method is a subclass that says how it
+weighs the channels.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explainers.errors import ExplainError
+
+
+def as_targets(targets, batch_size: int, device: torch.device) -> torch.Tensor:
+    """One class index per image -> (B,) int64 on `device`; refuses a length other than B."""
+    targets = torch.as_tensor(targets, dtype=torch.int64, device=device).reshape(-1)
+    if len(targets) != batch_size:
+        raise ExplainError(f"got {len(targets)} targets for {batch_size} images; give exactly one per image")
+    return targets
+
+
+def normalise(maps: torch.Tensor) -> torch.Tensor:
+    """Per-map min-max scaling: (B, H, W) -> (B, H, W) float32 in [0, 1]; constant maps become 0."""
+    flat = maps.flatten(1).float()
+    low = flat.min(dim=1, keepdim=True).values
+    span = flat.max(dim=1, keepdim=True).values - low
+    return ((flat - low) / torch.where(span > 0, span, torch.ones_like(span))).view_as(maps)
+
+
+def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(B, h, w) -> (B, H, W), bilinear (half-pixel centres, as OpenCV's INTER_LINEAR)."""
+    return F.interpolate(maps[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+
+
+@contextmanager
+def capture_activation(layer: nn.Module, with_grad: bool) -> Iterator[dict]:
+    """Forward hook on `layer` that stores its output as `store["activation"]`.
+
+    With `with_grad`, the stored activation is a leaf that requires grad, grad mode is switched
+    on for the rest of the forward pass, and the network continues on a copy of it. The hook is
+    removed on exit, also after an error."""
+    store: dict = {"calls": 0}
+
+    def hook(module, inputs, output):
+        store["calls"] += 1
+        if not isinstance(output, torch.Tensor) or output.dim() != 4:
+            raise ExplainError(f"target layer must output a (B, K, h, w) tensor, got {type(output).__name__}")
+        if not with_grad:
+            store["activation"] = output.detach().clone()
+            return None
+        leaf = output.detach().requires_grad_(True)
+        store["activation"] = leaf
+        torch.set_grad_enabled(True)
+        return leaf.clone()
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield store
+    finally:
+        handle.remove()
+
+
+def resolve_layer(module: nn.Module, layer: nn.Module | str) -> nn.Module:
+    """A dotted submodule name (or a module) -> the submodule; clear error when absent."""
+    if isinstance(layer, nn.Module):
+        return layer
+    try:
+        return module.get_submodule(layer)
+    except AttributeError as error:
+        raise ExplainError(f"target layer {layer!r} is not a submodule of {type(module).__name__}") from error
+
+
+class BaseCAM:
+    """Weighted sum of the target layer's channels, ReLU, bilinear upsampling, min-max per image."""
+
+    uses_gradients = True
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str):
+        self.module = module
+        self.layer = resolve_layer(module, target_layer)
+
+    def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
+        """(B, 3, H, W) batch, one class per image -> (B, H, W) float32 in [0, 1] on the images' device."""
+        targets = as_targets(targets, len(images), images.device)
+        activation, gradient, scores = self.activations_and_gradients(images, targets)
+        cam = self.cam(activation, gradient, images, targets)
+        return normalise(upsample(torch.relu(cam.float()), images.shape[-2:]))
+
+    def activations_and_gradients(self, images: torch.Tensor, targets: torch.Tensor):
+        """-> activation (B, K, h, w), its gradient of the target scores (or None), scores (B, C)."""
+        with capture_activation(self.layer, self.uses_gradients) as store, torch.no_grad():
+            scores = self.module(images)
+        if store["calls"] != 1:
+            raise ExplainError(f"target layer ran {store['calls']} times in one forward pass; "
+                               "choose a module that runs exactly once")
+        activation = store["activation"]
+        if not self.uses_gradients:
+            return activation, None, scores
+        chosen = scores.gather(1, targets[:, None]).sum()
+        (gradient,) = torch.autograd.grad(chosen, activation)
+        return activation.detach(), gradient, scores.detach()
+
+    def cam(self, activation, gradient, images, targets) -> torch.Tensor:
+        """(B, K, h, w) activation and gradient -> (B, h, w) map before ReLU."""
+        return (self.weights(activation, gradient) * activation).sum(dim=1)
+
+    def weights(self, activation: torch.Tensor, gradient: torch.Tensor) -> torch.Tensor:
+        """Channel weights, broadcastable to (B, K, h, w)."""
+        raise NotImplementedError
+
+
+class GradCAM(BaseCAM):
+    """Selvaraju et al. 2017: channel weight = spatial mean of the gradient."""
+
+    def weights(self, activation, gradient):
+        return gradient.mean(dim=(2, 3), keepdim=True)
+
+
+class GradCAMPlusPlus(BaseCAM):
+    """Chattopadhay et al. 2018, eq. 19 (with exp scores, so only powers of the first gradient)."""
+
+    def weights(self, activation, gradient):
+        g2 = gradient.pow(2)
+        sum_a = activation.sum(dim=(2, 3), keepdim=True)
+        alpha = g2 / (2 * g2 + sum_a * g2 * gradient + 1e-6)
+        alpha = torch.where(gradient != 0, alpha, torch.zeros_like(alpha))
+        return (alpha * torch.relu(gradient)).sum(dim=(2, 3), keepdim=True)
+
+
+class XGradCAM(BaseCAM):
+    """Fu et al. 2020: gradient weighted by the activation's share of its channel sum."""
+
+    def weights(self, activation, gradient):
+        sum_a = activation.sum(dim=(2, 3), keepdim=True)
+        return (gradient * activation / (sum_a + 1e-7)).sum(dim=(2, 3), keepdim=True)
+
+
+class LayerCAM(BaseCAM):
+    """Jiang et al. 2021: per-location weight = positive part of the gradient."""
+
+    def weights(self, activation, gradient):
+        return torch.relu(gradient)
+
+
+class ScoreCAM(BaseCAM):
+    """Wang et al. 2020: each channel, upsampled and min-max scaled, masks the input; the channel's
+    weight is the softmax over channels of the masked inputs' target scores (logits).
+    Masked inputs run `chunk_size` at a time, so memory stays bounded whatever K is."""
+
+    uses_gradients = False
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str, chunk_size: int = 32):
+        super().__init__(module, target_layer)
+        self.chunk_size = chunk_size
+
+    def cam(self, activation, gradient, images, targets):
+        size = images.shape[-2:]
+        scores = torch.empty(activation.shape[:2], device=activation.device)
+        with torch.no_grad():
+            for b in range(len(images)):
+                for start in range(0, activation.shape[1], self.chunk_size):
+                    masks = F.interpolate(activation[b, start:start + self.chunk_size, None], size=size,
+                                          mode="bilinear", align_corners=False)[:, 0]
+                    masked = images[b] * normalise(masks)[:, None]
+                    scores[b, start:start + len(masks)] = self.module(masked)[:, targets[b]]
+        return (scores.softmax(dim=1)[:, :, None, None] * activation).sum(dim=1)
+
+
+class FEM(BaseCAM):
+    """Ahmed Asif et al. 2021, Feature Explanation Method: binarise each channel at its spatial
+    mean + k * std (population std, strict >), weigh each binary map by the channel's mean, sum.
+    Not class-specific: targets are checked but do not change the map."""
+
+    uses_gradients = False
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str, k: float = 1.0):
+        super().__init__(module, target_layer)
+        self.k = k
+
+    def cam(self, activation, gradient, images, targets):
+        return fem_map(activation, self.k)
+
+
+def fem_map(activation: torch.Tensor, k: float = 1.0) -> torch.Tensor:
+    """(B, K, h, w) activation -> (B, h, w) FEM map before normalisation."""
+    mean = activation.mean(dim=(2, 3), keepdim=True)
+    std = activation.std(dim=(2, 3), keepdim=True, correction=0)
+    binary = (activation > mean + k * std).to(activation.dtype)
+    return (binary * mean).sum(dim=1)
+
+
+CAM_METHODS: dict[str, type[BaseCAM]] = {
+    "gradcam": GradCAM,
+    "gradcam++": GradCAMPlusPlus,
+    "xgradcam": XGradCAM,
+    "layercam": LayerCAM,
+    "scorecam": ScoreCAM,
+    "fem": FEM,
+}
