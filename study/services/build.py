@@ -1,0 +1,342 @@
+"""Build a simulatability study from a classifier and a labelled image set.
+
+`build_study` classifies every image, keeps the items the PV paper's rules allow, samples the
+requested numbers reproducibly, composes one option set per item, renders one stimulus per item
+and arm through `explainers`, and creates the study in one transaction. Nothing is written to the
+database, and no file is left behind, when any step fails.
+"""
+import hashlib
+import io
+import json
+import os
+import platform
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import django
+import numpy as np
+import torch
+import torchvision
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils.html import escape
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+import explainers
+from explainers import ExplainerError, LoadedModel, load_model, predict
+from explainers.pv import load_decoder, train_decoder
+from study.models import Arm, Item, Stimulus, Study
+from study.models.study import CANT_TELL
+from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
+
+N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
+DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
+
+TECHNIQUES = {
+    "gradcam": ("Grad-CAM", "Grad-CAM highlights the regions of the image that most increased the model's score "
+                "for the class it predicted. The rest of the image is faded to white: what you still see is "
+                "where the model looked."),
+    "pv": ("Perception Visualization", "Perception Visualization shows what the model saw, not only where: "
+           "the highlighted regions are redrawn from the model's own internal features by a decoder "
+           "network, and the rest of the image is white. Shapes and textures the model picked up appear; "
+           "details it ignored are blurred or missing."),
+}
+
+
+class BuildError(Exception):
+    """The study cannot be built as asked (too few items, existing slug, unknown arm, ...)."""
+
+
+@dataclass(frozen=True)
+class Classified:
+    """One image with the model's verdict under the paper's rules."""
+
+    image: LabelledImage
+    top1: str
+    predicted: tuple[str, ...]  # the predicted label set (multi-label), or (top1,)
+    correct: bool | None  # True: correct, False: incorrect, None: neither (partly right)
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    slug: str
+    model: str | dict  # a spec for explainers.load_model
+    dataset: Path
+    arms: tuple[str, ...] = ("gradcam", "pv")
+    n_correct: int = 16
+    n_incorrect: int = 14
+    seed: int = 0
+    decoder: Path | None = None  # a PV decoder for this model; trained and cached when absent
+    decoder_epochs: int = 10
+    batch_size: int = 64
+    device: str = "cpu"
+    replace: bool = False
+    title: str = ""
+    method_params: dict = field(default_factory=dict)  # per technique, e.g. {"scorecam": {"chunk_size": 16}}
+
+    def key(self) -> str:
+        """A digest of every parameter that shapes the study."""
+        data = asdict(self) | {"replace": None, "device": None, "batch_size": None}
+        return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def judge(top1: str, predicted: Sequence[str], truth: Sequence[str], multi_label: bool) -> bool | None:
+    """The paper's rules. Multi-label: correct when the predicted set equals the true set, incorrect
+    when no true label is predicted, otherwise neither (None). Single-label: top-1 right or wrong."""
+    if not multi_label:
+        return top1 in truth
+    if set(predicted) == set(truth):
+        return True
+    return False if not set(predicted) & set(truth) else None
+
+
+def classify(model: LoadedModel, dataset: Dataset, batch_size: int = 64, progress: bool = True) -> list[Classified]:
+    """Run the model over every image of the data set in batches; one verdict per image, in data-set order."""
+    results = []
+    names = model.class_names
+    for start in tqdm(range(0, len(dataset.images), batch_size), desc="classifying", unit="batch",
+                      disable=not progress):
+        chunk = dataset.images[start:start + batch_size]
+        probabilities = predict(model, model.preprocess([open_image(image) for image in chunk])).cpu()
+        for image, p in zip(chunk, probabilities):
+            top1 = names[int(p.argmax())]
+            predicted = (tuple(sorted(names[i] for i in torch.nonzero(p >= model.threshold).flatten().tolist()))
+                         if model.multi_label else (top1,))
+            predicted = predicted or (top1,)  # a model always predicts something: its top-1 at least
+            results.append(Classified(image, top1, predicted, judge(top1, predicted, image.labels, model.multi_label)))
+    return results
+
+
+def sample(candidates: Sequence[Classified], n: int, rng: random.Random, kind: str) -> list[Classified]:
+    """n candidates drawn reproducibly, stratified by the model's top-1 class (round-robin over the
+    classes in a seeded order), so the answers to guess are spread over the classes."""
+    if len(candidates) < n:
+        raise BuildError(f"only {len(candidates)} {kind} images qualify, {n} requested; "
+                         f"ask for fewer or use a larger data set")
+    strata = defaultdict(list)
+    for candidate in sorted(candidates, key=lambda c: c.image.name):
+        strata[candidate.top1].append(candidate)
+    for members in strata.values():
+        rng.shuffle(members)
+    order = sorted(strata)
+    rng.shuffle(order)
+    picked = []
+    while len(picked) < n:
+        for top1 in order:
+            if strata[top1] and len(picked) < n:
+                picked.append(strata[top1].pop())
+    return picked
+
+
+def compose_options(top1: str, truth: Sequence[str], pool: Sequence[str], rng: random.Random) -> list[str]:
+    """The paper's five options: the top-1 prediction, up to three other true labels (a random three
+    if more), filled up with random classes from `pool` (in its order of preference), and CANT_TELL."""
+    others = sorted(set(truth) - {top1})
+    if len(others) > N_OTHER_OPTIONS:
+        others = sorted(rng.sample(others, N_OTHER_OPTIONS))
+    fillers = [c for c in dict.fromkeys(pool) if c != top1 and c not in others]
+    needed = N_OTHER_OPTIONS - len(others)
+    return [top1, *others, *rng.sample(fillers, min(needed, len(fillers))), CANT_TELL]
+
+
+def build_study(request: BuildRequest, progress: bool = True) -> Study:
+    """Create the open study `request.slug` with its arms, intro pages, items and stimuli."""
+    _check_request(request)
+    model = load_model(request.model).to(_device(request.device))
+    dataset = load_dataset(request.dataset, known_labels=model.class_names)
+    classified = classify(model, dataset, request.batch_size, progress)
+    correct = [c for c in classified if c.correct is True]
+    incorrect = [c for c in classified if c.correct is False]
+    rng = random.Random(request.seed)
+    chosen = (sample(correct, request.n_correct, rng, "correctly classified")
+              + sample(incorrect, request.n_incorrect, rng, "misclassified"))
+    rng.shuffle(chosen)
+    chosen_names = {c.image.name for c in chosen}
+    spare = sorted((c for c in correct if c.image.name not in chosen_names), key=lambda c: c.image.name)
+    example = rng.choice(spare) if spare else chosen[0]
+    pool = [*dataset.classes, *model.class_names]
+    options = [compose_options(c.top1, c.image.labels, pool, rng) for c in chosen]
+
+    decoder_path = None
+    if "pv" in request.arms:
+        decoder_path = request.decoder or decoder_cache_path(model)
+        if not decoder_path.exists():
+            train_decoder(model, [open_image(i) for i in dataset.images], decoder_path, epochs=request.decoder_epochs,
+                          seed=request.seed, device=request.device, progress=progress)
+    displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
+    targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
+    renders = {technique: render(model, [open_image(c.image) for c in [*chosen, example]], displays, targets,
+                                 technique, request, decoder_path)
+               for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)}
+    provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect))
+    return _save(request, provenance, chosen, options, displays, renders, example)
+
+
+def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.Image], targets: list[int],
+           technique: str, request: BuildRequest, decoder_path: Path | None) -> list[bytes]:
+    """One PNG stimulus per image: PV images for "pv", otherwise the image masked by the method's map on
+    white (as in the PV paper's code), at the size of the display image."""
+    params = dict(request.method_params.get(technique, {}))
+    if technique == "pv":
+        params["decoder"] = load_decoder(decoder_path, model)
+    pngs = []
+    for start in range(0, len(images), request.batch_size):
+        batch = model.preprocess(images[start:start + request.batch_size])
+        out = explainers.explain(model, batch, targets[start:start + request.batch_size], technique, **params)
+        for i, result in enumerate(out.detach().float().cpu()):
+            display = displays[start + i]
+            if technique == "pv":  # (3, S, S) in [0, 1]: the picture itself, enlarged for display
+                picture = Image.fromarray((result.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
+                pngs.append(png_bytes(picture.resize(display.size, Image.BICUBIC)))
+            else:
+                pngs.append(png_bytes(white_mask(display, result.numpy())))
+    return pngs
+
+
+def white_mask(image: Image.Image, saliency: np.ndarray) -> Image.Image:
+    """m * image + (1 - m) * white, the (h, w) map in [0, 1] resized bilinearly to the image."""
+    m = np.asarray(Image.fromarray(saliency.astype(np.float32), mode="F").resize(image.size, Image.BILINEAR))
+    m = np.clip(m, 0, 1)[..., None]
+    return Image.fromarray((m * np.asarray(image, np.float32) + (1 - m) * 255).round().astype(np.uint8))
+
+
+def decoder_cache_path(model: LoadedModel) -> Path:
+    """Where the PV decoder trained for this model (weights and target layer) is cached."""
+    return Path(settings.EXPLAINER_CACHE_DIR) / "decoders" / f"{model.weights_hash[:20]}-{model.target_layer}.pt"
+
+
+def open_image(image: LabelledImage) -> Image.Image:
+    """The data-set image as RGB; a clear DatasetError naming the file when it cannot be read."""
+    try:
+        with Image.open(image.path) as opened:
+            return opened.convert("RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise DatasetError(f"{image.path}: cannot read the image: {error}") from error
+
+
+def display_image(image: Image.Image) -> Image.Image:
+    """The image scaled (bicubic) so that its longer side is DISPLAY_SIZE pixels."""
+    scale = DISPLAY_SIZE / max(image.size)
+    return image.resize((round(image.width * scale), round(image.height * scale)), Image.BICUBIC)
+
+
+def png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", optimize=False)
+    return buffer.getvalue()
+
+
+def _check_request(request: BuildRequest) -> None:
+    if not request.arms or len(set(request.arms)) != len(request.arms):
+        raise BuildError(f"give one or more distinct arms, got {list(request.arms)}")
+    unknown = [arm for arm in request.arms if arm not in explainers.METHODS]
+    if unknown:
+        raise BuildError(f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}")
+    if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
+        raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")
+    existing = Study.objects.filter(slug=request.slug).first()
+    if existing and not request.replace:
+        raise BuildError(f"study {request.slug!r} already exists; pass --replace to rebuild it")
+    if existing and existing.participants.exists():
+        raise BuildError(f"study {request.slug!r} has {existing.participants.count()} participant(s); "
+                         f"refusing to replace it (their answers would be lost)")
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name not in {"cpu", "cuda"} or (name == "cuda" and not torch.cuda.is_available()):
+        raise BuildError(f"device must be auto, cpu or cuda (with a CUDA GPU present), got {name!r}")
+    return name
+
+
+def _provenance(request: BuildRequest, model: LoadedModel, dataset: Dataset, decoder_path: Path | None,
+                n_correct: int, n_incorrect: int) -> dict:
+    return {
+        "build_key": request.key(),
+        "seed": request.seed,
+        "model": {"spec": request.model if isinstance(request.model, dict) else str(request.model),
+                  "name": model.name, "weights_sha256": model.weights_hash, "multi_label": model.multi_label,
+                  "threshold": model.threshold, "input_size": model.input_size, "target_layer": model.target_layer},
+        "dataset": {"path": str(dataset.root), "layout": dataset.layout, "n_images": len(dataset.images),
+                    "classes": list(dataset.classes), "qualifying_correct": n_correct,
+                    "qualifying_incorrect": n_incorrect},
+        "methods": {arm: request.method_params.get(arm, {}) for arm in request.arms},
+        "decoder": ({"path": str(decoder_path), "sha256": _file_hash(decoder_path)} if decoder_path else None),
+        "rendering": {"display_size": DISPLAY_SIZE, "mask": "image * map + white * (1 - map)"},
+        "versions": {"python": platform.python_version(), "django": django.get_version(), "torch": torch.__version__,
+                     "torchvision": torchvision.__version__, "numpy": np.__version__},
+    }
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def _save(request: BuildRequest, provenance: dict, chosen: list[Classified], options: list[list[str]],
+          displays: list[Image.Image], renders: dict[str, list[bytes]], example: Classified) -> Study:
+    """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
+    remove the files this call created."""
+    written: list[str] = []
+    try:
+        with transaction.atomic():
+            Study.objects.filter(slug=request.slug).delete()
+            study = Study.objects.create(slug=request.slug, title=request.title or f"Study {request.slug}",
+                                         status=Study.Status.OPEN, provenance=provenance)
+            arms = []
+            for position, technique in enumerate(request.arms):
+                arm = Arm(study=study, name=technique, technique=technique, position=position,
+                          intro_html=intro_html(technique, example.top1))
+                arm.example_image.name = _store("arms", renders[technique][-1], written)
+                arm.save()
+                arms.append(arm)
+            for position, (c, item_options) in enumerate(zip(chosen, options)):
+                item = Item(study=study, position=position, name=c.image.name, model_prediction=c.top1,
+                            true_labels=list(c.image.labels), model_correct=bool(c.correct), options=item_options)
+                item.image.name = _store("items", png_bytes(displays[position]), written)
+                item.save()
+                Stimulus.objects.bulk_create([
+                    Stimulus(item=item, arm=arm, image=_store("stimuli", renders[arm.technique][position], written),
+                             provenance={"method": arm.technique, "target": c.top1,
+                                         "params": provenance["methods"][arm.technique]})
+                    for arm in arms])
+            return study
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
+
+
+def _store(folder: str, data: bytes, written: list[str]) -> str:
+    """Save `data` under a content-addressed media name (temporary file, then rename); returns the name.
+    Names of files this call created are appended to `written`."""
+    name = f"{folder}/{hashlib.sha256(data).hexdigest()[:32]}.png"
+    path = Path(default_storage.path(name))
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+        written.append(name)
+    return name
+
+
+def intro_html(technique: str, example_prediction: str) -> str:
+    """The arm's introduction: what the technique shows, and how to read the worked example below it."""
+    title, text = TECHNIQUES.get(technique, (
+        technique, f"The explanation ({escape(technique)}) keeps the parts of the image that mattered most "
+        "for the model's prediction and fades the rest to white."))
+    return (f"<h2>{escape(title)}</h2><p>{text}</p>"
+            f"<p>In each question you will see such an explanation of the model's decision on one image, and "
+            f"guess which class the model predicted. In the example below, the model predicted "
+            f"<strong>{escape(example_prediction)}</strong>.</p>")
+
+
+__all__ = ["BuildError", "BuildRequest", "Classified", "DatasetError", "ExplainerError", "build_study", "classify",
+           "compose_options", "judge", "sample"]
