@@ -3,8 +3,9 @@ from .compose import compose_pv
 from .decoder import Decoder, DecoderConfig
 from .encoder import Encoder
 from .errors import PVError
+from .images import pv_images
 from .loss import PVLoss, psnr, ssim
 from .train import EpochStats, TrainResult, encoder_of, load_decoder, load_images, train_decoder
 
 __all__ = ["Decoder", "DecoderConfig", "Encoder", "EpochStats", "PVError", "PVLoss", "TrainResult", "compose_pv",
-           "encoder_of", "load_decoder", "load_images", "psnr", "ssim", "train_decoder"]
+           "encoder_of", "load_decoder", "load_images", "psnr", "pv_images", "ssim", "train_decoder"]

@@ -42,6 +42,7 @@ class Decoder(nn.Module):
         if min(c, h, w, height, width) < 1 or height < h or width < w:
             raise PVError(f"cannot decode a {config.latent_shape} latent to a {config.out_size} image")
         self.config = config
+        self.weights_hash: str | None = None  # of the model it was trained for; set by training and loading
         n_up = max(math.ceil(math.log2(height / h)), math.ceil(math.log2(width / w)))
         channels = min(c, config.max_width)
         layers = [_leaky(nn.Conv2d(c, channels, 3, padding=1))]

@@ -25,7 +25,9 @@ ImageSource = str | Path | Sequence[Image.Image | np.ndarray]
 
 @dataclass(frozen=True)
 class EpochStats:
-    """One epoch: mean training loss, and loss, SSIM and PSNR (dB) on the held-out images."""
+    """One epoch: mean training loss, and loss, SSIM and PSNR (dB) on the held-out images.
+
+    Epoch 0 is the untrained decoder (train_loss is NaN)."""
 
     epoch: int
     train_loss: float
@@ -36,7 +38,8 @@ class EpochStats:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Where the decoder was saved, the per-epoch history, and the held-out SSIM of the mean image."""
+    """Where the decoder was saved, the per-epoch history (from epoch 0, untrained), and the held-out
+    SSIM of the training set's mean image, the baseline a useful decoder must beat."""
 
     path: Path
     history: tuple[EpochStats, ...]
@@ -116,6 +119,7 @@ def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path,
                 latent_shape = tuple(encoder(_as_float(val[:1], run)).shape[1:])
             torch.manual_seed(seed)
             decoder = Decoder(DecoderConfig(latent_shape, (model.input_size, model.input_size))).to(run)
+            decoder.weights_hash = model.weights_hash
             optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
             history: list[EpochStats] = []
             if checkpoint is not None:
@@ -124,8 +128,10 @@ def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path,
                 history = [EpochStats(**stats) for stats in checkpoint["history"]]
             criterion = PVLoss(encoder, weights)
             mean_ssim = _mean_image_ssim(train, val, batch_size, run)
+            if not history:  # epoch 0: the untrained decoder, the baseline the epochs are judged against
+                history.append(EpochStats(0, float("nan"), *_validate(decoder, criterion, val, batch_size, run)))
             crop = v2.RandomResizedCrop(model.input_size, scale=(0.6, 1.0), antialias=True)
-            for epoch in range(len(history) + 1, epochs + 1):
+            for epoch in range(len(history), epochs + 1):
                 torch.manual_seed(seed * 100_003 + epoch)  # same shuffles and crops whether resumed or not
                 train_loss = _train_epoch(decoder, criterion, optimizer, train, batch_size, run,
                                           crop if augment else None, f"epoch {epoch}/{epochs}", progress)
@@ -145,6 +151,7 @@ def load_decoder(path: str | Path, model: LoadedModel) -> Decoder:
     checkpoint = _read_checkpoint(Path(path), model)
     decoder = Decoder(DecoderConfig(**checkpoint["decoder_config"]))
     decoder.load_state_dict(checkpoint["decoder_state"])
+    decoder.weights_hash = checkpoint["weights_hash"]
     return decoder.to(model.device).eval()
 
 

@@ -39,7 +39,7 @@ def test_ssim_of_non_square_images_and_too_small_images():
     x = photos(64)[:, :, :, :40]
     y = x.flip(-1)
     np.testing.assert_allclose(ssim(y, x).numpy(), skimage_ssim(y, x), atol=1e-5)
-    with pytest.raises(PVError, match="at least 11"):
+    with pytest.raises(PVError, match="at least 11 pixels"):
         ssim(x[:, :, :10], y[:, :, :10])
 
 
