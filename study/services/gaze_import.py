@@ -144,7 +144,7 @@ def open_source(path: Path, max_unpacked_bytes: int | None = None) -> Iterator[d
     if path.is_dir():
         yield folder_entries(path)
     elif path.is_file() and zipfile.is_zipfile(path):
-        with zip_entries(path, path.name, max_unpacked_bytes or _unpacked_limit()) as entries:
+        with zip_entries(path, path.name, max_unpacked_bytes or unpacked_limit()) as entries:
             yield entries
     else:
         raise GazeImportError([Problem(str(path), "not a folder or a zip archive")])
@@ -160,7 +160,7 @@ def _unsafe(name: str) -> bool:
     return posix.startswith("/") or bool(re.match(r"^[A-Za-z]:", posix)) or ".." in PurePosixPath(posix).parts
 
 
-def _unpacked_limit() -> int:
+def unpacked_limit() -> int:
     return int(getattr(settings, "GAZE_UNPACKED_MAX_BYTES", DEFAULT_UNPACKED_MAX_BYTES))
 
 
@@ -446,17 +446,20 @@ def _table_fixations(table: str, data: bytes, stimuli: dict[str, _Staged], layou
 def _stage_map(staging: Path, density: np.ndarray) -> tuple[Path, Path]:
     buffer = io.BytesIO()
     np.save(buffer, density, allow_pickle=False)
-    return _write(staging, buffer.getvalue(), ".npy"), _write(staging, _preview(density), ".png")
+    return _write(staging, buffer.getvalue(), ".npy"), _write(staging, preview_png(density), ".png")
 
 
-def _preview(density: np.ndarray) -> bytes:
-    """PNG of a map `(H, W)` scaled to its maximum, coloured with inferno, longest side <= 512 px."""
-    scale = max(density.shape) / PREVIEW_MAX_SIDE
-    image = Image.fromarray(density, mode="F")
-    if scale > 1:
-        image = image.resize((round(density.shape[1] / scale), round(density.shape[0] / scale)), Image.BILINEAR)
-    values = np.asarray(image)
-    index = np.clip(values * (255.0 / max(float(values.max()), 1e-30)), 0, 255).astype(np.uint8)
+def preview_png(values: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
+    """PNG of a map `(H, W)` >= 0 scaled to its maximum and coloured with inferno, resized
+    (bilinear) to `size` = (width, height), or so that its longest side is at most 512 px."""
+    image = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
+    scale = max(image.size) / PREVIEW_MAX_SIDE
+    if size is None and scale > 1:
+        size = (round(image.size[0] / scale), round(image.size[1] / scale))
+    if size is not None and size != image.size:
+        image = image.resize(size, Image.BILINEAR)
+    resized = np.asarray(image)
+    index = np.clip(resized * (255.0 / max(float(resized.max()), 1e-30)), 0, 255).astype(np.uint8)
     buffer = io.BytesIO()
     Image.fromarray(_INFERNO[index]).save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
