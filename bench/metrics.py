@@ -1,0 +1,140 @@
+"""Map-vs-gaze metrics and GFDMs at 1024x768: analysis vs straightforward references, one run.
+
+References: each metric written per map in float64 as the MIT MATLAB code does it (scipy's
+spearmanr, skimage's structural_similarity); GFDMs as scipy.ndimage.gaussian_filter of the
+fixation histogram. pysaliency 0.2.22 is not used: it builds from source and fails to import
+(`pkg_resources` is gone from setuptools). Run: .venv/bin/python bench/metrics.py
+"""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import ndimage, stats
+from skimage.metrics import structural_similarity
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from analysis import gfdm, saliency  # noqa: E402
+
+HEIGHT, WIDTH = 768, 1024
+EPS = np.finfo(np.float64).eps
+
+
+def reference_pcc(smap, gaze, fixated):
+    return np.corrcoef(smap.ravel(), gaze.ravel())[0, 1]
+
+
+def _sim_density(m):
+    m = (m - m.min()) / (m.max() - m.min())
+    return m / m.sum()
+
+
+def reference_sim(smap, gaze, fixated):
+    return np.minimum(_sim_density(smap), _sim_density(gaze)).sum()
+
+
+def reference_kld(smap, gaze, fixated):
+    p, q = smap / smap.sum(), gaze / gaze.sum()
+    return np.sum(q * np.log(EPS + q / (p + EPS)))
+
+
+def reference_nss(smap, gaze, fixated):
+    z = (smap - smap.mean()) / smap.std(ddof=1)
+    return z[fixated].mean()
+
+
+def reference_auc_judd(smap, gaze, fixated):
+    values = smap.ravel()
+    thresholds = np.sort(smap[fixated])[::-1]
+    n_fix, n_pix = thresholds.size, values.size
+    tp, fp = [0.0], [0.0]
+    ordered = np.sort(values)
+    for i, threshold in enumerate(thresholds, start=1):
+        above = n_pix - np.searchsorted(ordered, threshold)
+        tp.append(i / n_fix)
+        fp.append((above - i) / (n_pix - n_fix))
+    return np.trapezoid(tp + [1.0], fp + [1.0])
+
+
+def reference_spearman(smap, gaze, fixated):
+    return stats.spearmanr(smap.ravel(), gaze.ravel()).statistic
+
+
+def reference_ssim(smap, gaze, fixated):
+    scale = [(m - m.min()) / (m.max() - m.min()) for m in (smap, gaze)]
+    return structural_similarity(*scale, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1.0)
+
+
+REFERENCES = {
+    "pcc": reference_pcc, "sim": reference_sim, "kld": reference_kld, "nss": reference_nss,
+    "auc_judd": reference_auc_judd, "spearman": reference_spearman, "ssim": reference_ssim,
+}
+
+
+def random_points(rng, n):
+    return np.column_stack([rng.uniform(0, WIDTH - 1, n), rng.uniform(0, HEIGHT - 1, n)])
+
+
+def make_inputs(n_maps: int, seed: int = 0):
+    """`n_maps` smooth saliency-like maps (float32), one gaze density and its fixation map."""
+    rng = np.random.default_rng(seed)
+    maps = np.stack([gfdm.density_from_fixations(random_points(rng, 40), (HEIGHT, WIDTH), 40.0)
+                     for _ in range(n_maps)])
+    points = random_points(rng, 300)
+    return maps, gfdm.density_from_fixations(points, (HEIGHT, WIDTH), 30.0), gfdm.fixation_map(points, (HEIGHT, WIDTH))
+
+
+def timed(function, repeats: int = 1) -> float:
+    start = time.perf_counter()
+    for _ in range(repeats):
+        function()
+    return (time.perf_counter() - start) / repeats
+
+
+def main() -> None:
+    maps, gaze, fixated = make_inputs(40)
+    print(f"1024x768 maps, one GFDM; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f}")
+    print(f"{'metric':<16}{'analysis maps/s':>16}{'reference maps/s':>18}{'speed-up':>10}{'max |diff|':>12}")
+    for name, reference in REFERENCES.items():
+        n = 40 if name in ("pcc", "sim", "kld", "nss") else 8
+        ours = saliency.score_maps(maps[:n], gaze, fixated, metrics=(name,))[name].to_numpy()
+        ours_s = timed(lambda: saliency.score_maps(maps[:n], gaze, fixated, metrics=(name,)))
+        ref_n = min(n, 8)
+        maps64, gaze64 = maps[:ref_n].astype(np.float64), gaze.astype(np.float64)
+        start = time.perf_counter()
+        expected = np.array([reference(m, gaze64, fixated) for m in maps64])
+        ref_s = time.perf_counter() - start
+        diff = np.max(np.abs(ours[:ref_n] - expected))
+        print(f"{name:<16}{n / ours_s:>16.1f}{ref_n / ref_s:>18.1f}{(n / ours_s) / (ref_n / ref_s):>9.1f}x{diff:>12.1e}")
+
+    repeats = 25  # 25 x 40 = 1,000 map pairs, 40 distinct maps in memory at a time
+    ours_s = timed(lambda: saliency.score_maps(maps, gaze, metrics=("pcc", "sim", "kld")), repeats) * repeats
+    maps64, gaze64 = maps[:8].astype(np.float64), gaze.astype(np.float64)
+    ref_s = timed(lambda: [(reference_pcc(m, gaze64, None), reference_sim(m, gaze64, None),
+                            reference_kld(m, gaze64, None)) for m in maps64]) / 8 * 1000
+    print(f"\nPCC+SIM+KLD on 1,000 map pairs: analysis {ours_s:.2f} s, reference loop {ref_s:.2f} s"
+          f" (target < 5 s)")
+
+    rng = np.random.default_rng(1)
+    points = random_points(rng, 500)
+    sigma = gfdm.sigma_from_ppd(35.0)
+
+    def reference_gfdm():
+        counts = np.zeros((HEIGHT, WIDTH))
+        np.add.at(counts, (np.rint(points[:, 1]).astype(int), np.rint(points[:, 0]).astype(int)), 1.0)
+        blurred = ndimage.gaussian_filter(counts, sigma, mode="constant")
+        return blurred / blurred.sum()
+
+    ours_s = timed(lambda: gfdm.density_from_fixations(points, (HEIGHT, WIDTH), sigma), 20)
+    ref_s = timed(reference_gfdm, 5)
+    diff = np.abs(gfdm.density_from_fixations(points, (HEIGHT, WIDTH), sigma) - reference_gfdm()).max()
+    print(f"\n{'GFDM, 500 fixations, sigma 35 px':<34}{'ms':>8}{'GFDMs/s':>10}")
+    print(f"{'analysis.gfdm':<34}{ours_s * 1e3:>8.1f}{1 / ours_s:>10.1f}   (target < 20 ms)")
+    print(f"{'scipy gaussian_filter (4 sigma)':<34}{ref_s * 1e3:>8.1f}{1 / ref_s:>10.1f}   max |diff| {diff:.1e}")
+
+
+if __name__ == "__main__":
+    main()
