@@ -20,7 +20,7 @@ from .loss import DEFAULT_WEIGHTS, PVLoss, normalise_weights, psnr, ssim
 FORMAT = "explainlab-pv-decoder/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
-ImageSource = str | Path | Sequence[Image.Image | np.ndarray]
+ImageSource = str | Path | Sequence[Path | Image.Image | np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -57,29 +57,34 @@ def encoder_of(model: LoadedModel) -> Encoder:
     return Encoder(model.module, model.target_layer, model.mean, model.std)
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files under `folder` (recursively), sorted by path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PVError(f"image folder not found: {folder}")
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
 def load_images(source: ImageSource, size: int) -> torch.Tensor:
-    """A folder of image files, or PIL images / (H, W[, 3]) uint8 arrays -> (N, 3, size, size) uint8.
+    """A folder, or image paths / PIL images / (H, W[, 3]) uint8 arrays -> (N, 3, size, size) uint8.
 
     Each image is converted to RGB and resized bilinearly (no crop), as `LoadedModel.preprocess` does.
     """
     if isinstance(source, (str, Path)):
-        folder = Path(source)
-        if not folder.is_dir():
-            raise PVError(f"image folder not found: {folder}")
-        source = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        source = image_files(source)
     arrays = []
     for item in tqdm(source, desc="loading images", unit="image", disable=len(source) < 1000):
         try:
-            if isinstance(item, Path):
+            if isinstance(item, (str, Path)):
                 with Image.open(item) as opened:
                     image = opened.convert("RGB")
             else:
                 image = (Image.fromarray(item) if isinstance(item, np.ndarray) else item).convert("RGB")
         except (OSError, UnidentifiedImageError, TypeError) as error:
-            raise PVError(f"cannot read image {item if isinstance(item, Path) else type(item)}: {error}") from error
+            raise PVError(f"cannot read image {item if isinstance(item, (str, Path)) else type(item)}: {error}") from error
         arrays.append(np.asarray(image.resize((size, size), Image.BILINEAR)))
-    if len(arrays) < 2:
-        raise PVError(f"need at least 2 images (one to train on, one held out), got {len(arrays)}")
+    if not arrays:
+        raise PVError("no images found")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
@@ -103,6 +108,8 @@ def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path,
         raise PVError(f"{out_path} already exists: pass resume to continue it, or remove it")
     run = _device(device)
     data = load_images(images, model.input_size)
+    if len(data) < 2:
+        raise PVError(f"need at least 2 images (one to train on, one held out), got {len(data)}")
     n_val = min(max(1, round(val_fraction * len(data))), len(data) - 1)
     order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
     val, train = data[order[:n_val]], data[order[n_val:]]
