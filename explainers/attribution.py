@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from explainers.cam import as_targets, normalise
+from explainers.cam import as_targets, normalise, target_scores
 
 
 def pixel_map(attributions: torch.Tensor) -> torch.Tensor:
@@ -24,8 +24,7 @@ def input_gradients(module: nn.Module, images: torch.Tensor, targets: torch.Tens
     """(B, 3, H, W) -> (B, 3, H, W) gradient of each image's target logit w.r.t. its pixels."""
     with torch.enable_grad():
         inputs = images.detach().requires_grad_(True)
-        chosen = module(inputs).gather(1, targets[:, None]).sum()
-        (gradient,) = torch.autograd.grad(chosen, inputs)
+        (gradient,) = torch.autograd.grad(target_scores(module(inputs), targets).sum(), inputs)
     return gradient
 
 

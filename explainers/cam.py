@@ -27,6 +27,13 @@ def as_targets(targets, batch_size: int, device: torch.device) -> torch.Tensor:
     return targets
 
 
+def target_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """(B, C) scores and (B,) class indices -> (B,) score of each image's target; refuses bad indices."""
+    if len(targets) and (int(targets.min()) < 0 or int(targets.max()) >= scores.shape[1]):
+        raise ExplainError(f"target classes must lie in [0, {scores.shape[1]}), got {targets.tolist()}")
+    return scores.gather(1, targets[:, None])[:, 0]
+
+
 def normalise(maps: torch.Tensor) -> torch.Tensor:
     """Per-map min-max scaling: (B, H, W) -> (B, H, W) float32 in [0, 1]; constant maps become 0."""
     flat = maps.flatten(1).float()
@@ -103,9 +110,9 @@ class BaseCAM:
                                "choose a module that runs exactly once")
         activation = store["activation"]
         if not self.uses_gradients:
+            target_scores(scores, targets)
             return activation, None, scores
-        chosen = scores.gather(1, targets[:, None]).sum()
-        (gradient,) = torch.autograd.grad(chosen, activation)
+        (gradient,) = torch.autograd.grad(target_scores(scores, targets).sum(), activation)
         return activation.detach(), gradient, scores.detach()
 
     def cam(self, activation, gradient, images, targets) -> torch.Tensor:
