@@ -3,6 +3,7 @@
 What the participant flow writes (participants, trials, recruitment records) is research
 data: here it can be viewed and deleted (e.g. on a withdrawal request), never edited.
 """
+
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
@@ -27,7 +28,15 @@ class ArmInline(admin.TabularInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["slug", "title", "status", "assignment_policy", "question_order", "created_at", "dashboard"]
+    list_display = [
+        "slug",
+        "title",
+        "status",
+        "assignment_policy",
+        "question_order",
+        "created_at",
+        "dashboard",
+    ]
     list_filter = ["status"]
     search_fields = ["slug", "title"]
     prepopulated_fields = {"slug": ["title"]}
@@ -74,8 +83,15 @@ class ParticipantAdmin(ReadOnlyAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(ReadOnlyAdmin):
-    list_display = ["participant", "item", "presented_position", "chosen_option", "correct_guess", "rt_ms",
-                    "answered_at"]
+    list_display = [
+        "participant",
+        "item",
+        "presented_position",
+        "chosen_option",
+        "correct_guess",
+        "rt_ms",
+        "answered_at",
+    ]
     list_filter = ["participant__study", "participant__arm__technique"]
     list_select_related = ["participant__study", "item__study"]
 

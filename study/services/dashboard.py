@@ -4,6 +4,7 @@ A participant is *dropped* when still active but silent for longer than the stud
 ``active_timeout_minutes``. Every figure comes from a fixed number of aggregate queries,
 whatever the number of participants.
 """
+
 import statistics
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,13 +25,16 @@ def dropped_q(study: Study, now: datetime | None = None) -> Q:
 
 def reported_status(study: Study, now: datetime | None = None) -> Case:
     """A participant's status as reported: active, completed, withdrawn or dropped."""
-    return Case(When(dropped_q(study, now), then=Value(DROPPED)), default=F("status"), output_field=CharField())
+    return Case(
+        When(dropped_q(study, now), then=Value(DROPPED)), default=F("status"), output_field=CharField()
+    )
 
 
 def failed_attention_checks(trials: QuerySet[Trial]) -> QuerySet[Trial]:
     """The answered attention-check trials whose chosen option is not the expected one."""
     return trials.filter(item__is_attention_check=True, answered_at__isnull=False).exclude(
-        chosen_option=F("item__expected_option"))
+        chosen_option=F("item__expected_option")
+    )
 
 
 @dataclass(frozen=True)
@@ -65,35 +69,47 @@ def summarize(study: Study, now: datetime | None = None) -> StudySummary:
     now = now or timezone.now()
     active = Q(status=Participant.Status.ACTIVE)
     dropped = dropped_q(study, now)
-    counts = {
-        row["arm"]: row
-        for row in Participant.objects.filter(study=study).values("arm").annotate(
+    per_arm = (
+        Participant.objects.filter(study=study)
+        .values("arm")
+        .annotate(
             started=Count("pk"),
             completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED)),
             active=Count("pk", filter=active & ~dropped),
             dropped=Count("pk", filter=dropped),
             withdrawn=Count("pk", filter=Q(status=Participant.Status.WITHDRAWN)),
-        ).order_by()
-    }
+        )
+        .order_by()
+    )
+    counts = {row["arm"]: row for row in per_arm}
     failures = dict(
         failed_attention_checks(Trial.objects.filter(participant__study=study))
-        .values_list("participant__arm").annotate(n=Count("pk")).order_by())
+        .values_list("participant__arm")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    completed = Participant.objects.filter(study=study, status=Participant.Status.COMPLETED)
     durations: dict[int, list[float]] = {}
-    for arm_id, consented_at, completed_at in Participant.objects.filter(
-            study=study, status=Participant.Status.COMPLETED).values_list("arm", "consented_at", "completed_at"):
+    for arm_id, consented_at, completed_at in completed.values_list("arm", "consented_at", "completed_at"):
         durations.setdefault(arm_id, []).append((completed_at - consented_at).total_seconds())
 
     fields = ["started", "completed", "active", "dropped", "withdrawn"]
     arms = []
     for arm in study.arms.order_by("position"):
         row = counts.get(arm.pk, {})
-        arms.append(ArmSummary(
-            name=arm.name, technique=arm.technique, **{f: row.get(f, 0) for f in fields},
-            median_completion_s=_median(durations.get(arm.pk, [])),
-            attention_failures=failures.get(arm.pk, 0),
-        ))
+        arms.append(
+            ArmSummary(
+                name=arm.name,
+                technique=arm.technique,
+                **{f: row.get(f, 0) for f in fields},
+                median_completion_s=_median(durations.get(arm.pk, [])),
+                attention_failures=failures.get(arm.pk, 0),
+            )
+        )
     total = ArmSummary(
-        name="all arms", technique="", **{f: sum(getattr(a, f) for a in arms) for f in fields},
+        name="all arms",
+        technique="",
+        **{f: sum(getattr(a, f) for a in arms) for f in fields},
         median_completion_s=_median([d for ds in durations.values() for d in ds]),
         attention_failures=sum(a.attention_failures for a in arms),
     )

@@ -4,8 +4,8 @@ Rows come from one query each, read in chunks, so exports of any size run in con
 and a constant number of queries. Recruitment-platform parameters are never exported here:
 they identify people and stay apart from the answers (see the admin's recruitment records).
 """
+
 import csv
-import io
 import json
 import os
 import tempfile
@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
-from django.db.models import Count, F, Q
+from django.db.models import Count, Q
 
 from study.models import Participant, Study, Trial
 from study.models.study import CANT_TELL
@@ -22,14 +22,22 @@ from study.services.dashboard import failed_attention_checks, reported_status
 
 CHUNK_SIZE = 2000
 
-TRIAL_COLUMNS = (
-    "participant", "arm", "technique", "item", "item_position", "presented_position", "model_correct",
-    "is_attention_check", "model_prediction", "presented_options", "chosen_option", "correct_guess",
-    "cant_tell", "rt_ms", "shown_at", "answered_at",
+TRIAL_COLUMNS = tuple(
+    "participant arm technique item item_position presented_position model_correct is_attention_check"
+    " model_prediction presented_options chosen_option correct_guess cant_tell rt_ms shown_at"
+    " answered_at".split()
 )
-PARTICIPANT_COLUMNS = (
-    "participant", "arm", "technique", "status", "consented_at", "completed_at", "n_answered",
-    "attention_failures",
+PARTICIPANT_COLUMNS = tuple(
+    "participant arm technique status consented_at completed_at n_answered attention_failures".split()
+)
+# What the database gives for each column; cant_tell is derived from chosen_option.
+TRIAL_FIELDS = tuple(
+    "participant_id participant__arm__name participant__arm__technique item__name item__position"
+    " presented_position item__model_correct item__is_attention_check item__model_prediction"
+    " presented_options chosen_option correct_guess rt_ms shown_at answered_at".split()
+)
+PARTICIPANT_FIELDS = tuple(
+    "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures".split()
 )
 DATETIME_COLUMNS = {"trials": ("shown_at", "answered_at"), "participants": ("consented_at", "completed_at")}
 
@@ -43,18 +51,19 @@ def trials_rows(study: Study) -> Iterator[tuple]:
     trials = (
         Trial.objects.filter(participant__study=study, answered_at__isnull=False)
         .order_by("participant_id", "presented_position")
-        .values_list(
-            "participant_id", "participant__arm__name", "participant__arm__technique", "item__name",
-            "item__position", "presented_position", "item__model_correct", "item__is_attention_check",
-            "item__model_prediction", "presented_options", "chosen_option", "correct_guess", "rt_ms",
-            "shown_at", "answered_at",
-        )
+        .values_list(*TRIAL_FIELDS)
     )
-    for (participant, arm, technique, item, item_position, presented_position, model_correct, attention,
-         prediction, options, chosen, correct_guess, rt_ms, shown_at, answered_at) in trials.iterator(CHUNK_SIZE):
-        yield (participant, arm, technique, item, item_position, presented_position, model_correct, attention,
-               prediction, json.dumps(options), chosen, correct_guess, chosen == CANT_TELL, rt_ms, shown_at,
-               answered_at)
+    for *head, options, chosen, correct_guess, rt_ms, shown_at, answered_at in trials.iterator(CHUNK_SIZE):
+        yield (
+            *head,
+            json.dumps(options),
+            chosen,
+            correct_guess,
+            chosen == CANT_TELL,
+            rt_ms,
+            shown_at,
+            answered_at,
+        )
 
 
 def participants_rows(study: Study) -> Iterator[tuple]:
@@ -63,11 +72,13 @@ def participants_rows(study: Study) -> Iterator[tuple]:
     failed = Q(trials__in=failed_attention_checks(Trial.objects.filter(participant__study=study)))
     participants = (
         Participant.objects.filter(study=study)
-        .annotate(reported=reported_status(study), n_answered=Count("trials", filter=answered),
-                  attention_failures=Count("trials", filter=failed))
+        .annotate(
+            reported=reported_status(study),
+            n_answered=Count("trials", filter=answered),
+            attention_failures=Count("trials", filter=failed),
+        )
         .order_by("pk")
-        .values_list("pk", "arm__name", "arm__technique", "reported", "consented_at", "completed_at",
-                     "n_answered", "attention_failures")
+        .values_list(*PARTICIPANT_FIELDS)
     )
     yield from participants.iterator(CHUNK_SIZE)
 
@@ -117,7 +128,9 @@ def participants_dataframe(study: Study) -> pd.DataFrame:
     return _frame(participants_rows(study), PARTICIPANT_COLUMNS, DATETIME_COLUMNS["participants"])
 
 
-def _frame(rows: Iterable[tuple], columns: tuple[str, ...], datetime_columns: tuple[str, ...]) -> pd.DataFrame:
+def _frame(
+    rows: Iterable[tuple], columns: tuple[str, ...], datetime_columns: tuple[str, ...]
+) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(list(rows), columns=list(columns))
     for column in datetime_columns:
         frame[column] = pd.to_datetime(frame[column], utc=True)
@@ -142,8 +155,15 @@ def write_exports(study: Study, out_dir: Path) -> list[Path]:
 
 def _write_atomically(path: Path, chunks: Iterable[str]) -> Path:
     try:
-        handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
-                                             prefix=f".{path.name}.", suffix=".tmp", delete=False)
+        handle = tempfile.NamedTemporaryFile(
+            "w",
+            encoding="utf-8",
+            newline="",
+            dir=path.parent,
+            prefix=f".{path.name}.",
+            suffix=".tmp",
+            delete=False,
+        )
     except OSError as error:
         raise ExportError(f"cannot write into {path.parent}: {error}") from error
     try:

@@ -3,6 +3,7 @@
 Only staff users (``is_staff``) see them, the same people who may use the admin; anyone
 else who is logged in gets 403, and anonymous visitors are sent to the login page.
 """
+
 from collections.abc import Callable
 from functools import wraps
 
@@ -37,8 +38,9 @@ def study_list(request: HttpRequest) -> HttpResponse:
     ).order_by("-created_at")
     counts = {
         study_id: (started, completed)
-        for study_id, started, completed in Participant.objects.values_list("study").annotate(
-            started=Count("pk"), completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED))).order_by()
+        for study_id, started, completed in Participant.objects.values_list("study")
+        .annotate(started=Count("pk"), completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED)))
+        .order_by()
     }
     rows = [(study, *counts.get(study.pk, (0, 0))) for study in studies]
     return render(request, "study/researcher/study_list.html", {"rows": rows})
@@ -66,5 +68,8 @@ def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
     return StreamingHttpResponse(
         (chunk.encode() for chunk in chunks),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"', "Cache-Control": "private, no-store"},
+        headers={
+            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Cache-Control": "private, no-store",
+        },
     )

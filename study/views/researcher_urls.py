@@ -1,5 +1,6 @@
 """Researcher pages under /r/. The dashboard sits at <slug>/dashboard/ so that /r/gaze/ and
 /r/gallery/ (mounted after this module) stay reachable."""
+
 from django.urls import path
 
 from study.views import researcher

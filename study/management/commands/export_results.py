@@ -1,4 +1,5 @@
 """python manage.py export_results SLUG --out DIR: write DIR/trials.csv and DIR/participants.csv."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError

@@ -1,4 +1,5 @@
 """The admin loads for a superuser: every changelist, and the pages of one row of each study model."""
+
 from datetime import timedelta
 
 import pytest
@@ -20,7 +21,9 @@ def _plain_http(settings):
 
 @pytest.fixture
 def admin_site_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_superuser("boss", "boss@example.org", "pw-Secret-123"))
+    client.force_login(
+        django_user_model.objects.create_superuser("boss", "boss@example.org", "pw-Secret-123")
+    )
     return client
 
 
@@ -31,9 +34,17 @@ def add_answers(study, n_participants):
         participant = Participant.objects.create(study=study, arm=study.arms.all()[i % 2])
         RecruitmentRecord.objects.create(participant=participant, params={"PROLIFIC_PID": f"pid{i}"})
         for place, item in enumerate(items):
-            Trial.objects.create(participant=participant, item=item, presented_position=place,
-                                 presented_options=item.options, chosen_option=item.options[0], correct_guess=True,
-                                 rt_ms=800, shown_at=now - timedelta(seconds=5), answered_at=now)
+            Trial.objects.create(
+                participant=participant,
+                item=item,
+                presented_position=place,
+                presented_options=item.options,
+                chosen_option=item.options[0],
+                correct_guess=True,
+                rt_ms=800,
+                shown_at=now - timedelta(seconds=5),
+                answered_at=now,
+            )
 
 
 def test_every_changelist_loads(admin_site_client):
@@ -67,7 +78,9 @@ def test_answers_cannot_be_added_or_edited_by_hand(admin_site_client):
 
 
 @pytest.mark.parametrize("model", ["trial", "participant", "item"])
-def test_changelist_query_count_does_not_grow_with_rows(admin_site_client, django_assert_max_num_queries, model):
+def test_changelist_query_count_does_not_grow_with_rows(
+    admin_site_client, django_assert_max_num_queries, model
+):
     study = make_study("s1")
     add_answers(study, 2)
     url = reverse(f"admin:study_{model}_changelist")

@@ -1,4 +1,5 @@
 """trials.csv and participants.csv: exact columns, one row per answer, streaming, same from the CLI."""
+
 import csv
 import io
 import json
@@ -17,11 +18,34 @@ from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db
 
-TRIAL_HEADER = ["participant", "arm", "technique", "item", "item_position", "presented_position", "model_correct",
-                "is_attention_check", "model_prediction", "presented_options", "chosen_option", "correct_guess",
-                "cant_tell", "rt_ms", "shown_at", "answered_at"]
-PARTICIPANT_HEADER = ["participant", "arm", "technique", "status", "consented_at", "completed_at", "n_answered",
-                      "attention_failures"]
+TRIAL_HEADER = [
+    "participant",
+    "arm",
+    "technique",
+    "item",
+    "item_position",
+    "presented_position",
+    "model_correct",
+    "is_attention_check",
+    "model_prediction",
+    "presented_options",
+    "chosen_option",
+    "correct_guess",
+    "cant_tell",
+    "rt_ms",
+    "shown_at",
+    "answered_at",
+]
+PARTICIPANT_HEADER = [
+    "participant",
+    "arm",
+    "technique",
+    "status",
+    "consented_at",
+    "completed_at",
+    "n_answered",
+    "attention_failures",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -42,15 +66,23 @@ def add_participant(study, arm_name, chosen, n_shown=None, status="active", last
     participant = Participant.objects.create(study=study, arm=study.arms.get(name=arm_name))
     completed_at = now if status == "completed" else None
     Participant.objects.filter(pk=participant.pk).update(
-        status=status, completed_at=completed_at, last_seen_at=now - timedelta(minutes=last_seen_ago))
+        status=status, completed_at=completed_at, last_seen_at=now - timedelta(minutes=last_seen_ago)
+    )
     items = list(study.items.order_by("-position"))[:n_shown]  # shown in reverse order
     for place, item in enumerate(items):
         answer = chosen[place] if place < len(chosen) else None
         options = item.options[1:] + item.options[:1]
         Trial.objects.create(
-            participant=participant, item=item, presented_position=place, presented_options=options,
-            shown_at=now, chosen_option=answer or "", correct_guess=None if answer is None else answer == item.answer,
-            rt_ms=None if answer is None else 900 + place, answered_at=None if answer is None else now)
+            participant=participant,
+            item=item,
+            presented_position=place,
+            presented_options=options,
+            shown_at=now,
+            chosen_option=answer or "",
+            correct_guess=None if answer is None else answer == item.answer,
+            rt_ms=None if answer is None else 900 + place,
+            answered_at=None if answer is None else now,
+        )
     participant.refresh_from_db()
     return participant
 
@@ -62,8 +94,8 @@ def answered():
     check = study.items.get(position=3)
     wrong = next(o for o in check.options if o not in {check.expected_option, CANT_TELL})
     a = add_participant(study, "gradcam", [wrong, CANT_TELL, "Bag"], status="completed")  # 3 of 4 answered
-    b = add_participant(study, "pv", [check.expected_option, "Coat"], n_shown=3)          # 2 of 3 answered
-    c = add_participant(study, "pv", [wrong], n_shown=1, last_seen_ago=60)                # dropped
+    b = add_participant(study, "pv", [check.expected_option, "Coat"], n_shown=3)  # 2 of 3 answered
+    c = add_participant(study, "pv", [wrong], n_shown=1, last_seen_ago=60)  # dropped
     RecruitmentRecord.objects.create(participant=a, params={"PROLIFIC_PID": "PID-SECRET-42"})
     return study, (a, b, c)
 
@@ -87,7 +119,14 @@ def test_trials_csv_has_exactly_the_columns_and_one_row_per_answer(staff_client,
     header, *rows = read_csv(text)
     assert header == TRIAL_HEADER
     assert len(rows) == Trial.objects.filter(answered_at__isnull=False).count() == 6
-    assert [(int(r[0]), int(r[5])) for r in rows] == [(a.pk, 0), (a.pk, 1), (a.pk, 2), (b.pk, 0), (b.pk, 1), (c.pk, 0)]
+    assert [(int(r[0]), int(r[5])) for r in rows] == [
+        (a.pk, 0),
+        (a.pk, 1),
+        (a.pk, 2),
+        (b.pk, 0),
+        (b.pk, 1),
+        (c.pk, 0),
+    ]
 
     by_key = {(int(r[0]), int(r[5])): dict(zip(header, r)) for r in rows}
     first = by_key[(a.pk, 0)]  # a saw the attention item first and failed it
@@ -97,7 +136,11 @@ def test_trials_csv_has_exactly_the_columns_and_one_row_per_answer(staff_client,
     assert (first["model_correct"], first["is_attention_check"]) == ("False", "True")
     assert first["model_prediction"] == trial.item.model_prediction
     assert json.loads(first["presented_options"]) == trial.presented_options != trial.item.options
-    assert (first["chosen_option"], first["correct_guess"], first["cant_tell"]) == (trial.chosen_option, "False", "False")
+    assert (first["chosen_option"], first["correct_guess"], first["cant_tell"]) == (
+        trial.chosen_option,
+        "False",
+        "False",
+    )
     assert first["rt_ms"] == "900"
     assert datetime.fromisoformat(first["answered_at"]) == trial.answered_at
     assert datetime.fromisoformat(first["shown_at"]) == trial.shown_at
@@ -113,9 +156,11 @@ def test_participants_csv_reports_status_answers_and_attention_failures(staff_cl
     header, *rows = read_csv(text)
     assert header == PARTICIPANT_HEADER
     got = [(int(r[0]), r[1], r[2], r[3], int(r[6]), int(r[7])) for r in rows]
-    assert got == [(a.pk, "gradcam", "gradcam", "completed", 3, 1),
-                   (b.pk, "pv", "pv", "active", 2, 0),
-                   (c.pk, "pv", "pv", "dropped", 1, 1)]
+    assert got == [
+        (a.pk, "gradcam", "gradcam", "completed", 3, 1),
+        (b.pk, "pv", "pv", "active", 2, 0),
+        (c.pk, "pv", "pv", "dropped", 1, 1),
+    ]
     assert datetime.fromisoformat(rows[0][4]) == a.consented_at
     assert datetime.fromisoformat(rows[0][5]) == a.completed_at
     assert rows[1][5] == ""
@@ -123,8 +168,10 @@ def test_participants_csv_reports_status_answers_and_attention_failures(staff_cl
 
 def test_exports_hold_no_token_and_no_recruitment_parameters(staff_client, answered):
     study, participants = answered
-    texts = [fetch(staff_client, name, study.slug)[1]
-             for name in ("researcher-trials-csv", "researcher-participants-csv")]
+    texts = [
+        fetch(staff_client, name, study.slug)[1]
+        for name in ("researcher-trials-csv", "researcher-participants-csv")
+    ]
     for text in texts:
         assert "PID-SECRET-42" not in text
         for participant in participants:
@@ -137,8 +184,9 @@ def test_an_unknown_study_is_a_404(staff_client):
 
 @pytest.mark.parametrize("n_participants", [2, 30])
 @pytest.mark.parametrize("name", ["researcher-trials-csv", "researcher-participants-csv"])
-def test_export_query_count_does_not_grow_with_rows(staff_client, django_assert_max_num_queries, name,
-                                                    n_participants):
+def test_export_query_count_does_not_grow_with_rows(
+    staff_client, django_assert_max_num_queries, name, n_participants
+):
     study = make_study("big", n_correct=3, n_incorrect=2, n_attention=1)
     for i in range(n_participants):
         add_participant(study, ["gradcam", "pv"][i % 2], ["Bag", CANT_TELL, "Coat", "Dress"])
@@ -158,8 +206,10 @@ def test_rows_stream_in_chunks_of_whole_lines():
 
 def test_dataframes_match_the_csv_files(staff_client, answered):
     study, _ = answered
-    for name, frame in [("researcher-trials-csv", export.trials_dataframe(study)),
-                        ("researcher-participants-csv", export.participants_dataframe(study))]:
+    for name, frame in [
+        ("researcher-trials-csv", export.trials_dataframe(study)),
+        ("researcher-participants-csv", export.participants_dataframe(study)),
+    ]:
         _, text = fetch(staff_client, name, study.slug)
         dates = [c for c in frame.columns if c.endswith("_at")]
         from_csv = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
@@ -178,7 +228,10 @@ def test_export_results_writes_the_same_files_as_the_views(staff_client, answere
     call_command("export_results", study.slug, "--out", str(out), stdout=io.StringIO())
     assert sorted(p.name for p in out.iterdir()) == ["participants.csv", "trials.csv"]
     assert (out / "trials.csv").stat().st_mode & 0o077 == 0  # research data: owner only
-    for name, view in [("trials.csv", "researcher-trials-csv"), ("participants.csv", "researcher-participants-csv")]:
+    for name, view in [
+        ("trials.csv", "researcher-trials-csv"),
+        ("participants.csv", "researcher-participants-csv"),
+    ]:
         assert (out / name).read_bytes().decode() == fetch(staff_client, view, study.slug)[1]
 
 

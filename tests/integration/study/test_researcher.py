@@ -1,4 +1,5 @@
 """Researcher pages: access rule (staff only), the study list and the per-arm dashboard."""
+
 from datetime import timedelta
 
 import pytest
@@ -19,22 +20,40 @@ def _plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
 
 
-def add_participant(study, arm_name, status="active", consented_ago=60, last_seen_ago=0, completed_ago=None,
-                    answers=(), now=None):
+def add_participant(
+    study,
+    arm_name,
+    status="active",
+    consented_ago=60,
+    last_seen_ago=0,
+    completed_ago=None,
+    answers=(),
+    now=None,
+):
     """A participant of one arm; ``answers`` are (item position, chosen option); times in minutes ago."""
     now = now or timezone.now()
     arm = study.arms.get(name=arm_name)
     participant = Participant.objects.create(study=study, arm=arm)
     Participant.objects.filter(pk=participant.pk).update(
-        status=status, consented_at=now - timedelta(minutes=consented_ago),
+        status=status,
+        consented_at=now - timedelta(minutes=consented_ago),
         last_seen_at=now - timedelta(minutes=last_seen_ago),
-        completed_at=None if completed_ago is None else now - timedelta(minutes=completed_ago))
+        completed_at=None if completed_ago is None else now - timedelta(minutes=completed_ago),
+    )
     items = {item.position: item for item in study.items.all()}
     for place, (position, chosen) in enumerate(answers):
         item = items[position]
-        Trial.objects.create(participant=participant, item=item, presented_position=place,
-                             presented_options=item.options[::-1], chosen_option=chosen,
-                             correct_guess=chosen == item.answer, rt_ms=1000 + place, shown_at=now, answered_at=now)
+        Trial.objects.create(
+            participant=participant,
+            item=item,
+            presented_position=place,
+            presented_options=item.options[::-1],
+            chosen_option=chosen,
+            correct_guess=chosen == item.answer,
+            rt_ms=1000 + place,
+            shown_at=now,
+            answered_at=now,
+        )
     return participant
 
 
@@ -51,21 +70,32 @@ def crafted():
     now = timezone.now()
     check = study.items.get(position=3)
     wrong = next(o for o in check.options if o != check.expected_option)
-    full = lambda check_answer: [(0, CANT_TELL), (1, "x"), (2, "y"), (3, check_answer)]  # noqa: E731
-    add_participant(study, "gradcam", "completed", 60, 40, 40, full(wrong), now)        # 20 min, fails the check
-    add_participant(study, "gradcam", "completed", 50, 20, 20, full(check.expected_option), now)  # 30 min
-    add_participant(study, "gradcam", "completed", 45, 5, 5, full(check.expected_option), now)    # 40 min
-    add_participant(study, "gradcam", "active", 10, 5, answers=[(0, "x")], now=now)     # active
-    add_participant(study, "gradcam", "active", 60, 45, answers=[(3, wrong)], now=now)  # dropped, fails the check
+    right = check.expected_option
+
+    def full(check_answer):
+        return [(0, CANT_TELL), (1, "x"), (2, "y"), (3, check_answer)]
+
+    # gradcam: three completed in 20, 30 and 40 min (the first fails the check), one active,
+    # one dropped (silent 45 min, failed the check), one withdrawn.
+    add_participant(study, "gradcam", "completed", 60, 40, 40, full(wrong), now)
+    add_participant(study, "gradcam", "completed", 50, 20, 20, full(right), now)
+    add_participant(study, "gradcam", "completed", 45, 5, 5, full(right), now)
+    add_participant(study, "gradcam", "active", 10, 5, answers=[(0, "x")], now=now)
+    add_participant(study, "gradcam", "active", 60, 45, answers=[(3, wrong)], now=now)
     add_participant(study, "gradcam", "withdrawn", 60, 50, now=now)
-    add_participant(study, "pv", "completed", 15, 5, 5, full(check.expected_option), now)  # 10 min
-    add_participant(study, "pv", "active", 40, 31, answers=[(0, "x")], now=now)          # dropped (31 > 30)
+    # pv: one completed in 10 min, one dropped (silent 31 min > 30).
+    add_participant(study, "pv", "completed", 15, 5, 5, full(right), now)
+    add_participant(study, "pv", "active", 40, 31, answers=[(0, "x")], now=now)
     return study, now
 
 
 def researcher_urls(slug):
-    return [reverse("researcher-home"), reverse("researcher-dashboard", args=[slug]),
-            reverse("researcher-trials-csv", args=[slug]), reverse("researcher-participants-csv", args=[slug])]
+    return [
+        reverse("researcher-home"),
+        reverse("researcher-dashboard", args=[slug]),
+        reverse("researcher-trials-csv", args=[slug]),
+        reverse("researcher-participants-csv", args=[slug]),
+    ]
 
 
 def test_anonymous_visitors_are_sent_to_the_login_page(client):
@@ -112,8 +142,18 @@ def test_study_list_links_each_study_with_its_counts(staff_client, crafted):
 def test_summary_counts_each_arm_on_a_crafted_study(crafted):
     study, now = crafted
     summary = summarize(study, now)
-    figures = {arm.name: (arm.started, arm.completed, arm.active, arm.dropped, arm.withdrawn,
-                          arm.median_completion_s, arm.attention_failures) for arm in summary.arms}
+    figures = {
+        arm.name: (
+            arm.started,
+            arm.completed,
+            arm.active,
+            arm.dropped,
+            arm.withdrawn,
+            arm.median_completion_s,
+            arm.attention_failures,
+        )
+        for arm in summary.arms
+    }
     assert figures == {
         "gradcam": (6, 3, 1, 1, 1, 30 * 60, 2),
         "pv": (2, 1, 0, 1, 0, 10 * 60, 0),
@@ -128,7 +168,9 @@ def test_an_arm_with_no_participants_shows_zeros():
     study = make_study("quiet")
     arms = summarize(study).arms
     assert [(a.name, a.started, a.median_completion_s, a.attention_failures) for a in arms] == [
-        ("gradcam", 0, None, 0), ("pv", 0, None, 0)]
+        ("gradcam", 0, None, 0),
+        ("pv", 0, None, 0),
+    ]
 
 
 def test_dashboard_page_shows_the_figures_and_download_links(staff_client, crafted):
@@ -143,8 +185,9 @@ def test_dashboard_page_shows_the_figures_and_download_links(staff_client, craft
 
 
 @pytest.mark.parametrize("n_participants", [2, 40])
-def test_dashboard_query_count_does_not_grow_with_participants(staff_client, django_assert_max_num_queries,
-                                                                n_participants):
+def test_dashboard_query_count_does_not_grow_with_participants(
+    staff_client, django_assert_max_num_queries, n_participants
+):
     study = make_study("many", n_correct=2, n_incorrect=1, n_attention=1)
     for i in range(n_participants):
         add_participant(study, ["gradcam", "pv"][i % 2], "completed", 30, 1, 1, [(0, "x"), (3, "y")])
