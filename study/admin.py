@@ -101,3 +101,42 @@ class RecruitmentRecordAdmin(ReadOnlyAdmin):
     list_display = ["participant", "params"]
     list_filter = ["participant__study"]
     list_select_related = ["participant__study"]
+
+
+# Gaze data sets: imported with import_gaze or the upload page, never added or edited by hand
+# (only the description fields of a data set); deleting a data set deletes its rows.
+from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus  # noqa: E402
+
+
+@admin.register(GazeDataset)
+class GazeDatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "task", "n_observers", "source_format", "created_at"]
+    fields = ["name", "description", "task", "n_observers", "pixels_per_degree", "sigma_px", "source_format",
+              "created_at", "provenance", "last_report"]
+    readonly_fields = ["name", "pixels_per_degree", "sigma_px", "source_format", "created_at", "provenance",
+                       "last_report"]
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GazeStimulus)
+class GazeStimulusAdmin(ReadOnlyAdmin):
+    list_display = ["name", "dataset", "width", "height", "sha256"]
+    list_filter = ["dataset"]
+    list_select_related = ["dataset"]
+    search_fields = ["name"]
+
+
+@admin.register(GazeMap)
+class GazeMapAdmin(ReadOnlyAdmin):
+    list_display = ["stimulus", "source_name", "source_sha256"]
+    list_filter = ["stimulus__dataset"]
+    list_select_related = ["stimulus__dataset"]
+
+
+@admin.register(GazeFixations)
+class GazeFixationsAdmin(ReadOnlyAdmin):
+    list_display = ["stimulus", "count", "source_name", "source_sha256"]
+    list_filter = ["stimulus__dataset"]
+    list_select_related = ["stimulus__dataset"]
