@@ -265,3 +265,36 @@ def test_a_failing_export_leaves_the_previous_file_and_no_temporary_one(tmp_path
         export.write_exports(study, out)
     assert sorted(p.name for p in out.iterdir()) == ["trials.csv"]
     assert (out / "trials.csv").read_text() == "previous export\n"
+
+
+def test_a_large_export_streams_in_many_chunks_with_one_query_for_the_rows(
+    staff_client, django_assert_max_num_queries
+):
+    study = make_study("large", n_correct=5, n_incorrect=5)
+    items, arms = list(study.items.all()), list(study.arms.all())
+    participants = Participant.objects.bulk_create(
+        Participant(study=study, arm=arms[i % 2], token=f"token-{i}", seed=i) for i in range(300)
+    )
+    now = timezone.now()
+    Trial.objects.bulk_create(
+        Trial(
+            participant=p,
+            item=item,
+            presented_position=place,
+            presented_options=item.options,
+            chosen_option=item.options[place % 5],
+            correct_guess=place % 5 == 0,
+            rt_ms=700,
+            shown_at=now,
+            answered_at=now,
+        )
+        for p in participants
+        for place, item in enumerate(items)
+    )
+    with django_assert_max_num_queries(4):
+        response = staff_client.get(reverse("researcher-trials-csv", args=[study.slug]))
+        chunks = list(response.streaming_content)
+    assert len(chunks) == 1 + 3000 // 500  # the header, then 500 rows a chunk
+    rows = read_csv(b"".join(chunks).decode())
+    assert len(rows) == 1 + 300 * 10
+    assert len({int(row[0]) for row in rows[1:]}) == 300
