@@ -36,6 +36,8 @@ STATUSES = ("active", "completed", "withdrawn", "dropped")
 ALTERNATIVES = ("two-sided", "less", "greater")
 # The PV paper's hypotheses with Grad-CAM first: lower accuracy when the model is wrong, higher when right.
 PAPER_ALTERNATIVES = {"model incorrect": "less", "model correct": "greater"}
+TEST_COLUMNS = ("subset", "first", "second", "alternative", "n_first", "n_second", "u", "z", "pvalue", "effect",
+                "ci_low", "ci_high")
 
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
@@ -217,8 +219,7 @@ def compare_arms(
             "n_first": result.n_a, "n_second": result.n_b, "u": result.u, "z": result.z,
             "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low, "ci_high": result.ci_high,
         })
-    return pd.DataFrame(rows, columns=["subset", "first", "second", "alternative", "n_first", "n_second",
-                                       "u", "z", "pvalue", "effect", "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=list(TEST_COLUMNS))
 
 
 def cant_tell_rates(trials: pd.DataFrame, participants: pd.DataFrame | None = None) -> pd.DataFrame:

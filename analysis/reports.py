@@ -1,0 +1,280 @@
+"""Tables in the papers' forms, as CSV, Markdown and LaTeX.
+
+- gaze: per-method mean +- SD of each metric (the JEI 2021 review's Table 1) and paired
+  Wilcoxon signed-rank tests between methods on the same images, Holm-corrected per metric.
+- simulatability: the PV paper's Table 1 (arm x subset, mean (+-SE) in percent, chance line)
+  and its Mann-Whitney tests, written with the histograms by `write_simulatability_report`.
+
+Every file is written to a temporary name in the target folder and renamed into place.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
+
+from analysis import simulatability
+from analysis.errors import AnalysisError, MissingColumnsError
+
+# ---------------------------------------------------------------- gaze comparison
+
+
+def _metric_columns(scores: pd.DataFrame, metrics: Sequence[str] | None) -> list[str]:
+    for column in ("method", "image"):
+        if column not in scores.columns:
+            raise MissingColumnsError(f"the scores frame lacks column {column!r}")
+    metrics = list(metrics) if metrics is not None else [c for c in scores.columns if c not in ("method", "image")]
+    missing = [m for m in metrics if m not in scores.columns]
+    if missing or not metrics:
+        raise MissingColumnsError(f"the scores frame lacks metric column(s) {missing or 'any'}")
+    return metrics
+
+
+def gaze_table(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per method: n images and mean, SD (ddof=1) of each metric, NaN scores left out.
+
+    scores: one row per method and image, columns method, image and one per metric.
+    Columns out: method, then `<metric>_n`, `<metric>_mean`, `<metric>_sd` per metric.
+    """
+    metrics = _metric_columns(scores, metrics)
+    grouped = scores.groupby("method", sort=False)
+    parts = {}
+    for metric in metrics:
+        parts[f"{metric}_n"] = grouped[metric].count()
+        parts[f"{metric}_mean"] = grouped[metric].mean()
+        parts[f"{metric}_sd"] = grouped[metric].std(ddof=1)
+    return pd.DataFrame(parts).reset_index()
+
+
+def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+    """Wilcoxon signed-rank test for each metric and pair of methods, on images both scored.
+
+    Two-sided, scipy's default (exact for small n without ties, else normal approximation);
+    p-values Holm-corrected over the method pairs of each metric (statsmodels). Columns:
+    metric, method_a, method_b, n, median_diff (a - b), statistic, pvalue, pvalue_holm, reject.
+    """
+    metrics = _metric_columns(scores, metrics)
+    if scores.duplicated(["method", "image"]).any():
+        raise AnalysisError("the scores frame has more than one row for a method and image")
+    methods = list(dict.fromkeys(scores["method"]))
+    rows = []
+    for metric in metrics:
+        wide = scores.pivot(index="image", columns="method", values=metric)
+        family = []
+        for first, second in itertools.combinations(methods, 2):
+            pair = wide[[first, second]].dropna()
+            difference = pair[first] - pair[second]
+            row = {"metric": metric, "method_a": first, "method_b": second, "n": len(pair),
+                   "median_diff": float(difference.median()) if len(pair) else np.nan,
+                   "statistic": np.nan, "pvalue": np.nan}
+            if len(pair) > 0 and (difference != 0).any():
+                result = stats.wilcoxon(pair[first], pair[second])
+                row["statistic"], row["pvalue"] = float(result.statistic), float(result.pvalue)
+            family.append(row)
+        tested = [row for row in family if not np.isnan(row["pvalue"])]
+        if tested:
+            reject, corrected, _, _ = multipletests([row["pvalue"] for row in tested], alpha=alpha, method="holm")
+            for row, flag, value in zip(tested, reject, corrected):
+                row["pvalue_holm"], row["reject"] = float(value), bool(flag)
+        rows.extend(family)
+    columns = ["metric", "method_a", "method_b", "n", "median_diff", "statistic", "pvalue", "pvalue_holm", "reject"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """The review's format: one row per method, one column per metric, "0.5857 +- 0.104"."""
+    formatted = pd.DataFrame({"Method": table["method"]})
+    for metric in metrics:
+        formatted[metric.upper()] = [
+            f"{mean:.4f} ± {sd:.3f}" for mean, sd in zip(table[f"{metric}_mean"], table[f"{metric}_sd"])
+        ]
+    formatted["n"] = table[f"{metrics[0]}_n"].to_numpy()
+    return formatted
+
+
+# ---------------------------------------------------------------- simulatability
+
+
+@dataclass(frozen=True)
+class SimulatabilityReport:
+    """The numeric tables of a survey: Table 1 (arm x subset), the Mann-Whitney tests, the
+    "can't tell" rates, per-question accuracies and the participation summary."""
+
+    table: pd.DataFrame
+    tests: pd.DataFrame
+    cant_tell: pd.DataFrame
+    questions: pd.DataFrame
+    participation: pd.DataFrame
+    accuracies: pd.DataFrame
+
+
+def default_comparisons(accuracies: pd.DataFrame) -> list[tuple[str, str, dict[str, str] | None]]:
+    """Which arms to compare: the paper's one-sided tests when there is exactly one Grad-CAM arm
+    and one PV arm (Grad-CAM first), otherwise every pair of arms, two-sided."""
+    techniques = accuracies.drop_duplicates("arm").set_index("arm")["technique"]
+    gradcam, pv = techniques[techniques == "gradcam"], techniques[techniques == "pv"]
+    if len(techniques) == 2 and len(gradcam) == 1 and len(pv) == 1:
+        return [(gradcam.index[0], pv.index[0], simulatability.PAPER_ALTERNATIVES)]
+    return [(a, b, None) for a, b in itertools.combinations(sorted(techniques.index), 2)]
+
+
+def simulatability_report(
+    trials: pd.DataFrame,
+    participants: pd.DataFrame | None = None,
+    comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+) -> SimulatabilityReport:
+    """All survey tables; only completed participants count when `participants` is given."""
+    accuracies = simulatability.participant_accuracies(trials, participants)
+    if accuracies.empty:
+        raise AnalysisError("no answered questions to analyse (no completed participant yet?)")
+    comparisons = default_comparisons(accuracies) if comparisons is None else comparisons
+    tests = [simulatability.compare_arms(accuracies, a, b, alternatives) for a, b, alternatives in comparisons]
+    return SimulatabilityReport(
+        table=simulatability.accuracy_table(accuracies),
+        tests=pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=simulatability.TEST_COLUMNS),
+        cant_tell=simulatability.cant_tell_rates(trials, participants),
+        questions=simulatability.question_accuracies(trials, participants),
+        participation=(simulatability.participation_summary(participants) if participants is not None
+                       else pd.DataFrame()),
+        accuracies=accuracies,
+    )
+
+
+def format_table1(table: pd.DataFrame) -> pd.DataFrame:
+    """The PV paper's Table 1: one row per arm, "8.3% (±1.3%)" per subset, n, and the chance line."""
+    rows = []
+    for (arm, technique), group in table.groupby(["arm", "technique"], sort=False):
+        cells = group.set_index("subset")
+        row = {"Arm": arm, "Technique": technique, "n": int(group["n"].max())}
+        for subset in simulatability.SUBSETS.values():
+            if subset in cells.index:
+                mean, se = cells.loc[subset, "mean"], cells.loc[subset, "se"]
+                row[subset.capitalize()] = f"{100 * mean:.1f}% (±{100 * se:.1f}%)" if np.isfinite(se) \
+                    else f"{100 * mean:.1f}%"
+            else:
+                row[subset.capitalize()] = ""
+        rows.append(row)
+    chance = f"{100 * table['chance'].iloc[0]:.0f}%" if len(table) else ""
+    rows.append({"Arm": "Chance", "Technique": "", "n": "",
+                 **{subset.capitalize(): chance for subset in simulatability.SUBSETS.values()}})
+    return pd.DataFrame(rows)
+
+
+def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    """Mann-Whitney rows as printed: U, Z to 2 decimals, p in scientific notation, r with its CI."""
+    return pd.DataFrame({
+        "Subset": tests["subset"].str.capitalize(),
+        "Comparison": tests["first"] + " vs " + tests["second"],
+        "H1": tests["alternative"],
+        "U": tests["u"].map(lambda u: f"{u:g}"),
+        "Z": tests["z"].map(lambda z: f"{z:.2f}"),
+        "p": tests["pvalue"].map(lambda p: f"{p:.3g}"),
+        "r (95% CI)": [f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
+                       for r, lo, hi in zip(tests["effect"], tests["ci_low"], tests["ci_high"])],
+    })
+
+
+# ---------------------------------------------------------------- output formats
+
+
+def to_markdown(frame: pd.DataFrame) -> str:
+    """A GitHub-flavoured Markdown table of `frame` (cells as str, `|` escaped)."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(cell(c) for c in frame.columns) + " |",
+             "| " + " | ".join("---" for _ in frame.columns) + " |"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines) + "\n"
+
+
+LATEX_SPECIALS = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "±": r"$\pm$"}
+
+
+def to_latex(frame: pd.DataFrame) -> str:
+    """A booktabs `tabular` of `frame`, special characters escaped (± as $\\pm$)."""
+    def cell(value: object) -> str:
+        return "".join(LATEX_SPECIALS.get(char, char) for char in str(value))
+
+    lines = [r"\begin{tabular}{" + "l" * len(frame.columns) + "}", r"\toprule",
+             " & ".join(cell(c) for c in frame.columns) + r" \\", r"\midrule"]
+    lines += [" & ".join(cell(v) for v in row) + r" \\" for row in frame.itertuples(index=False)]
+    lines += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` to `path` whole or not at all (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
+
+
+def write_simulatability_report(
+    trials: pd.DataFrame,
+    participants: pd.DataFrame | None,
+    out_dir: str | os.PathLike,
+    comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+) -> list[Path]:
+    """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, cant_tell.csv, questions.csv,
+    participation.csv (with participants) and the Figure 6 histograms into `out_dir`.
+
+    Everything is computed before the first file is written; returns the paths written.
+    """
+    report = simulatability_report(trials, participants, comparisons)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table1, tests = format_table1(report.table), format_tests(report.tests)
+    markdown = "## Simulatability (Table 1)\n\n" + to_markdown(table1)
+    if len(tests):
+        markdown += "\n## Mann-Whitney U on per-participant accuracies\n\n" + to_markdown(tests)
+    files = {
+        "table1.csv": report.table.to_csv(index=False),
+        "table1.md": markdown,
+        "table1.tex": to_latex(table1),
+        "mannwhitney.csv": report.tests.to_csv(index=False),
+        "cant_tell.csv": report.cant_tell.to_csv(index=False),
+        "questions.csv": report.questions.to_csv(index=False),
+    }
+    if participants is not None:
+        files["participation.csv"] = report.participation.to_csv(index=False)
+    paths = [write_text(out_dir / name, text) for name, text in files.items()]
+    return paths + simulatability.plot_histograms(report.accuracies, out_dir)
+
+
+def write_gaze_report(scores: pd.DataFrame, out_dir: str | os.PathLike, metrics: Sequence[str] | None = None,
+                      alpha: float = 0.05) -> list[Path]:
+    """Write gaze_table.csv, gaze_table.md, gaze_table.tex and paired_tests.csv into `out_dir`.
+
+    scores: one row per method and image, columns method, image and one per metric.
+    """
+    metrics = _metric_columns(scores, metrics)
+    table, tests = gaze_table(scores, metrics), paired_tests(scores, metrics, alpha)
+    formatted = format_gaze_table(table, metrics)
+    markdown = "## Explanation maps vs human gaze (mean ± SD)\n\n" + to_markdown(formatted)
+    markdown += "\n## Paired Wilcoxon signed-rank tests (Holm per metric)\n\n" + to_markdown(tests)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = {
+        "gaze_table.csv": table.to_csv(index=False),
+        "gaze_table.md": markdown,
+        "gaze_table.tex": to_latex(formatted),
+        "paired_tests.csv": tests.to_csv(index=False),
+    }
+    return [write_text(out_dir / name, text) for name, text in files.items()]

@@ -1,0 +1,139 @@
+"""Report tables: gaze mean +- SD and paired tests worked by hand, the survey report written whole."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from analysis import reports
+from analysis.errors import AnalysisError, MissingColumnsError
+
+from .test_simulatability import simulate_study, tiny_participants, tiny_trials
+
+
+def gaze_scores():
+    # three methods on five images; "fem" lacks image 4
+    return pd.DataFrame({
+        "method": ["gradcam"] * 5 + ["pv"] * 5 + ["fem"] * 5,
+        "image": list(range(5)) * 3,
+        "sim": [0.5, 0.6, 0.7, 0.4, 0.8, 0.4, 0.4, 0.5, 0.1, 0.3, 0.5, 0.6, 0.7, 0.4, np.nan],
+        "pcc": [0.1, 0.2, 0.3, 0.4, 0.5, 0.2, 0.4, 0.6, 0.8, 1.0, 0.1, 0.2, 0.3, 0.4, 0.5],
+    })
+
+
+def test_gaze_table_by_hand():
+    table = reports.gaze_table(gaze_scores()).set_index("method")
+    # gradcam sim 0.5 0.6 0.7 0.4 0.8: mean 0.6, squared deviations sum 0.1, SD sqrt(0.1 / 4)
+    assert table.loc["gradcam", "sim_mean"] == pytest.approx(0.6)
+    assert table.loc["gradcam", "sim_sd"] == pytest.approx(np.sqrt(0.1 / 4))
+    assert table.loc["fem", "sim_n"] == 4 and table.loc["fem", "sim_mean"] == pytest.approx(0.55)
+    formatted = reports.format_gaze_table(reports.gaze_table(gaze_scores()), ["sim", "pcc"])
+    assert formatted.loc[0, "SIM"] == "0.6000 ± 0.158"
+    assert list(formatted.columns) == ["Method", "SIM", "PCC", "n"]
+
+
+def test_paired_tests_by_hand():
+    tests = reports.paired_tests(gaze_scores(), ["pcc", "sim"]).set_index(["metric", "method_a", "method_b"])
+    # pcc, gradcam - pv: -0.1 -0.2 -0.3 -0.4 -0.5, all one sign: W = 0, exact two-sided p = 2 / 2^5
+    row = tests.loc[("pcc", "gradcam", "pv")]
+    assert (row["n"], row["statistic"], row["pvalue"]) == (5, 0.0, pytest.approx(2 / 32))
+    assert row["median_diff"] == pytest.approx(-0.3)
+    # pcc, gradcam - fem: all differences 0, no test
+    assert np.isnan(tests.loc[("pcc", "gradcam", "fem"), "pvalue"])
+    # sim, gradcam vs fem on the four images both have: identical, no test; pv vs fem on four
+    assert tests.loc[("sim", "pv", "fem"), "n"] == 4
+    # Holm by hand over the tested pairs of each metric: sorted p times (m - rank), running max
+    for metric in ("pcc", "sim"):
+        family = tests.loc[metric].dropna(subset=["pvalue"]).sort_values("pvalue")
+        m = len(family)
+        expected = np.minimum(1, np.maximum.accumulate(family["pvalue"].to_numpy() * (m - np.arange(m))))
+        np.testing.assert_allclose(family["pvalue_holm"], expected)
+
+
+def test_paired_tests_match_scipy_on_a_larger_sample():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.5, 0.1, 40), rng.normal(0.45, 0.1, 40)
+    scores = pd.DataFrame({"method": ["a"] * 40 + ["b"] * 40, "image": list(range(40)) * 2, "sim": np.r_[a, b]})
+    row = reports.paired_tests(scores).iloc[0]
+    assert row["pvalue"] == pytest.approx(stats.wilcoxon(a, b).pvalue)
+    assert row["pvalue_holm"] == row["pvalue"]  # a family of one
+
+
+def test_gaze_input_is_checked():
+    with pytest.raises(MissingColumnsError):
+        reports.gaze_table(gaze_scores().drop(columns="method"))
+    with pytest.raises(MissingColumnsError):
+        reports.gaze_table(gaze_scores(), ["nss"])
+    with pytest.raises(AnalysisError):
+        reports.paired_tests(pd.concat([gaze_scores(), gaze_scores().iloc[:1]]))
+
+
+def test_markdown_and_latex_escape_their_specials():
+    frame = pd.DataFrame({"a_b": ["x|y", "50%"], "c": ["0.5 ± 0.1", "&$#"]})
+    assert reports.to_markdown(frame).splitlines() == [
+        "| a_b | c |", "| --- | --- |", r"| x\|y | 0.5 ± 0.1 |", "| 50% | &$# |"]
+    latex = reports.to_latex(frame)
+    assert r"a\_b & c \\" in latex and r"50\% & \&\$\# \\" in latex and r"0.5 $\pm$ 0.1" in latex
+    assert latex.startswith(r"\begin{tabular}{ll}") and latex.rstrip().endswith(r"\end{tabular}")
+
+
+def test_write_gaze_report(tmp_path):
+    paths = reports.write_gaze_report(gaze_scores(), tmp_path / "out")
+    assert [p.name for p in paths] == ["gaze_table.csv", "gaze_table.md", "gaze_table.tex", "paired_tests.csv"]
+    back = pd.read_csv(paths[0])
+    pd.testing.assert_frame_equal(back, reports.gaze_table(gaze_scores()), check_dtype=False)
+    assert "0.6000 ± 0.158" in paths[1].read_text()
+
+
+def test_default_comparisons():
+    acc = pd.DataFrame({"arm": ["A", "B"], "technique": ["gradcam", "pv"]})
+    assert reports.default_comparisons(acc) == [("A", "B", reports.simulatability.PAPER_ALTERNATIVES)]
+    three = pd.DataFrame({"arm": ["C", "A", "B"], "technique": ["gradcam", "pv", "lime"]})
+    assert reports.default_comparisons(three) == [("A", "B", None), ("A", "C", None), ("B", "C", None)]
+
+
+def test_table1_in_the_papers_form():
+    report = reports.simulatability_report(simulate_study())
+    table1 = reports.format_table1(report.table)
+    assert table1["Arm"].tolist() == ["Grad-CAM", "PV", "Chance"]
+    assert table1["n"].tolist() == [58, 40, ""]
+    assert table1.loc[2, "Model incorrect"] == "25%"
+    gradcam = report.table.set_index(["arm", "subset"]).loc[("Grad-CAM", "model incorrect")]
+    assert table1.loc[0, "Model incorrect"] == f"{100 * gradcam['mean']:.1f}% (±{100 * gradcam['se']:.1f}%)"
+    tests = reports.format_tests(report.tests)
+    assert tests["H1"].tolist() == ["greater", "less"] and tests["Z"].str.match(r"-?\d\.\d\d$").all()
+
+
+def test_write_simulatability_report(tmp_path):
+    paths = reports.write_simulatability_report(tiny_trials(), tiny_participants(), tmp_path)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "cant_tell.csv",
+                            "questions.csv", "participation.csv", "histogram_model_correct.png",
+                            "histogram_model_incorrect.png"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing temporary left behind
+    table1 = pd.read_csv(tmp_path / "table1.csv")
+    assert set(table1.columns) >= {"arm", "subset", "n", "mean", "se", "chance"}
+    tests = pd.read_csv(tmp_path / "mannwhitney.csv")
+    assert tests["alternative"].tolist() == ["greater", "less"]  # gradcam vs pv: the paper's tests
+    assert "| Grad-CAM | gradcam | 2 |" in (tmp_path / "table1.md").read_text()
+
+
+def test_nothing_is_written_when_the_input_is_bad(tmp_path):
+    with pytest.raises(AnalysisError):
+        reports.write_simulatability_report(tiny_trials().drop(columns="cant_tell"), None, tmp_path / "out")
+    with pytest.raises(AnalysisError):
+        reports.write_simulatability_report(tiny_trials(), tiny_participants().assign(status="active"), tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_text_is_all_or_nothing(tmp_path, monkeypatch):
+    target = tmp_path / "a.md"
+    target.write_text("old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(reports.os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        reports.write_text(target, "new")
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.md"]
