@@ -1,0 +1,35 @@
+"""python manage.py analyze_study SLUG --out DIR: the survey's Table 1, Mann-Whitney tests and histograms."""
+
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from analysis.errors import AnalysisError
+from analysis.reports import write_simulatability_report
+from study.models import Study
+from study.services.export import participants_dataframe, trials_dataframe
+
+
+class Command(BaseCommand):
+    help = (
+        "Analyse a study's answers (completed participants only): write table1.csv/.md/.tex, "
+        "mannwhitney.csv, cant_tell.csv, questions.csv, participation.csv and the accuracy histograms."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug", help="the study's slug")
+        parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+
+    def handle(self, slug: str, out: Path, **options):
+        try:
+            study = Study.objects.get(slug=slug)
+        except Study.DoesNotExist:
+            raise CommandError(f"No study with slug {slug!r}.") from None
+        try:
+            paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study), out)
+        except AnalysisError as error:
+            raise CommandError(f"Cannot analyse study {slug!r}: {error}") from error
+        except OSError as error:
+            raise CommandError(f"Cannot write into {out}: {error}") from error
+        for path in paths:
+            self.stdout.write(str(path))
