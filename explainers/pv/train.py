@@ -15,7 +15,7 @@ from explainers.models import LoadedModel
 from .decoder import Decoder, DecoderConfig
 from .encoder import Encoder
 from .errors import PVError
-from .loss import DEFAULT_WEIGHTS, PVLoss, normalise_weights, psnr, ssim
+from .loss import DEFAULT_WEIGHTS, LossTerms, PVLoss, normalise_weights, psnr, ssim
 
 FORMAT = "explainlab-pv-decoder/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -189,26 +189,35 @@ def _save(path: Path, decoder: Decoder, optimizer, history, model: LoadedModel, 
     os.replace(temporary, path)
 
 
+def train_step(decoder: Decoder, criterion: PVLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> LossTerms:
+    """One optimiser step of the decoder on a batch x (B, 3, H, W) in [0, 1]; bfloat16 autocast on CUDA.
+
+    Returns the detached loss terms (tensors on x's device, so no synchronisation is forced)."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+        with torch.no_grad():
+            z = criterion.encoder(x)
+        terms = criterion(decoder(z), x, z)
+    optimizer.zero_grad(set_to_none=True)
+    terms.total.backward()
+    optimizer.step()
+    return LossTerms(*(term.detach() for term in (terms.total, terms.mse, terms.ssim, terms.dsim)))
+
+
 def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop, desc, progress) -> float:
     decoder.train()
     order = torch.randperm(len(images))
-    total = 0.0
+    total = torch.zeros((), device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False, disable=not progress)
-    for start in bar:
+    for step, start in enumerate(bar):
         x = _as_float(images[order[start:start + batch_size]], device)
         if crop is not None:
             x = _augment(x, crop)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
-            with torch.no_grad():
-                z = criterion.encoder(x)
-            terms = criterion(decoder(z), x, z)
-        optimizer.zero_grad(set_to_none=True)
-        terms.total.backward()
-        optimizer.step()
-        total += terms.total.item() * len(x)
-        bar.set_postfix(loss=f"{terms.total.item():.4f}", mse=f"{terms.mse.item():.4f}",
-                        ssim=f"{-terms.ssim.item():.3f}", dsim=f"{terms.dsim.item():.4f}")
-    return total / len(images)
+        terms = train_step(decoder, criterion, optimizer, x)
+        total += terms.total * len(x)
+        if progress and step % 10 == 0:  # reading the values waits for the GPU, so not at every step
+            bar.set_postfix(loss=f"{terms.total:.4f}", mse=f"{terms.mse:.4f}", ssim=f"{-terms.ssim:.3f}",
+                            dsim=f"{terms.dsim:.4f}")
+    return total.item() / len(images)
 
 
 @torch.no_grad()
