@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
+import math
 import os
 import re
 import shutil
@@ -24,6 +26,7 @@ import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -47,6 +50,7 @@ TABLE_SEPARATORS = {".csv": ",", ".tsv": "\t"}
 PREVIEW_MAX_SIDE = 512
 GRAYSCALE_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F"}
 DEFAULT_UNPACKED_MAX_BYTES = 2 * 1024**3
+IMPORT_THREADS = min(8, os.cpu_count() or 1)
 
 # A source: relative POSIX path -> a function returning the file's bytes.
 Entries = Mapping[str, Callable[[], bytes]]
@@ -209,19 +213,21 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
         return data
 
     stimuli: dict[str, _Staged] = {}
-    for stem, path in tqdm(sorted(layout.stimuli.items()), desc="stimuli", disable=not progress):
+
+    def check_stimulus(stem: str, path: str) -> None:
         data = read(path)
         if data is None:
-            continue
+            return
         try:
             with Image.open(io.BytesIO(data)) as image:
                 image.load()
                 width, height = image.size
         except Exception as error:  # PIL raises many types for broken files
             problems.append(Problem(path, f"unreadable image ({error})"))
-            continue
-        staged_image = _write(staging, data)
-        stimuli[stem] = _Staged(stem, width, height, (staged_image, path, hashes[path]))
+            return
+        stimuli[stem] = _Staged(stem, width, height, (_write(staging, data), path, hashes[path]))
+
+    _each(check_stimulus, layout.stimuli, "stimuli", progress)
 
     fixations_source = _read_fixations(layout, stimuli, read, problems)
     sigma = options.sigma_px or (sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree else None)
@@ -231,44 +237,57 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
 
     for stem in sorted(set(layout.maps) - set(stimuli) - set(layout.stimuli)):
         problems.append(Problem(layout.maps[stem], "no stimulus of the same name"))
-    for stem, path in tqdm(sorted(layout.maps.items()), desc="maps", disable=not progress):
+
+    def check_map(stem: str, path: str) -> None:
         stimulus = stimuli.get(stem)
-        data = read(path)
-        if stimulus is None or data is None:
-            continue
+        data = read(path) if stimulus else None
+        if data is None:
+            return
         try:
             density = _density(path, data, (stimulus.height, stimulus.width), options.resample)
         except _MapError as error:
             problems.append(Problem(path, str(error)))
-            continue
+            return
         stimulus.map = (*_stage_map(staging, density), path, hashes[path])
 
+    _each(check_map, layout.maps, "maps", progress)
+
+    def stage_fixations(stem: str, columns: dict) -> None:
+        stimulus, source_name = stimuli[stem], columns.pop("_source")
+        stimulus.fixations = (_write(staging, _npz(columns)), len(columns["x"]), source_name, hashes[source_name])
+        if stimulus.map is None and sigma is not None:
+            weights = columns["duration"] if options.weight_by_duration else None
+            try:
+                density = density_from_fixations(np.column_stack([columns["x"], columns["y"]]),
+                                                 (stimulus.height, stimulus.width), sigma, weights)
+            except AnalysisError as error:
+                problems.append(Problem(source_name, f"{stem}: {error}"))
+                return
+            stimulus.map = (*_stage_map(staging, density), source_name, hashes[source_name])
+
+    _each(stage_fixations, fixations_source, "fixations", progress)
     for stem, stimulus in stimuli.items():
-        columns = fixations_source.get(stem)
-        if columns is not None:
-            source_name = columns.pop("_source")
-            stimulus.fixations = (_write(staging, _npz(columns)), len(columns["x"]), source_name, hashes[source_name])
-            if stimulus.map is None and sigma is not None:
-                weights = columns["duration"] if options.weight_by_duration else None
-                try:
-                    density = density_from_fixations(np.column_stack([columns["x"], columns["y"]]),
-                                                     (stimulus.height, stimulus.width), sigma, weights)
-                except AnalysisError as error:
-                    problems.append(Problem(source_name, f"{stem}: {error}"))
-                    continue
-                stimulus.map = (*_stage_map(staging, density), source_name, hashes[source_name])
         if stimulus.map is None and stimulus.fixations is None and stem not in layout.maps:
             problems.append(Problem(stimulus.image[1], "stimulus has no density map and no fixations"))
 
     if not layout.stimuli and not problems:
         problems.append(Problem("stimuli/", "no stimuli found"))
     if problems:
-        raise GazeImportError(problems)
+        raise GazeImportError(sorted(problems, key=lambda p: p.file))
     fmt = ("maps+fixations" if layout.maps and fixations_source else "maps" if layout.maps else "fixations")
     provenance = {"files": dict(sorted(hashes.items())), "source_format": fmt,
                   "sigma_px": sigma, "resample": options.resample,
                   "weight_by_duration": options.weight_by_duration}
-    return list(stimuli.values()), provenance
+    return sorted(stimuli.values(), key=lambda s: s.name), provenance
+
+
+def _each(function: Callable[[str, object], None], items: Mapping[str, object], desc: str, progress: bool) -> None:
+    """Call `function(key, value)` for every item, on threads (decoding, hashing and file writes
+    release the GIL), with a progress bar."""
+    with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
+        calls = pool.map(lambda item: function(*item), sorted(items.items()))
+        for _ in tqdm(calls, total=len(items), desc=desc, disable=not progress):
+            pass
 
 
 @dataclass
@@ -451,12 +470,11 @@ def _stage_map(staging: Path, density: np.ndarray) -> tuple[Path, Path]:
 
 def preview_png(values: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
     """PNG of a map `(H, W)` >= 0 scaled to its maximum and coloured with inferno, resized
-    (bilinear) to `size` = (width, height), or so that its longest side is at most 512 px."""
+    (bilinear) to `size` = (width, height), or reduced so that its longest side is at most 512 px."""
     image = Image.fromarray(np.asarray(values, dtype=np.float32), mode="F")
-    scale = max(image.size) / PREVIEW_MAX_SIDE
-    if size is None and scale > 1:
-        size = (round(image.size[0] / scale), round(image.size[1] / scale))
-    if size is not None and size != image.size:
+    if size is None:
+        image = image.reduce(math.ceil(max(image.size) / PREVIEW_MAX_SIDE))  # box filter, integer factor
+    elif size != image.size:
         image = image.resize(size, Image.BILINEAR)
     resized = np.asarray(image)
     index = np.clip(resized * (255.0 / max(float(resized.max()), 1e-30)), 0, 255).astype(np.uint8)
@@ -477,10 +495,13 @@ def _npz(columns: dict) -> bytes:
 
 
 def _write(staging: Path, data: bytes, suffix: str = "") -> Path:
-    """Write `data` to the staging folder under its sha256 (the name it keeps in MEDIA_ROOT)."""
-    path = staging / (hashlib.sha256(data).hexdigest() + suffix)
+    """Write `data` to the staging folder as SHA256-N (its sha256 names it in MEDIA_ROOT)."""
+    path = staging / f"{hashlib.sha256(data).hexdigest()}-{next(_staged_numbers)}{suffix}"
     path.write_bytes(data)
     return path
+
+
+_staged_numbers = itertools.count()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -497,7 +518,7 @@ def _store(name: str, staged: list[_Staged], provenance: dict, options: ImportOp
         if not final.exists():
             final.parent.mkdir(parents=True, exist_ok=True)
             partial = final.with_name(final.name + ".part")
-            shutil.copyfile(source, partial)
+            shutil.move(source, partial)  # a rename when staging and MEDIA_ROOT share a file system
             written.append(partial)
             os.replace(partial, final)
             written.append(final)
