@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 from django.utils import timezone
 
+from analysis import simulatability
 from study.models import Participant, RecruitmentRecord, Trial
 from study.models.study import CANT_TELL
 from study.services import export
@@ -46,12 +47,6 @@ PARTICIPANT_HEADER = [
     "n_answered",
     "attention_failures",
 ]
-
-
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    """The test client speaks plain HTTP; production settings would redirect it to HTTPS."""
-    settings.SECURE_SSL_REDIRECT = False
 
 
 @pytest.fixture
@@ -298,3 +293,23 @@ def test_a_large_export_streams_in_many_chunks_with_one_query_for_the_rows(
     rows = read_csv(b"".join(chunks).decode())
     assert len(rows) == 1 + 300 * 10
     assert len({int(row[0]) for row in rows[1:]}) == 300
+
+
+def test_the_analysis_library_reads_the_frames_and_the_csv_files_alike(staff_client, answered):
+    study, (a, b, c) = answered
+    from_frames = simulatability.participant_accuracies(
+        export.trials_dataframe(study), export.participants_dataframe(study)
+    )
+    csvs = [
+        pd.read_csv(io.StringIO(fetch(staff_client, name, study.slug)[1]))
+        for name in ("researcher-trials-csv", "researcher-participants-csv")
+    ]
+    from_csv = simulatability.participant_accuracies(*csvs)
+    pd.testing.assert_frame_equal(from_frames, from_csv, check_dtype=False)
+    # Only a completed; a answered item 2 (model wrong) "can't tell" and item 1 (model right);
+    # the attention check does not count.
+    assert from_frames["participant"].tolist() == [a.pk, a.pk]
+    assert from_frames["n_questions"].tolist() == [1, 1]
+    item1 = Trial.objects.get(participant=a, item__position=1)
+    right = dict(zip(from_frames["subset"], from_frames["n_right"]))
+    assert right == {"model correct": int(item1.correct_guess), "model incorrect": 0}

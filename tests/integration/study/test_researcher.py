@@ -14,12 +14,6 @@ from tests.factories import make_study
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    """The test client speaks plain HTTP; production settings would redirect it to HTTPS."""
-    settings.SECURE_SSL_REDIRECT = False
-
-
 def add_participant(
     study,
     arm_name,
