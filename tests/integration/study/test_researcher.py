@@ -3,7 +3,7 @@
 from datetime import timedelta
 
 import pytest
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils import timezone
 
 from study.models import Participant, Trial
@@ -188,3 +188,10 @@ def test_dashboard_query_count_does_not_grow_with_participants(
     # Session, user, study, then: counts, attention failures, durations, arms.
     with django_assert_max_num_queries(7):
         assert staff_client.get(reverse("researcher-dashboard", args=[study.slug])).status_code == 200
+
+
+def test_researcher_urls_leave_the_gaze_and_gallery_pages_reachable():
+    assert resolve("/r/gaze/dashboard/").url_name == "gaze-dataset"
+    assert resolve("/r/gaze/").url_name == "gaze-list"
+    assert resolve("/r/studies/gaze/").url_name == "researcher-dashboard"
+    assert resolve("/r/gaze/trials.csv").url_name == "researcher-trials-csv"
