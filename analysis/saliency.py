@@ -79,18 +79,22 @@ class _Maps:
         self.values = values
         self.dtype = values.dtype
         self.pixels = values.shape[1] * values.shape[2]
-
-    @cached_property
-    def totals(self) -> np.ndarray:
-        """`(B,)` float64 sums; checking them checks every value is finite."""
-        totals = self.values.sum(axis=2).sum(axis=1, dtype=np.float64)  # pairwise along rows
-        if not np.isfinite(totals).all():
+        self.totals = values.sum(axis=2).sum(axis=1, dtype=np.float64)  # (B,), pairwise along rows
+        if not np.isfinite(self.totals).all():
             raise MapShapeError("saliency maps contain NaN or infinite (or overflowing) values")
-        return totals
 
     @cached_property
     def low(self) -> np.ndarray:
         return self.values.min(axis=(1, 2)).astype(np.float64)
+
+    @cached_property
+    def high(self) -> np.ndarray:
+        return self.values.max(axis=(1, 2)).astype(np.float64)
+
+    @cached_property
+    def constant(self) -> np.ndarray:
+        """`(B,)` bool: the map has a single value."""
+        return self.high == self.low
 
     @cached_property
     def centred(self) -> np.ndarray:
@@ -105,9 +109,8 @@ class _Maps:
     @cached_property
     def flat_min_max(self) -> np.ndarray:
         """`(B, H*W)` maps scaled to [0, 1]; a constant map becomes zeros."""
-        span = self.values.max(axis=(1, 2)) - self.low
-        self.totals  # noqa: B018 -- validates the values
-        scaled = (self.values - _per_map(self.low, self.dtype)) / _per_map(np.where(span > 0, span, 1), self.dtype)
+        span = np.where(self.constant, 1.0, self.high - self.low)
+        scaled = (self.values - _per_map(self.low, self.dtype)) / _per_map(span, self.dtype)
         return scaled.reshape(len(self.values), -1)
 
 
@@ -124,6 +127,7 @@ class _Gaze:
         self.density = density
         self.shape = density.shape
         self.dtype = dtype
+        self.constant = bool(density.max() == density.min())
 
     @cached_property
     def centred(self) -> tuple[np.ndarray, float]:
@@ -188,16 +192,17 @@ def _row_dot(maps: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 def _sim_densities(maps: _Maps) -> np.ndarray:
     """`(B, H, W)` maps min-max normalised then summing to 1; a constant map is uniform."""
-    mass = maps.totals - maps.low * maps.pixels
+    mass = np.where(maps.constant, 1.0, maps.totals - maps.low * maps.pixels)
     scaled = maps.values - _per_map(maps.low, maps.dtype)
-    scaled *= _per_map(1 / np.where(mass > 0, mass, 1), maps.dtype)
-    scaled[mass <= 0] = 1 / maps.pixels
+    scaled *= _per_map(1 / mass, maps.dtype)
+    scaled[maps.constant] = 1 / maps.pixels
     return scaled
 
 
-def _correlation(covariance: np.ndarray, spread: np.ndarray) -> np.ndarray:
+def _ratio_or_nan(numerator: np.ndarray, denominator: np.ndarray, undefined: np.ndarray) -> np.ndarray:
+    """numerator / denominator, NaN where `undefined` (a constant map: no correlation, no z-score)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(spread > 0, covariance / spread, np.nan)
+        return np.where(undefined, np.nan, numerator / denominator)
 
 
 # ---------------------------------------------------------------- density-based metrics
@@ -205,7 +210,7 @@ def _correlation(covariance: np.ndarray, spread: np.ndarray) -> np.ndarray:
 
 def _pcc(maps: _Maps, gaze: _Gaze) -> np.ndarray:
     target, target_norm = gaze.centred
-    return _correlation(_row_dot(maps.centred, target), maps.norms * target_norm)
+    return _ratio_or_nan(_row_dot(maps.centred, target), maps.norms * target_norm, maps.constant | gaze.constant)
 
 
 def _sim(maps: _Maps, gaze: _Gaze) -> np.ndarray:
@@ -217,24 +222,22 @@ def _sim(maps: _Maps, gaze: _Gaze) -> np.ndarray:
 def _kld(maps: _Maps, gaze: _Gaze) -> np.ndarray:
     if (maps.low < 0).any():
         raise MapShapeError("KLD needs non-negative saliency maps (shift or clip them first)")
-    totals = maps.totals
-    # g log(g / (s / S + eps)) = g log g - g log(s + eps S) + g log S. MIT's `eps +` in front of
-    # the ratio only changes pixels where g is 0, and those add 0 either way.
-    logs = maps.values + _per_map(MATLAB_EPS * totals, maps.dtype)
-    with np.errstate(divide="ignore"):
-        np.log(logs, out=logs)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        scores = gaze.entropy_term - _row_dot(logs, gaze.probability) + np.log(totals)
-    uniform = gaze.entropy_term + np.log(maps.pixels)  # an all-zero map counts as uniform
-    return np.where(totals > 0, scores, uniform)
+    # sum g log(eps + g / (p + eps)) = sum g log g - sum g log(p + eps), with p = s / sum(s): the
+    # `eps +` in front of MIT's ratio only changes pixels where g is (nearly) 0, which add 0.
+    empty = maps.totals == 0
+    logs = maps.values * _per_map(1 / np.where(empty, 1.0, maps.totals), maps.dtype)
+    logs[empty] = 1 / maps.pixels  # an all-zero map counts as uniform
+    logs += MATLAB_EPS
+    np.log(logs, out=logs)
+    return gaze.entropy_term - _row_dot(logs, gaze.probability)
 
 
 def _spearman(maps: _Maps, gaze: _Gaze) -> np.ndarray:
-    maps.totals  # noqa: B018 -- validates the values
     ranks = stats.rankdata(maps.values.reshape(len(maps.values), -1), axis=1)
     ranked = _Maps(ranks.reshape(maps.values.shape).astype(maps.dtype))
     target, target_norm = gaze.ranks
-    return _correlation(_row_dot(ranked.centred, target), ranked.norms * target_norm)
+    undefined = maps.constant | gaze.constant
+    return _ratio_or_nan(_row_dot(ranked.centred, target), ranked.norms * target_norm, undefined)
 
 
 def _ssim(maps: _Maps, gaze: _Gaze) -> np.ndarray:
@@ -308,11 +311,10 @@ def ssim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
 def _nss(maps: _Maps, fixations: _Fixations) -> np.ndarray:
     std = maps.norms / np.sqrt(maps.pixels - 1)
     at_fixations = maps.centred.reshape(len(maps.values), -1)[:, fixations.index]
-    return _correlation(at_fixations.mean(axis=1, dtype=np.float64), std)
+    return _ratio_or_nan(at_fixations.mean(axis=1, dtype=np.float64), std, maps.constant)
 
 
 def _auc_judd(maps: _Maps, fixations: _Fixations) -> np.ndarray:
-    maps.totals  # noqa: B018 -- validates the values
     flat = maps.values.reshape(len(maps.values), -1)
     is_negative = np.ones(flat.shape[1], dtype=bool)
     is_negative[fixations.index] = False

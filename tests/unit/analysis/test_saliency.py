@@ -187,14 +187,17 @@ def test_a_constant_map_scores_auc_one_half(seed, value):
     assert saliency.sauc(flat, fixated, other, n_splits=10) == 0.5
 
 
-def test_constant_maps_elsewhere():
+@pytest.mark.parametrize("value", [0.0, 0.3, -7.1, 1e4])
+def test_constant_maps_elsewhere(value):
     gaze = random_map(0)
-    flat = np.zeros_like(gaze)
-    assert np.isnan(saliency.pcc(flat, gaze))
+    flat = np.full_like(gaze, value)
+    assert np.isnan(saliency.pcc(flat, gaze)) and np.isnan(saliency.spearman(flat, gaze))
     assert np.isnan(saliency.nss(flat, gaze > 0.5))
+    assert np.isnan(saliency.pcc(gaze, np.full_like(gaze, 0.3)))  # a constant gaze map too
     uniform = np.full_like(gaze, 1 / gaze.size)
     assert saliency.sim(flat, gaze) == pytest.approx(saliency.sim(uniform, gaze), rel=1e-6)
-    assert saliency.kld(flat, gaze) == pytest.approx(saliency.kld(uniform, gaze), rel=1e-5)
+    if value >= 0:
+        assert saliency.kld(flat, gaze) == pytest.approx(saliency.kld(uniform, gaze), rel=1e-5)
 
 
 # ---------------------------------------------------------------- batches and the entry point
@@ -309,3 +312,13 @@ def test_real_i210_fixations(mit1003_dir):
     # the NSS at the fixations equals the mean z-score there, computed directly in float64
     z = (density - density.mean(dtype=np.float64)) / density.std(ddof=1, dtype=np.float64)
     assert human["nss"] == pytest.approx(z[fixated > 0].mean(), rel=1e-5)
+
+
+def test_float32_maps_score_like_float64_maps_even_when_tiny():
+    rng = np.random.default_rng(8)
+    gaze = rng.random((20, 30))
+    smap = rng.random((20, 30)) * 1e-30
+    smap[rng.random((20, 30)) < 0.3] = 0.0
+    for metric in (saliency.pcc, saliency.sim, saliency.kld, saliency.nss):
+        target = gaze > 0.9 if metric is saliency.nss else gaze
+        assert metric(smap.astype(np.float32), target) == pytest.approx(metric(smap, target), rel=1e-5)
