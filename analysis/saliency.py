@@ -98,8 +98,14 @@ class _Maps:
 
     @cached_property
     def centred(self) -> np.ndarray:
-        """`(B, H, W)` maps minus their means."""
-        return self.values - _per_map(self.totals / self.pixels, self.dtype)
+        """`(B, H, W)` maps minus their means, for scale-free uses only (PCC, NSS): a map whose range
+        is below 1e-12 or above 1e12 is also divided by it, so float32 squares neither vanish nor overflow."""
+        centred = self.values - _per_map(self.totals / self.pixels, self.dtype)
+        span = self.high - self.low
+        rescale = ~self.constant & ((span < 1e-12) | (span > 1e12))
+        if rescale.any():
+            centred[rescale] *= _per_map(1 / span[rescale], self.dtype)
+        return centred
 
     @cached_property
     def norms(self) -> np.ndarray:

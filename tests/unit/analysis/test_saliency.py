@@ -314,10 +314,11 @@ def test_real_i210_fixations(mit1003_dir):
     assert human["nss"] == pytest.approx(z[fixated > 0].mean(), rel=1e-5)
 
 
-def test_float32_maps_score_like_float64_maps_even_when_tiny():
+@pytest.mark.parametrize("scale", [1e-30, 1e25])
+def test_float32_maps_score_like_float64_maps_even_when_tiny_or_huge(scale):
     rng = np.random.default_rng(8)
     gaze = rng.random((20, 30))
-    smap = rng.random((20, 30)) * 1e-30
+    smap = rng.random((20, 30)) * scale
     smap[rng.random((20, 30)) < 0.3] = 0.0
     for metric in (saliency.pcc, saliency.sim, saliency.kld, saliency.nss):
         target = gaze > 0.9 if metric is saliency.nss else gaze
