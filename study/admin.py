@@ -8,7 +8,19 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from study.models import Arm, Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
+from study.models import (
+    Arm,
+    GazeDataset,
+    GazeFixations,
+    GazeMap,
+    GazeStimulus,
+    Item,
+    Participant,
+    RecruitmentRecord,
+    Stimulus,
+    Study,
+    Trial,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -105,7 +117,6 @@ class RecruitmentRecordAdmin(ReadOnlyAdmin):
 
 # Gaze data sets: imported with import_gaze or the upload page, never added or edited by hand
 # (only the description fields of a data set); deleting a data set deletes its rows.
-from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus  # noqa: E402
 
 
 @admin.register(GazeDataset)
