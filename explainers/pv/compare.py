@@ -1,4 +1,5 @@
 """Invariance check (paper section 4): how alike are two decoders' reconstructions of the same images?"""
+
 import statistics
 from dataclasses import dataclass
 
@@ -45,14 +46,15 @@ def pearson(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def compare_decoders(a: Decoder, b: Decoder, model: LoadedModel, images: torch.Tensor,
-                     batch_size: int = 32) -> DecoderComparison:
+def compare_decoders(
+    a: Decoder, b: Decoder, model: LoadedModel, images: torch.Tensor, batch_size: int = 32
+) -> DecoderComparison:
     """Reconstruct (N, 3, S, S) uint8 images (see `load_images`) with both decoders and compare them."""
     encoder = encoder_of(model)
     a, b = a.to(model.device).eval(), b.to(model.device).eval()
     ssims, correlations = [], []
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].to(model.device).float().div_(255)
+        x = images[start : start + batch_size].to(model.device).float().div_(255)
         z = encoder(x)
         y_a, y_b = a(z), b(z)
         ssims += ssim(y_a, y_b).tolist()

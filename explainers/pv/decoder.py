@@ -1,4 +1,5 @@
 """The PV decoder: up-samples an encoder's latent z (C, h, w) back to an image (3, H, W)."""
+
 import math
 from dataclasses import asdict, dataclass
 
@@ -48,8 +49,11 @@ class Decoder(nn.Module):
         layers = [_leaky(nn.Conv2d(c, channels, 3, padding=1))]
         for _ in range(n_up):
             out = max(channels // 2, config.min_width)
-            layers += [nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1), nn.BatchNorm2d(out),
-                       _leaky(nn.Conv2d(out, out, 3, padding=1))]
+            layers += [
+                nn.ConvTranspose2d(channels, out, 4, stride=2, padding=1),
+                nn.BatchNorm2d(out),
+                _leaky(nn.Conv2d(out, out, 3, padding=1)),
+            ]
             channels = out
         self.body = nn.Sequential(*layers)
         self.head = nn.Conv2d(channels, 3, 3, padding=1)
@@ -57,5 +61,7 @@ class Decoder(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         features = self.body(z)
         if features.shape[-2:] != self.config.out_size:
-            features = F.interpolate(features, size=self.config.out_size, mode="bilinear", align_corners=False)
+            features = F.interpolate(
+                features, size=self.config.out_size, mode="bilinear", align_corners=False
+            )
         return torch.sigmoid(self.head(features))

@@ -1,4 +1,5 @@
 """The PV encoder E: a classifier truncated at its target layer, used frozen."""
+
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -28,8 +29,12 @@ class Encoder(nn.Module):
             raise PVError(f"the model has no layer {target_layer!r}") from error
         self.model = model
         self.target_layer = target_layer
-        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False)
+        self.register_buffer(
+            "mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
+        self.register_buffer(
+            "std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         reached = []

@@ -1,4 +1,5 @@
 """Errors of the Perception Visualization package."""
+
 from explainers.errors import ExplainerError
 
 

@@ -1,4 +1,5 @@
 """PV images for a batch: a saliency map (Grad-CAM by default) over the decoder's reconstruction."""
+
 from pathlib import Path
 
 import torch
@@ -11,8 +12,14 @@ from .errors import PVError
 from .train import encoder_of, load_decoder
 
 
-def pv_images(model: LoadedModel, images: torch.Tensor, targets, decoder: Decoder | str | Path,
-              saliency: str = "gradcam", **params) -> torch.Tensor:
+def pv_images(
+    model: LoadedModel,
+    images: torch.Tensor,
+    targets,
+    decoder: Decoder | str | Path,
+    saliency: str = "gradcam",
+    **params,
+) -> torch.Tensor:
     """(B, 3, H, W) preprocessed batch, one target class per image -> (B, 3, H, W) PV images in [0, 1].
 
     `decoder` is a trained decoder or the path of its checkpoint; it must have been trained for this
@@ -23,10 +30,14 @@ def pv_images(model: LoadedModel, images: torch.Tensor, targets, decoder: Decode
     if not isinstance(decoder, Decoder):
         decoder = load_decoder(decoder, model)
     if decoder.weights_hash != model.weights_hash:
-        raise PVError(f"this decoder was trained for another model (weights {str(decoder.weights_hash)[:12]}), "
-                      f"not {model.name} (weights {model.weights_hash[:12]})")
+        raise PVError(
+            f"this decoder was trained for another model (weights {str(decoder.weights_hash)[:12]}), "
+            f"not {model.name} (weights {model.weights_hash[:12]})"
+        )
     if tuple(images.shape[-2:]) != decoder.config.out_size:
-        raise PVError(f"images are {tuple(images.shape[-2:])} but the decoder makes {decoder.config.out_size}")
+        raise PVError(
+            f"images are {tuple(images.shape[-2:])} but the decoder makes {decoder.config.out_size}"
+        )
     if saliency == "pv":
         raise PVError("the saliency method of PV must be a map method, not 'pv'")
     maps = explain(model, images, targets, saliency, **params)

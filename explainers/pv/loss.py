@@ -1,4 +1,5 @@
 """The PV training loss (paper eqs. 6-9) and a per-channel Gaussian SSIM in torch."""
+
 from dataclasses import dataclass
 
 import torch
@@ -30,7 +31,9 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float
     averaged over the pixels at least 5 from the border. Computed in float32 even under autocast.
     """
     if x.shape != y.shape or x.dim() != 4:
-        raise PVError(f"ssim needs two (B, C, H, W) tensors of one shape, got {tuple(x.shape)}, {tuple(y.shape)}")
+        raise PVError(
+            f"ssim needs two (B, C, H, W) tensors of one shape, got {tuple(x.shape)}, {tuple(y.shape)}"
+        )
     with torch.autocast(x.device.type, enabled=False):
         x, y = x.float(), y.float()
         rows = _valid_blur_matrix(x.shape[-2], sigma, 3.5, x.device)
@@ -40,11 +43,11 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0, sigma: float
             return rows @ t @ cols
 
         mu_x, mu_y = blur(x), blur(y)
-        var_x = blur(x * x) - mu_x ** 2
-        var_y = blur(y * y) - mu_y ** 2
+        var_x = blur(x * x) - mu_x**2
+        var_y = blur(y * y) - mu_y**2
         cov = blur(x * y) - mu_x * mu_y
         c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
-        s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x ** 2 + mu_y ** 2 + c1) * (var_x + var_y + c2))
+        s = ((2 * mu_x * mu_y + c1) * (2 * cov + c2)) / ((mu_x**2 + mu_y**2 + c1) * (var_x + var_y + c2))
         return s.mean(dim=(1, 2, 3))
 
 
@@ -89,5 +92,7 @@ class PVLoss(nn.Module):
         a1, a2, a3 = self.weights
         mse = F.mse_loss(y.float(), x.float())
         l_ssim = -ssim(y, x).mean()
-        dsim = F.mse_loss(self.encoder(y).float(), z.float()) if a3 > 0 else y.new_zeros((), dtype=torch.float32)
+        dsim = (
+            F.mse_loss(self.encoder(y).float(), z.float()) if a3 > 0 else y.new_zeros((), dtype=torch.float32)
+        )
         return LossTerms(a1 * mse + a2 * l_ssim + a3 * dsim, mse, l_ssim, dsim)

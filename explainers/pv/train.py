@@ -1,4 +1,5 @@
 """Train a PV decoder to invert a model's features, checkpointing every epoch; load it back safely."""
+
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -81,22 +82,37 @@ def load_images(source: ImageSource, size: int) -> torch.Tensor:
             else:
                 image = (Image.fromarray(item) if isinstance(item, np.ndarray) else item).convert("RGB")
         except (OSError, UnidentifiedImageError, TypeError) as error:
-            raise PVError(f"cannot read image {item if isinstance(item, (str, Path)) else type(item)}: {error}") from error
+            raise PVError(
+                f"cannot read image {item if isinstance(item, (str, Path)) else type(item)}: {error}"
+            ) from error
         arrays.append(np.asarray(image.resize((size, size), Image.BILINEAR)))
     if not arrays:
         raise PVError("no images found")
     return torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous()
 
 
-def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path, *, epochs: int = 10,
-                  batch_size: int = 32, lr: float = 1e-4, seed: int = 0, device: str = "auto",
-                  val_fraction: float = 0.1, augment: bool = True, resume: bool = False,
-                  loss_weights: tuple[float, float, float] = DEFAULT_WEIGHTS, progress: bool = True) -> TrainResult:
+def train_decoder(
+    model: LoadedModel,
+    images: ImageSource,
+    out_path: str | Path,
+    *,
+    epochs: int = 10,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    seed: int = 0,
+    device: str = "auto",
+    val_fraction: float = 0.1,
+    augment: bool = True,
+    resume: bool = False,
+    loss_weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
+    progress: bool = True,
+) -> TrainResult:
     """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at its target layer.
 
     Adam at `lr`; bfloat16 autocast on CUDA; a checkpoint at `out_path` after every epoch (written to a
-    temporary name, then renamed). `resume` continues a checkpoint up to `epochs` in total. A seeded
-    `val_fraction` of the images is held out; augmentation is random resized crops and horizontal flips.
+    temporary name, then renamed). `resume` continues the checkpoint at `out_path`, if any, up to `epochs`
+    in total. A seeded `val_fraction` of the images is held out; augmentation is random resized crops
+    (60-100 % of the area) and horizontal flips.
     The model's weights, BatchNorm statistics and device are left as they were.
     """
     out_path = Path(out_path)
@@ -115,8 +131,10 @@ def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path,
     val, train = data[order[:n_val]], data[order[n_val:]]
     settings = {"seed": seed, "n_images": len(data), "val_fraction": val_fraction, "loss_weights": weights}
     if checkpoint is not None and any(checkpoint[key] != value for key, value in settings.items()):
-        raise PVError(f"cannot resume {out_path}: it was trained with other settings "
-                      f"({ {key: checkpoint[key] for key in settings} }, now {settings})")
+        raise PVError(
+            f"cannot resume {out_path}: it was trained with other settings "
+            f"({ {key: checkpoint[key] for key in settings} }, now {settings})"
+        )
 
     original_device = model.device
     encoder = encoder_of(model).to(run)
@@ -130,24 +148,42 @@ def train_decoder(model: LoadedModel, images: ImageSource, out_path: str | Path,
             optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
             history: list[EpochStats] = []
             if checkpoint is not None:
+                if checkpoint["decoder_config"] != decoder.config.as_dict():
+                    raise PVError(
+                        f"cannot resume {out_path}: its decoder has another shape "
+                        f"({checkpoint['decoder_config']}, now {decoder.config.as_dict()})"
+                    )
                 decoder.load_state_dict(checkpoint["decoder_state"])
                 optimizer.load_state_dict(checkpoint["optimizer_state"])
                 history = [EpochStats(**stats) for stats in checkpoint["history"]]
             criterion = PVLoss(encoder, weights)
             mean_ssim = _mean_image_ssim(train, val, batch_size, run)
             if not history:  # epoch 0: the untrained decoder, the baseline the epochs are judged against
-                history.append(EpochStats(0, float("nan"), *_validate(decoder, criterion, val, batch_size, run)))
+                history.append(
+                    EpochStats(0, float("nan"), *_validate(decoder, criterion, val, batch_size, run))
+                )
             crop = v2.RandomResizedCrop(model.input_size, scale=(0.6, 1.0), antialias=True)
             for epoch in range(len(history), epochs + 1):
                 torch.manual_seed(seed * 100_003 + epoch)  # same shuffles and crops whether resumed or not
-                train_loss = _train_epoch(decoder, criterion, optimizer, train, batch_size, run,
-                                          crop if augment else None, f"epoch {epoch}/{epochs}", progress)
+                train_loss = _train_epoch(
+                    decoder,
+                    criterion,
+                    optimizer,
+                    train,
+                    batch_size,
+                    run,
+                    crop if augment else None,
+                    f"epoch {epoch}/{epochs}",
+                    progress,
+                )
                 stats = EpochStats(epoch, train_loss, *_validate(decoder, criterion, val, batch_size, run))
                 history.append(stats)
                 _save(out_path, decoder, optimizer, history, model, settings)
                 if progress:
-                    tqdm.write(f"epoch {epoch}: train loss {stats.train_loss:.4f}, held-out loss {stats.val_loss:.4f}, "
-                               f"SSIM {stats.val_ssim:.4f} (mean image {mean_ssim:.4f}), PSNR {stats.val_psnr:.2f} dB")
+                    tqdm.write(
+                        f"epoch {epoch}: train loss {stats.train_loss:.4f}, held-out loss {stats.val_loss:.4f}, "
+                        f"SSIM {stats.val_ssim:.4f} (mean image {mean_ssim:.4f}), PSNR {stats.val_psnr:.2f} dB"
+                    )
     finally:
         model.to(original_device)
     return TrainResult(out_path, tuple(history), mean_ssim, len(train), len(val))
@@ -172,24 +208,35 @@ def _read_checkpoint(path: Path, model: LoadedModel) -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise PVError(f"{path} is not a PV decoder checkpoint")
     if checkpoint["weights_hash"] != model.weights_hash or checkpoint["target_layer"] != model.target_layer:
-        raise PVError(f"decoder {path} was trained for another model ({checkpoint['model_name']}, weights "
-                      f"{checkpoint['weights_hash'][:12]}, layer {checkpoint['target_layer']}), not {model.name} "
-                      f"(weights {model.weights_hash[:12]}, layer {model.target_layer})")
+        raise PVError(
+            f"decoder {path} was trained for another model ({checkpoint['model_name']}, weights "
+            f"{checkpoint['weights_hash'][:12]}, layer {checkpoint['target_layer']}), not {model.name} "
+            f"(weights {model.weights_hash[:12]}, layer {model.target_layer})"
+        )
     return checkpoint
 
 
 def _save(path: Path, decoder: Decoder, optimizer, history, model: LoadedModel, settings: dict) -> None:
-    checkpoint = {"format": FORMAT, "decoder_config": decoder.config.as_dict(),
-                  "decoder_state": decoder.state_dict(), "optimizer_state": optimizer.state_dict(),
-                  "history": [asdict(stats) for stats in history], "weights_hash": model.weights_hash,
-                  "target_layer": model.target_layer, "model_name": model.name, **settings}
+    checkpoint = {
+        "format": FORMAT,
+        "decoder_config": decoder.config.as_dict(),
+        "decoder_state": decoder.state_dict(),
+        "optimizer_state": optimizer.state_dict(),
+        "history": [asdict(stats) for stats in history],
+        "weights_hash": model.weights_hash,
+        "target_layer": model.target_layer,
+        "model_name": model.name,
+        **settings,
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(checkpoint, temporary)
     os.replace(temporary, path)
 
 
-def train_step(decoder: Decoder, criterion: PVLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor) -> LossTerms:
+def train_step(
+    decoder: Decoder, criterion: PVLoss, optimizer: torch.optim.Optimizer, x: torch.Tensor
+) -> LossTerms:
     """One optimiser step of the decoder on a batch x (B, 3, H, W) in [0, 1]; bfloat16 autocast on CUDA.
 
     Returns the detached loss terms (tensors on x's device, so no synchronisation is forced)."""
@@ -209,14 +256,18 @@ def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop
     total = torch.zeros((), device=device)
     bar = tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False, disable=not progress)
     for step, start in enumerate(bar):
-        x = _as_float(images[order[start:start + batch_size]], device)
+        x = _as_float(images[order[start : start + batch_size]], device)
         if crop is not None:
             x = _augment(x, crop)
         terms = train_step(decoder, criterion, optimizer, x)
         total += terms.total * len(x)
         if progress and step % 10 == 0:  # reading the values waits for the GPU, so not at every step
-            bar.set_postfix(loss=f"{terms.total:.4f}", mse=f"{terms.mse:.4f}", ssim=f"{-terms.ssim:.3f}",
-                            dsim=f"{terms.dsim:.4f}")
+            bar.set_postfix(
+                loss=f"{terms.total:.4f}",
+                mse=f"{terms.mse:.4f}",
+                ssim=f"{-terms.ssim:.3f}",
+                dsim=f"{terms.dsim:.4f}",
+            )
     return total.item() / len(images)
 
 
@@ -226,7 +277,7 @@ def _validate(decoder, criterion, images, batch_size, device) -> tuple[float, fl
     decoder.eval()
     loss = ssim_sum = psnr_sum = 0.0
     for start in range(0, len(images), batch_size):
-        x = _as_float(images[start:start + batch_size], device)
+        x = _as_float(images[start : start + batch_size], device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             z = criterion.encoder(x)
             y = decoder(z)
@@ -240,7 +291,7 @@ def _mean_image_ssim(train: torch.Tensor, val: torch.Tensor, batch_size: int, de
     mean = train.float().mean(dim=0, keepdim=True).div(255).to(device)
     total = 0.0
     for start in range(0, len(val), batch_size):
-        x = _as_float(val[start:start + batch_size], device)
+        x = _as_float(val[start : start + batch_size], device)
         total += ssim(mean.expand_as(x), x).sum().item()
     return total / len(val)
 

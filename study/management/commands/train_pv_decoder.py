@@ -1,4 +1,5 @@
 """python manage.py train_pv_decoder --model SPEC --images DIR --out PATH [--epochs N] [--resume] ..."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -11,9 +12,12 @@ class Command(BaseCommand):
     help = "Train a Perception Visualization decoder that reconstructs images from a model's features."
 
     def add_arguments(self, parser):
-        parser.add_argument("--model", required=True,
-                            help='"efficientnet-lite0" or a JSON model spec (see explainers.models)')
-        parser.add_argument("--images", required=True, type=Path, help="folder of training images (searched recursively)")
+        parser.add_argument(
+            "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
+        )
+        parser.add_argument(
+            "--images", required=True, type=Path, help="folder of training images (searched recursively)"
+        )
         parser.add_argument("--out", required=True, type=Path, help="decoder checkpoint to write (.pt)")
         parser.add_argument("--epochs", type=int, default=10, help="total epochs (also when resuming)")
         parser.add_argument("--batch-size", type=int, default=32)
@@ -28,15 +32,31 @@ class Command(BaseCommand):
         try:
             model = load_model(options["model"])
             result = train_decoder(
-                model, options["images"], options["out"], epochs=options["epochs"], batch_size=options["batch_size"],
-                lr=options["lr"], seed=options["seed"], device=options["device"], val_fraction=options["val_fraction"],
-                augment=not options["no_augment"], resume=options["resume"], progress=options["verbosity"] > 0)
+                model,
+                options["images"],
+                options["out"],
+                epochs=options["epochs"],
+                batch_size=options["batch_size"],
+                lr=options["lr"],
+                seed=options["seed"],
+                device=options["device"],
+                val_fraction=options["val_fraction"],
+                augment=not options["no_augment"],
+                resume=options["resume"],
+                progress=options["verbosity"] > 0,
+            )
         except ExplainerError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"{'epoch':>5}  {'train loss':>10}  {'held-out loss':>13}  {'SSIM':>6}  {'PSNR dB':>7}")
+        self.stdout.write(
+            f"{'epoch':>5}  {'train loss':>10}  {'held-out loss':>13}  {'SSIM':>6}  {'PSNR dB':>7}"
+        )
         for stats in result.history:
-            self.stdout.write(f"{stats.epoch:>5}  {stats.train_loss:>10.4f}  {stats.val_loss:>13.4f}  "
-                              f"{stats.val_ssim:>6.4f}  {stats.val_psnr:>7.2f}")
-        self.stdout.write(f"held-out images: {result.n_val}; SSIM of the training set's mean image: "
-                          f"{result.mean_image_ssim:.4f}")
+            self.stdout.write(
+                f"{stats.epoch:>5}  {stats.train_loss:>10.4f}  {stats.val_loss:>13.4f}  "
+                f"{stats.val_ssim:>6.4f}  {stats.val_psnr:>7.2f}"
+            )
+        self.stdout.write(
+            f"held-out images: {result.n_val}; SSIM of the training set's mean image: "
+            f"{result.mean_image_ssim:.4f}"
+        )
         self.stdout.write(f"decoder written to {result.path}")

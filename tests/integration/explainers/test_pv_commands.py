@@ -1,4 +1,5 @@
 """train_pv_decoder and compare_decoders, run as a researcher would on a small real model and photos."""
+
 import json
 
 import numpy as np
@@ -19,7 +20,9 @@ def spec(tmp_path):
     torch.manual_seed(0)
     torch.save(SmallCNN().state_dict(), tmp_path / "model.pt")
     path = tmp_path / "spec.json"
-    path.write_text(json.dumps({"arch": "small_cnn", "checkpoint": "model.pt", "num_classes": 10, "input_size": 32}))
+    path.write_text(
+        json.dumps({"arch": "small_cnn", "checkpoint": "model.pt", "num_classes": 10, "input_size": 32})
+    )
     return path
 
 
@@ -32,7 +35,7 @@ def images(tmp_path):
         top, left = rng.integers(0, photo.shape[0] - 80), rng.integers(0, photo.shape[1] - 80)
         folder = tmp_path / "images" / ("a" if i % 2 else "b")
         folder.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(photo[top:top + 80, left:left + 80]).save(folder / f"{name}-{i}.png")
+        Image.fromarray(photo[top : top + 80, left : left + 80]).save(folder / f"{name}-{i}.png")
     return tmp_path / "images"
 
 
@@ -45,7 +48,7 @@ def run(*args, **options) -> str:
 
 
 def test_train_resume_and_compare(spec, images, tmp_path):
-    common = dict(model=str(spec), images=str(images), batch_size=4, lr=1e-3, device="cpu")
+    common = {"model": str(spec), "images": str(images), "batch_size": 4, "lr": 1e-3, "device": "cpu"}
     out = run("train_pv_decoder", out=str(tmp_path / "a.pt"), epochs=1, seed=0, **common)
     assert "held-out images: 1" in out and (tmp_path / "a.pt").is_file()
     rows = [line.split() for line in out.splitlines() if line.strip()[:1].isdigit()]
@@ -56,18 +59,27 @@ def test_train_resume_and_compare(spec, images, tmp_path):
     assert resumed.splitlines()[1:3] == out.splitlines()[1:3]  # epochs 0 and 1 kept as they were
 
     run("train_pv_decoder", out=str(tmp_path / "b.pt"), epochs=1, seed=1, **common)
-    report = run("compare_decoders", str(tmp_path / "a.pt"), str(tmp_path / "b.pt"), model=str(spec),
-                 images=str(images))
+    report = run(
+        "compare_decoders",
+        str(tmp_path / "a.pt"),
+        str(tmp_path / "b.pt"),
+        model=str(spec),
+        images=str(images),
+    )
     lines = report.splitlines()
     assert lines[0].split() == ["image", "SSIM", "Pearson", "r"]
     assert len(lines) == 1 + 12 + 1 and lines[1].startswith("a/coffee-1.png")
     ssims = [float(line.split()[1]) for line in lines[1:-1]]
     assert all(-1 <= s <= 1 for s in ssims)
-    assert lines[-1].startswith("mean +- SD") and f"{np.mean(ssims):.4f}" in lines[-1] and "(12 images)" in lines[-1]
+    assert (
+        lines[-1].startswith("mean +- SD")
+        and f"{np.mean(ssims):.4f}" in lines[-1]
+        and "(12 images)" in lines[-1]
+    )
 
 
 def test_clear_errors(spec, images, tmp_path):
-    common = dict(model=str(spec), images=str(images), epochs=1, batch_size=4, device="cpu")
+    common = {"model": str(spec), "images": str(images), "epochs": 1, "batch_size": 4, "device": "cpu"}
     with pytest.raises(CommandError, match="image folder not found"):
         run("train_pv_decoder", out=str(tmp_path / "x.pt"), **{**common, "images": str(tmp_path / "nowhere")})
     with pytest.raises(CommandError, match="neither"):
@@ -81,4 +93,10 @@ def test_clear_errors(spec, images, tmp_path):
     torch.manual_seed(1)
     torch.save(SmallCNN().state_dict(), tmp_path / "model.pt")  # same spec, other weights
     with pytest.raises(CommandError, match="trained for another model"):
-        run("compare_decoders", str(tmp_path / "a.pt"), str(tmp_path / "a.pt"), model=str(spec), images=str(images))
+        run(
+            "compare_decoders",
+            str(tmp_path / "a.pt"),
+            str(tmp_path / "a.pt"),
+            model=str(spec),
+            images=str(images),
+        )

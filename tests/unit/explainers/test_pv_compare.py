@@ -1,4 +1,5 @@
 """compare_decoders against scikit-image's SSIM and scipy's Pearson r, computed independently."""
+
 import numpy as np
 import pytest
 import torch
@@ -21,8 +22,12 @@ def test_per_image_ssim_and_pearson_match_skimage_and_scipy():
     with torch.no_grad():
         z = encoder_of(model)(images.float() / 255)
         y_a, y_b = (d(z).permute(0, 2, 3, 1).double().numpy() for d in decoders)
-    expected_ssim = [structural_similarity(a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                           data_range=1, channel_axis=2) for a, b in zip(y_a, y_b)]
+    expected_ssim = [
+        structural_similarity(
+            a, b, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=1, channel_axis=2
+        )
+        for a, b in zip(y_a, y_b)
+    ]
     expected_r = [pearsonr(a.ravel(), b.ravel()).statistic for a, b in zip(y_a, y_b)]
     np.testing.assert_allclose(result.ssim, expected_ssim, atol=1e-5)
     np.testing.assert_allclose(result.pearson, expected_r, atol=1e-5)

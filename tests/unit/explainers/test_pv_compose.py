@@ -1,4 +1,5 @@
 """compose_pv is exactly eq. 2 of the PV paper: p = (1 - m) + m * y."""
+
 import numpy as np
 import pytest
 import torch
@@ -32,8 +33,15 @@ def test_output_stays_in_unit_range_and_keeps_dtype():
     assert p.min() >= 0 and p.max() <= 1
 
 
-@pytest.mark.parametrize("m_shape, y_shape", [((2, 8, 8), (2, 1, 8, 8)), ((2, 8, 8), (3, 3, 8, 8)),
-                                              ((2, 8, 9), (2, 3, 8, 8)), ((2, 1, 8, 8), (2, 3, 8, 8))])
+@pytest.mark.parametrize(
+    "m_shape, y_shape",
+    [
+        ((2, 8, 8), (2, 1, 8, 8)),
+        ((2, 8, 8), (3, 3, 8, 8)),
+        ((2, 8, 9), (2, 3, 8, 8)),
+        ((2, 1, 8, 8), (2, 3, 8, 8)),
+    ],
+)
 def test_mismatched_shapes_are_refused(m_shape, y_shape):
     with pytest.raises(PVError):
         compose_pv(torch.rand(m_shape), torch.rand(y_shape))

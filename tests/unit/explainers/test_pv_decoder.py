@@ -1,4 +1,5 @@
 """The decoder: paper's layer recipe, and it fits any encoder output to any input size."""
+
 import pytest
 import torch
 from torch import nn
@@ -6,13 +7,16 @@ from torch import nn
 from explainers.pv import Decoder, DecoderConfig, PVError
 
 
-@pytest.mark.parametrize("latent, size, n_up", [
-    ((2048, 7, 7), (224, 224), 5),  # ResNet-50 layer4, as in the paper
-    ((1280, 7, 7), (224, 224), 5),  # EfficientNet-Lite0 head
-    ((128, 16, 16), (64, 64), 2),  # SmallCNN features.block3
-    ((64, 7, 5), (100, 150), 5),  # non-power-of-two ratios, non-square
-    ((32, 8, 8), (8, 8), 0),  # no up-sampling at all
-])
+@pytest.mark.parametrize(
+    "latent, size, n_up",
+    [
+        ((2048, 7, 7), (224, 224), 5),  # ResNet-50 layer4, as in the paper
+        ((1280, 7, 7), (224, 224), 5),  # EfficientNet-Lite0 head
+        ((128, 16, 16), (64, 64), 2),  # SmallCNN features.block3
+        ((64, 7, 5), (100, 150), 5),  # non-power-of-two ratios, non-square
+        ((32, 8, 8), (8, 8), 0),  # no up-sampling at all
+    ],
+)
 def test_output_shape_range_and_layer_recipe(latent, size, n_up):
     decoder = Decoder(DecoderConfig(latent, size)).eval()
     with torch.no_grad():
@@ -29,7 +33,9 @@ def test_output_shape_range_and_layer_recipe(latent, size, n_up):
     assert len(leaky) == len(convs) - 1  # every 3x3 conv but the output one
     assert all(layer.negative_slope == 0.2 for layer in leaky)
     assert all(layer.kernel_size == (3, 3) for layer in convs)
-    assert not any(isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh)) for layer in layers)  # sigmoid only at the end
+    assert not any(
+        isinstance(layer, (nn.ReLU, nn.Sigmoid, nn.Tanh)) for layer in layers
+    )  # sigmoid only at the end
 
 
 def test_output_depends_only_on_the_latent():

@@ -1,4 +1,5 @@
 """The encoder: the model's own target-layer activations, the head never run, gradients to the input."""
+
 import pytest
 import torch
 import torchvision
@@ -19,10 +20,13 @@ def full_forward_activation(model, layer, x):
     return seen[0]
 
 
-@pytest.mark.parametrize("make, layer, size, shape", [
-    (lambda: SmallCNN(width=8), "features.block3", 32, (32, 8, 8)),
-    (lambda: torchvision.models.resnet18(weights=None), "layer4", 64, (512, 2, 2)),
-])
+@pytest.mark.parametrize(
+    "make, layer, size, shape",
+    [
+        (lambda: SmallCNN(width=8), "features.block3", 32, (32, 8, 8)),
+        (lambda: torchvision.models.resnet18(weights=None), "layer4", 64, (512, 2, 2)),
+    ],
+)
 def test_output_is_the_target_layer_activation_and_the_head_never_runs(make, layer, size, shape):
     torch.manual_seed(0)
     model = make().eval()

@@ -1,4 +1,5 @@
 """SSIM against scikit-image on real photos; the loss terms and where their gradients go."""
+
 import numpy as np
 import pytest
 import torch
@@ -13,15 +14,28 @@ from explainers.pv.loss import normalise_weights
 
 def photos(size: int) -> torch.Tensor:
     """Real photos from scikit-image, (4, 3, size, size) float32 in [0, 1]."""
-    images = [resize(getattr(data, name)(), (size, size), anti_aliasing=True)
-              for name in ("astronaut", "coffee", "chelsea", "rocket")]
+    images = [
+        resize(getattr(data, name)(), (size, size), anti_aliasing=True)
+        for name in ("astronaut", "coffee", "chelsea", "rocket")
+    ]
     return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float()
 
 
 def skimage_ssim(x: torch.Tensor, y: torch.Tensor) -> np.ndarray:
-    return np.array([structural_similarity(a.permute(1, 2, 0).double().numpy(), b.permute(1, 2, 0).double().numpy(),
-                                           gaussian_weights=True, sigma=1.5, use_sample_covariance=False,
-                                           data_range=1, channel_axis=2) for a, b in zip(x, y)])
+    return np.array(
+        [
+            structural_similarity(
+                a.permute(1, 2, 0).double().numpy(),
+                b.permute(1, 2, 0).double().numpy(),
+                gaussian_weights=True,
+                sigma=1.5,
+                use_sample_covariance=False,
+                data_range=1,
+                channel_axis=2,
+            )
+            for a, b in zip(x, y)
+        ]
+    )
 
 
 def test_ssim_matches_skimage_on_real_photos():
@@ -65,7 +79,7 @@ def make_pair():
 
 
 def test_loss_is_the_weighted_sum_of_its_terms():
-    model, encoder, decoder = make_pair()
+    _model, encoder, decoder = make_pair()
     x = photos(32)
     loss = PVLoss(encoder, (2, 3, 5))
     with encoder.frozen(), torch.no_grad():
@@ -75,7 +89,9 @@ def test_loss_is_the_weighted_sum_of_its_terms():
         assert terms.mse.item() == pytest.approx(((y - x) ** 2).mean().item(), rel=1e-5)
         assert terms.ssim.item() == pytest.approx(-skimage_ssim(y, x).mean(), abs=1e-5)
         assert terms.dsim.item() == pytest.approx(((encoder(y) - z) ** 2).mean().item(), rel=1e-5)
-        assert terms.total.item() == pytest.approx((0.2 * terms.mse + 0.3 * terms.ssim + 0.5 * terms.dsim).item(), rel=1e-5)
+        assert terms.total.item() == pytest.approx(
+            (0.2 * terms.mse + 0.3 * terms.ssim + 0.5 * terms.dsim).item(), rel=1e-5
+        )
 
 
 def test_dsim_gradient_reaches_the_decoder_but_not_the_encoder():

@@ -1,4 +1,5 @@
 """Training a decoder for a SmallCNN on real photos; checkpoints, resume, loading, PV images."""
+
 import numpy as np
 import pytest
 import torch
@@ -10,7 +11,16 @@ from explainers.pv import PVError, compose_pv, encoder_of, load_decoder, pv_imag
 
 pytestmark = pytest.mark.slow  # a few short CPU trainings: about 20 s of CPU time in all
 
-PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "cat", "immunohistochemistry", "hubble_deep_field", "retina")
+PHOTOS = (
+    "astronaut",
+    "coffee",
+    "chelsea",
+    "rocket",
+    "cat",
+    "immunohistochemistry",
+    "hubble_deep_field",
+    "retina",
+)
 
 
 def photo_crops(n: int = 30, size: int = 96, seed: int = 0) -> list[np.ndarray]:
@@ -20,18 +30,25 @@ def photo_crops(n: int = 30, size: int = 96, seed: int = 0) -> list[np.ndarray]:
     for i in range(n):
         photo = getattr(data, PHOTOS[i % len(PHOTOS)])()
         top, left = rng.integers(0, photo.shape[0] - size), rng.integers(0, photo.shape[1] - size)
-        crops.append(photo[top:top + size, left:left + size])
+        crops.append(photo[top : top + size, left : left + size])
     return crops
 
 
 def small_model(seed: int = 0):
     torch.manual_seed(seed)
-    return load_model({"arch": "small_cnn", "num_classes": 10, "input_size": 32, "mean": [0.5, 0.5, 0.5],
-                       "std": [0.25, 0.25, 0.25]})
+    return load_model(
+        {
+            "arch": "small_cnn",
+            "num_classes": 10,
+            "input_size": 32,
+            "mean": [0.5, 0.5, 0.5],
+            "std": [0.25, 0.25, 0.25],
+        }
+    )
 
 
 def train(model, images, path, **options):
-    settings = dict(epochs=3, batch_size=9, lr=2e-3, seed=0, device="cpu", progress=False)
+    settings = {"epochs": 3, "batch_size": 9, "lr": 2e-3, "seed": 0, "device": "cpu", "progress": False}
     return train_decoder(model, images, path, **{**settings, **options})
 
 
@@ -47,7 +64,7 @@ def trained(tmp_path_factory):
 
 
 def test_short_training_on_real_photos_lowers_the_held_out_loss(trained):
-    model, result, *_ = trained
+    _model, result, *_ = trained
     assert [stats.epoch for stats in result.history] == [0, 1, 2, 3]
     assert (result.n_train, result.n_val) == (27, 3)
     untrained, final = result.history[0], result.final
@@ -115,16 +132,23 @@ def test_pv_images_compose_gradcam_over_the_reconstruction(trained):
         reconstruction = load_decoder(result.path, model)(encoder_of(model)(model.to_display(images)))
     torch.testing.assert_close(pv, compose_pv(maps, reconstruction))
     assert "gradcam" in CAM_METHODS and pv.shape == (3, 3, 32, 32)
-    assert not torch.equal(pv, explain(model, images, targets, "pv", decoder=result.path, saliency="layercam"))
+    assert not torch.equal(
+        pv, explain(model, images, targets, "pv", decoder=result.path, saliency="layercam")
+    )
 
 
 def test_bad_inputs_are_refused_and_leave_no_file(tmp_path):
     model = small_model()
     (tmp_path / "empty").mkdir()
     out = tmp_path / "out" / "decoder.pt"
-    for images, options in [(tmp_path / "empty", {}), (tmp_path / "missing", {}), (photo_crops(1), {}),
-                            (photo_crops(4), {"val_fraction": 0}), (photo_crops(4), {"loss_weights": (0, 0, 0)}),
-                            (photo_crops(4), {"device": "tpu"})]:
+    for images, options in [
+        (tmp_path / "empty", {}),
+        (tmp_path / "missing", {}),
+        (photo_crops(1), {}),
+        (photo_crops(4), {"val_fraction": 0}),
+        (photo_crops(4), {"loss_weights": (0, 0, 0)}),
+        (photo_crops(4), {"device": "tpu"}),
+    ]:
         with pytest.raises(PVError):
             train(model, images, out, **options)
     assert not (tmp_path / "out").exists()
