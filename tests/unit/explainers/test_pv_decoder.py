@@ -49,3 +49,23 @@ def test_output_depends_only_on_the_latent():
 def test_impossible_shapes_are_refused(latent, size):
     with pytest.raises(PVError):
         Decoder(DecoderConfig(latent, size))
+
+
+@pytest.mark.parametrize(
+    "spec, latent",
+    [
+        # ResNet-50 is slow only because load_model builds and hashes 25 M random weights
+        pytest.param({"arch": "resnet50"}, (2048, 7, 7), marks=pytest.mark.slow),
+        ("efficientnet-lite0", (1280, 7, 7)),
+    ],
+)
+def test_decoder_fits_real_encoders_at_224(spec, latent):
+    from explainers import load_model
+    from explainers.pv import encoder_of
+
+    model = load_model(spec)
+    with torch.no_grad():
+        z = encoder_of(model)(torch.rand(1, 3, 224, 224))
+        assert z.shape == (1, *latent)
+        y = Decoder(DecoderConfig(tuple(z.shape[1:]), (224, 224))).eval()(z)
+    assert y.shape == (1, 3, 224, 224)

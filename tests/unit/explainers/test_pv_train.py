@@ -152,3 +152,16 @@ def test_bad_inputs_are_refused_and_leave_no_file(tmp_path):
         with pytest.raises(PVError):
             train(model, images, out, **options)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_training_on_cuda_with_bfloat16_autocast(tmp_path):
+    model = small_model()
+    result = train(model, photo_crops(), tmp_path / "decoder.pt", device="cuda")
+    assert result.final.val_loss < result.history[0].val_loss
+    assert model.device.type == "cpu"  # given back where it was
+    decoder = load_decoder(result.path, model.to("cuda"))
+    images = model.preprocess(photo_crops(2, seed=4))
+    pv = pv_images(model, images, [1, 2], decoder=decoder)
+    assert pv.device.type == "cuda" and pv.dtype == torch.float32 and pv.shape == (2, 3, 32, 32)
