@@ -1,0 +1,163 @@
+"""Explanation-map throughput: explainers vs pytorch-grad-cam (CAM family) and captum (pixel
+methods) on the same model, batch, targets and target layer, next to the bare forward pass under
+no_grad; plus Score-CAM's peak memory on ResNet-50 at 224 x 224, measured in a fresh process.
+
+Models: EfficientNet-Lite0 (bundled ImageNet weights, target `_bn1`) and ResNet-50 (random
+weights, target `layer4`). Inputs: scikit-image photos cycled to the batch size.
+Run: .venv/bin/python bench/explainers.py [--device cpu,cuda] [--repeats 3] [--methods gradcam,fem]
+"""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torchvision
+from skimage import data
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from explainers import explain, load_model  # noqa: E402
+from explainers.cam import ScoreCAM  # noqa: E402
+
+PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat")
+DEFAULT_METHODS = "gradcam,gradcam++,xgradcam,layercam,fem,gradient"
+
+
+def peer(method: str, module, layer):
+    """A callable (images, targets) -> maps from the peer library, or None when it has none."""
+    import pytorch_grad_cam as pgc
+    from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Saliency
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    cams = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
+            "layercam": pgc.LayerCAM, "fem": pgc.FEM, "scorecam": pgc.ScoreCAM}
+    if method in cams:
+        cam = cams[method](model=module, target_layers=[layer])
+        return lambda x, t: cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in t]), cam
+    captum = {"gradient": lambda x, t: Saliency(module).attribute(x, target=t.tolist()),
+              "guided_backprop": lambda x, t: GuidedBackprop(module).attribute(x, target=t.tolist()),
+              "integrated_gradients": lambda x, t: IntegratedGradients(module).attribute(
+                  x, target=t.tolist(), n_steps=50, internal_batch_size=64, method="riemann_middle"),
+              "smoothgrad": lambda x, t: NoiseTunnel(Saliency(module)).attribute(
+                  x, target=t.tolist(), nt_type="smoothgrad", nt_samples=25, stdevs=0.15 * float(x.max() - x.min()),
+                  abs=False)}
+    return (captum[method], None) if method in captum else (None, None)
+
+
+def images_per_second(function, images, targets, repeats: int) -> float:
+    """Throughput of the fastest of `repeats` timed calls after one warm-up call (the machine may be
+    shared: the fastest call is the one least disturbed)."""
+    function(images, targets)
+    best = float("inf")
+    for _ in range(repeats):
+        synchronise(images.device)
+        started = time.perf_counter()
+        function(images, targets)
+        synchronise(images.device)
+        best = min(best, time.perf_counter() - started)
+    return len(images) / best
+
+
+def synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def load(name: str):
+    if name == "efficientnet-lite0":
+        return load_model(name)
+    torch.manual_seed(0)
+    return load_model({"arch": "resnet50", "num_classes": 1000, "name": "resnet50 (random)"})
+
+
+def batch_of(model, size: int) -> torch.Tensor:
+    photos = [getattr(data, name)() for name in PHOTOS]
+    return model.preprocess([photos[i % len(photos)] for i in range(size)])
+
+
+def throughput_rows(args, device: torch.device) -> list[tuple]:
+    rows = []
+    for name in ("efficientnet-lite0", "resnet50"):
+        model = load(name).to(device)
+        images = batch_of(model, args.batch_size)
+        targets = torch.arange(len(images), device=device) * 37 % 1000  # a different class per image
+        with torch.no_grad():
+            forward = images_per_second(lambda x, t: model.module(x), images, targets, args.repeats)
+        layer = model.module.get_submodule(model.target_layer)
+        for method in args.methods:
+            ours = images_per_second(lambda x, t: explain(model, x, t, method), images, targets, args.repeats)
+            function, handle = peer(method, model.module, layer)
+            theirs = images_per_second(function, images, targets, args.repeats) if function else float("nan")
+            if handle is not None:
+                handle.activations_and_grads.release()
+            rows.append((device.type, model.name, method, ours, theirs, forward))
+            print_row(rows[-1], flush=True)
+    return rows
+
+
+def scorecam_peak(device_name: str, chunk_size: int, queue) -> None:
+    """Runs in a fresh process: Score-CAM on one 224 x 224 image with ResNet-50; reports the time."""
+    device = torch.device(device_name)
+    model = load("resnet50").to(device)
+    images = batch_of(model, 1)
+    started = time.perf_counter()
+    ScoreCAM(model.module, "layer4", chunk_size=chunk_size)(images, [281])
+    synchronise(device)
+    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    queue.put((time.perf_counter() - started, peak))
+
+
+def scorecam_row(device: torch.device, chunk_size: int) -> tuple:
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=scorecam_peak, args=(device.type, chunk_size, queue))
+    child.start()
+    seconds, cuda_peak = queue.get()
+    child.join()
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB (Linux)
+    return device.type, chunk_size, seconds, rss, cuda_peak
+
+
+HEADER = (f"{'device':6} {'model':20} {'method':22} {'explainers img/s':>16} {'peer img/s':>11} "
+          f"{'speed-up':>8} {'forward img/s':>13} {'time / forward':>14}")
+
+
+def print_row(row: tuple, flush: bool = False) -> None:
+    device, model, method, ours, theirs, forward = row
+    print(f"{device:6} {model:20} {method:22} {ours:16.2f} {theirs:11.2f} {ours / theirs:7.2f}x "
+          f"{forward:13.2f} {forward / ours:13.2f}x", flush=flush)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu,cuda", help="comma-separated; cuda is skipped when absent")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell; the fastest counts")
+    parser.add_argument("--methods", default=DEFAULT_METHODS, type=lambda s: s.split(","))
+    parser.add_argument("--scorecam-chunk", type=int, default=32, help="0 skips the Score-CAM memory run")
+    args = parser.parse_args()
+    devices = [torch.device(d) for d in args.device.split(",") if d != "cuda" or torch.cuda.is_available()]
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} CPU "
+          f"threads, batch {args.batch_size}, fastest of {args.repeats} timed calls after one warm-up; peers: "
+          "pytorch-grad-cam 1.5.7 (CAM methods), captum (pixel methods)")
+    print("time / forward = explainers' time per batch over the bare forward pass's (no_grad); "
+          "pytorch-grad-cam's FEM is not the published FEM (see explainers.cam.FEM)\n")
+    print(HEADER)
+    for device in devices:
+        throughput_rows(args, device)
+    if args.scorecam_chunk:
+        print(f"\n{'device':6} {'chunk':>5} {'Score-CAM ResNet-50 224px, 1 image: s':>38} {'peak RSS GiB':>12} "
+              f"{'peak CUDA GiB':>13}")
+        for device in devices:
+            device_type, chunk, seconds, rss, cuda_peak = scorecam_row(device, args.scorecam_chunk)
+            print(f"{device_type:6} {chunk:5d} {seconds:38.1f} {rss:12.2f} {cuda_peak:13.2f}")
+    print(f"\n(numpy {np.__version__})")
+
+
+if __name__ == "__main__":
+    main()
