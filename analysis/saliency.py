@@ -22,7 +22,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
 import pandas as pd
@@ -269,7 +269,8 @@ def _ssim(maps: _Maps, gaze: _Gaze) -> np.ndarray:
 
 def pcc(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
     """Pearson's linear correlation coefficient (MIT `CC`) with a gaze density; in [-1, 1]."""
-    return _score(_pcc, saliency_map, _Gaze(gaze, work_dtype(saliency_map)))
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_pcc, gaze=density), saliency_map, density.shape)
 
 
 def sim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
@@ -279,7 +280,8 @@ def sim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
     only shifts maps with negative values and skips the min-max step, so its SIM differs for
     maps whose minimum is above zero.
     """
-    return _score(_sim, saliency_map, _Gaze(gaze, work_dtype(saliency_map)))
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_sim, gaze=density), saliency_map, density.shape)
 
 
 def kld(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
@@ -289,7 +291,8 @@ def kld(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
     eps = 2.2204e-16 as in MATLAB; pysaliency's `MIT_KLDiv` is the same, its default
     `image_based_kl_divergence` adds 1e-20 to the maps and no epsilon. Maps must be >= 0.
     """
-    return _score(_kld, saliency_map, _Gaze(gaze, work_dtype(saliency_map)))
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_kld, gaze=density), saliency_map, density.shape)
 
 
 def spearman(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
@@ -297,7 +300,8 @@ def spearman(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
 
     Not part of the MIT benchmark; equals `scipy.stats.spearmanr` on the flattened maps.
     """
-    return _score(_spearman, saliency_map, _Gaze(gaze, work_dtype(saliency_map)))
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_spearman, gaze=density), saliency_map, density.shape)
 
 
 def ssim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
@@ -308,7 +312,8 @@ def ssim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
     mean: `skimage.metrics.structural_similarity(gaussian_weights=True, data_range=1)`.
     Not part of the MIT benchmark.
     """
-    return _score(_ssim, saliency_map, _Gaze(gaze, work_dtype(saliency_map)))
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_ssim, gaze=density), saliency_map, density.shape)
 
 
 # ---------------------------------------------------------------- fixation-based metrics
@@ -374,7 +379,8 @@ def nss(saliency_map: np.ndarray, fixations: np.ndarray) -> Score:
     z-scores use the sample standard deviation (ddof=1, MATLAB's `std`); pysaliency uses
     ddof=0, a relative difference of 1 / (2 N) for N pixels. Each fixated pixel counts once.
     """
-    return _score(_nss, saliency_map, _Fixations(fixations))
+    fix = _Fixations(fixations)
+    return _score(partial(_nss, fixations=fix), saliency_map, fix.shape)
 
 
 def auc_judd(saliency_map: np.ndarray, fixations: np.ndarray) -> Score:
@@ -385,7 +391,8 @@ def auc_judd(saliency_map: np.ndarray, fixations: np.ndarray) -> Score:
     there are no ties and 0.5 for a constant map. pysaliency's default `AUC` uses every pixel
     value as a threshold and all pixels as negatives.
     """
-    return _score(_auc_judd, saliency_map, _Fixations(fixations))
+    fix = _Fixations(fixations)
+    return _score(partial(_auc_judd, fixations=fix), saliency_map, fix.shape)
 
 
 def auc_borji(
@@ -398,7 +405,7 @@ def auc_borji(
     """
     fix = _Fixations(fixations)
     draws = _borji_draws(fix, n_splits, seed)
-    return _score(lambda maps, f: _split_aucs(maps, f.index, draws, step), saliency_map, fix)
+    return _score(partial(_split_aucs, positives=fix.index, negatives=draws, step=step), saliency_map, fix.shape)
 
 
 def sauc(
@@ -417,16 +424,16 @@ def sauc(
     """
     fix = _Fixations(fixations)
     draws = _shuffled_draws(fix, _Fixations(other_fixations, "other fixation map"), n_splits, seed)
-    return _score(lambda maps, f: _split_aucs(maps, f.index, draws, step), saliency_map, fix)
+    return _score(partial(_split_aucs, positives=fix.index, negatives=draws, step=step), saliency_map, fix.shape)
 
 
-def _score(metric: Callable, saliency_map: np.ndarray, gaze: _Gaze | _Fixations) -> Score:
-    """Apply `metric` to one map `(h, w)` (a float back) or a batch `(B, h, w)` (`(B,)` back)."""
+def _score(scorer: Callable[[_Maps], np.ndarray], saliency_map: np.ndarray, shape: tuple[int, int]) -> Score:
+    """Score one map `(h, w)` (a float back) or a batch `(B, h, w)` (`(B,)` back) resized to `shape`."""
     maps = np.asarray(saliency_map)
     if maps.ndim not in (2, 3) or min(maps.shape) == 0:
         raise MapShapeError(f"saliency maps must be (h, w) or (B, h, w), got shape {maps.shape}")
     single = maps.ndim == 2
-    scores = np.asarray(metric(_Maps(resize_bilinear(maps[None] if single else maps, gaze.shape)), gaze))
+    scores = np.asarray(scorer(_Maps(resize_bilinear(maps[None] if single else maps, shape))))
     return float(scores[0]) if single else scores.astype(np.float64)
 
 
@@ -471,21 +478,21 @@ def score_maps(
         fix = _Fixations(fixations)
     if gaze is not None and fix is not None and gaze.shape != fix.shape:
         raise MapShapeError(f"density {gaze.shape} and fixations {fix.shape} differ in shape")
+    if "sauc" in metrics and other_fixations is None:
+        raise AnalysisError("sauc needs other_fixations (other images' fixations)")
     scorers: dict[str, Callable[[_Maps], np.ndarray]] = {}
     for name in metrics:
         if name in DENSITY_METRICS:
-            scorers[name] = lambda m, f=DENSITY_METRICS[name]: f(m, gaze)
+            scorers[name] = partial(DENSITY_METRICS[name], gaze=gaze)
         elif name == "nss":
-            scorers[name] = lambda m: _nss(m, fix)
+            scorers[name] = partial(_nss, fixations=fix)
         elif name == "auc_judd":
-            scorers[name] = lambda m: _auc_judd(m, fix)
+            scorers[name] = partial(_auc_judd, fixations=fix)
         elif name == "auc_borji":
-            scorers[name] = lambda m, d=_borji_draws(fix, 100, seed): _split_aucs(m, fix.index, d, 0.1)
+            scorers[name] = partial(_split_aucs, positives=fix.index, negatives=_borji_draws(fix, 100, seed), step=0.1)
         else:
-            if other_fixations is None:
-                raise AnalysisError("sauc needs other_fixations (other images' fixations)")
             draws = _shuffled_draws(fix, _Fixations(other_fixations, "other fixation map"), 100, seed)
-            scorers[name] = lambda m, d=draws: _split_aucs(m, fix.index, d, 0.1)
+            scorers[name] = partial(_split_aucs, positives=fix.index, negatives=draws, step=0.1)
     shape = gaze.shape if gaze is not None else fix.shape
 
     def score_chunk(start: int) -> dict[str, np.ndarray]:
