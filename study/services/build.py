@@ -21,6 +21,7 @@ import django
 import numpy as np
 import torch
 import torchvision
+from torch.nn import functional as F
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -31,6 +32,7 @@ from tqdm import tqdm
 import explainers
 from explainers import ExplainerError, LoadedModel, load_model, predict
 from explainers.pv import load_decoder, train_decoder
+from explainers.render import resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
@@ -191,19 +193,14 @@ def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.I
         out = explainers.explain(model, batch, targets[start:start + request.batch_size], technique, **params)
         for i, result in enumerate(out.detach().float().cpu()):
             display = displays[start + i]
+            size = (display.height, display.width)
             if technique == "pv":  # (3, S, S) in [0, 1]: the picture itself, enlarged for display
-                picture = Image.fromarray((result.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8))
-                pngs.append(png_bytes(picture.resize(display.size, Image.BICUBIC)))
+                picture = F.interpolate(result[None], size=size, mode="bicubic", align_corners=False)[0]
+                pngs.append(to_png(picture))
             else:
-                pngs.append(png_bytes(white_mask(display, result.numpy())))
+                image = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+                pngs.append(to_png(white_mask(image, resize_maps(result[None], size).clamp(0, 1))[0]))
     return pngs
-
-
-def white_mask(image: Image.Image, saliency: np.ndarray) -> Image.Image:
-    """m * image + (1 - m) * white, the (h, w) map in [0, 1] resized bilinearly to the image."""
-    m = np.asarray(Image.fromarray(saliency.astype(np.float32), mode="F").resize(image.size, Image.BILINEAR))
-    m = np.clip(m, 0, 1)[..., None]
-    return Image.fromarray((m * np.asarray(image, np.float32) + (1 - m) * 255).round().astype(np.uint8))
 
 
 def decoder_cache_path(model: LoadedModel) -> Path:

@@ -28,7 +28,7 @@ def class_names(fashion) -> list[str]:
     return [str(name) for name in fashion["class_names"]]
 
 
-def _train_tiny(folder: Path, fashion: dict, multi_label: bool) -> Path:
+def train_tiny(folder: Path, fashion: dict, multi_label: bool) -> Path:
     torch.manual_seed(0)
     model = SmallCNN(num_classes=10)
     train_classifier(model, (fashion["x_train"][:1000], fashion["y_train"][:1000]),
@@ -45,7 +45,7 @@ def _train_tiny(folder: Path, fashion: dict, multi_label: bool) -> Path:
 @pytest.fixture(scope="session")
 def tiny_spec(tmp_path_factory, fashion) -> Path:
     """A single-label SmallCNN trained for one epoch on 1,000 images: about 65 % right, real mistakes."""
-    return _train_tiny(tmp_path_factory.mktemp("tiny"), fashion, multi_label=False)
+    return train_tiny(tmp_path_factory.mktemp("tiny"), fashion, multi_label=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,36 @@
+"""The explanations gallery (/r/gallery/): the demo's ImageNet photos, the bundled EfficientNet-Lite0's
+top-5 predictions for each, and its explanation maps by several methods (from the explainer cache)."""
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from study.services import demo
+from study.views.researcher import researcher_required
+
+RENDERS = {"overlay", "mask"}
+
+
+@require_safe
+@researcher_required
+def gallery(request: HttpRequest) -> HttpResponse:
+    entries = demo.read_gallery()
+    methods = [method for method, _ in entries[0].maps] if entries else []
+    return render(request, "study/gallery/gallery.html", {"entries": entries, "methods": methods})
+
+
+@require_safe
+@researcher_required
+def photo(request: HttpRequest, name: str) -> FileResponse:
+    if name not in {entry.name for entry in demo.read_gallery()}:
+        raise Http404("no such photo")
+    return FileResponse((demo.gallery_dir() / "photos" / f"{name}.png").open("rb"), content_type="image/png")
+
+
+@require_safe
+@researcher_required
+def explanation(request: HttpRequest, key: str, render_name: str) -> FileResponse:
+    known = {key for entry in demo.read_gallery() for _, key in entry.maps}
+    path = demo.gallery_file(key, render_name) if key in known and render_name in RENDERS else None
+    if path is None:
+        raise Http404("no such explanation")
+    return FileResponse(path.open("rb"), content_type="image/png")
