@@ -1,4 +1,4 @@
-"""python manage.py train_pv_decoder --model SPEC --images DIR --out PATH [--epochs N] [--resume] ..."""
+"""python manage.py train_pv_decoder --model SPEC (--images DIR | --study SLUG) --out PATH [--epochs N] ..."""
 
 from pathlib import Path
 
@@ -6,6 +6,22 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError, load_model
 from explainers.pv import train_decoder
+from study.models import Study
+from study.services.datasets import DatasetError, load_dataset
+
+
+def study_images(slug: str) -> list[Path]:
+    """The image files of the data set the study `slug` was built from (recorded in its provenance)."""
+    study = Study.objects.filter(slug=slug).first()
+    if study is None:
+        raise CommandError(f"No study with slug {slug!r}.")
+    path = study.provenance.get("dataset", {}).get("path")
+    if not path:
+        raise CommandError(f"Study {slug!r} records no data set; pass --images instead.")
+    try:
+        return [image.path for image in load_dataset(path).images]
+    except DatasetError as error:
+        raise CommandError(str(error)) from error
 
 
 class Command(BaseCommand):
@@ -15,9 +31,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
         )
-        parser.add_argument(
-            "--images", required=True, type=Path, help="folder of training images (searched recursively)"
-        )
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--images", type=Path, help="folder of training images (searched recursively)")
+        source.add_argument("--study", help="slug of a study: train on the data set it was built from")
         parser.add_argument("--out", required=True, type=Path, help="decoder checkpoint to write (.pt)")
         parser.add_argument("--epochs", type=int, default=10, help="total epochs (also when resuming)")
         parser.add_argument("--batch-size", type=int, default=32)
@@ -29,11 +45,12 @@ class Command(BaseCommand):
         parser.add_argument("--resume", action="store_true", help="continue the checkpoint at --out")
 
     def handle(self, *args, **options):
+        images = options["images"] or study_images(options["study"])
         try:
             model = load_model(options["model"])
             result = train_decoder(
                 model,
-                options["images"],
+                images,
                 options["out"],
                 epochs=options["epochs"],
                 batch_size=options["batch_size"],

@@ -100,3 +100,22 @@ def test_clear_errors(spec, images, tmp_path):
             model=str(spec),
             images=str(images),
         )
+
+
+@pytest.mark.django_db
+def test_train_on_the_data_set_a_study_was_built_from(spec, images, tmp_path):
+    from study.models import Study
+
+    names = sorted(str(path.relative_to(images)) for path in images.rglob("*.png"))[:4]
+    (images / "labels.csv").write_text("image,labels\n" + "".join(f"{name},thing\n" for name in names))
+    Study.objects.create(slug="s1", title="S1", provenance={"dataset": {"path": str(images)}})
+    Study.objects.create(slug="old", title="Old")
+    common = {"model": str(spec), "epochs": 1, "batch_size": 4, "device": "cpu"}
+
+    out = run("train_pv_decoder", study="s1", out=str(tmp_path / "a.pt"), **common)
+
+    assert "held-out images: 1" in out and (tmp_path / "a.pt").is_file()
+    with pytest.raises(CommandError, match="No study"):
+        run("train_pv_decoder", study="nope", out=str(tmp_path / "b.pt"), **common)
+    with pytest.raises(CommandError, match="records no data set"):
+        run("train_pv_decoder", study="old", out=str(tmp_path / "b.pt"), **common)
