@@ -97,7 +97,7 @@ class BaseCAM:
     def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
         """(B, 3, H, W) batch, one class per image -> (B, H, W) float32 in [0, 1] on the images' device."""
         targets = as_targets(targets, len(images), images.device)
-        activation, gradient, scores = self.activations_and_gradients(images, targets)
+        activation, gradient, _ = self.activations_and_gradients(images, targets)
         cam = self.cam(activation, gradient, images, targets)
         return normalise(upsample(torch.relu(cam.float()), images.shape[-2:]))
 

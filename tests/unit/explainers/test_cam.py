@@ -160,3 +160,18 @@ def test_fem_is_not_class_specific(small_cnn):
     images = torch.rand(2, 3, 16, 16)
     fem = FEM(small_cnn, "features.block3")
     torch.testing.assert_close(fem(images, [0, 1]), fem(images, [5, 9]))
+
+
+def test_pv_dispatches_to_the_pv_package(monkeypatch, small_cnn):
+    import explainers.pv
+
+    seen = {}
+
+    def fake_pv_images(model, images, targets, **params):
+        seen.update(model=model, targets=targets, params=params)
+        return torch.zeros(len(images), 3, *images.shape[-2:])
+
+    monkeypatch.setattr(explainers.pv, "pv_images", fake_pv_images)
+    out = explain(small_cnn, torch.rand(2, 3, 8, 8), [1, 2], "pv", decoder="d.pt", saliency="fem")
+    assert out.shape == (2, 3, 8, 8)
+    assert seen == {"model": small_cnn, "targets": [1, 2], "params": {"decoder": "d.pt", "saliency": "fem"}}
