@@ -70,6 +70,26 @@ def test_sauc_by_hand():
     assert saliency.sauc(smap, fixated, fixated) == pytest.approx(0.5, rel=1e-9)
 
 
+def mit_auc_judd(smap, fixated):
+    """Reference: the MIT MATLAB AUC_Judd as written there (without its jitter), loop by loop."""
+    values = smap.ravel()
+    thresholds = np.sort(values[np.flatnonzero(fixated)])[::-1]
+    n_fix, n_pix = thresholds.size, values.size
+    tp, fp = [0.0], [0.0]
+    for i, threshold in enumerate(thresholds, start=1):
+        above = np.sum(values >= threshold)
+        tp.append(i / n_fix)
+        fp.append((above - i) / (n_pix - n_fix))
+    return np.trapezoid(tp + [1.0], fp + [1.0])
+
+
+def test_auc_judd_against_the_mit_loops_when_nothing_ties():
+    rng = np.random.default_rng(9)
+    smap = rng.random((30, 40))
+    fixated = rng.random((30, 40)) < 0.05
+    assert saliency.auc_judd(smap, fixated) == pytest.approx(mit_auc_judd(smap, fixated), rel=1e-12)
+
+
 def mit_auc_borji(smap, fixated, n_splits, step, seed):
     """Reference: the MIT MATLAB AUC_Borji as written there, loop by loop (same random draws)."""
     values = (smap - smap.min()) / (smap.max() - smap.min())
