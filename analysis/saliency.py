@@ -16,6 +16,7 @@ where that code or pysaliency (0.2.22) differs. Everywhere here:
   with float64 ones to about 1e-6 unless a map's offset dwarfs its spread (e.g. 1e4 + noise).
 
 `score_maps` is the entry point: a batch, one gaze map, a list of metric names, a data frame.
+Fixation points `(N, 2)` as (x, y) become a fixation map with `analysis.gfdm.fixation_map`.
 """
 from __future__ import annotations
 

@@ -322,6 +322,8 @@ class MixedModel:
 def mixed_effects_model(trials: pd.DataFrame, participants: pd.DataFrame | None = None) -> MixedModel:
     """correct_guess ~ arm * model_correct, random intercepts per participant and per item.
 
+    The arm first in alphabetical order is the reference level of the `C(arm)[T.<arm>]` terms.
+
     statsmodels' BinomialBayesMixedGLM fitted by variational Bayes (its Laplace fit does not
     converge on a study of the paper's size); per-participant tests ignore item difficulty, this
     model does not. Mean-field posterior SDs run small, so read z as a rough guide only.
