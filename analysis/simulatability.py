@@ -17,15 +17,12 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from scipy import stats
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from analysis.errors import AnalysisError, MissingColumnsError  # noqa: E402
+from analysis.errors import AnalysisError, MissingColumnsError
 
 CHANCE = 0.25  # four real options per question
 SUBSETS = {True: "model correct", False: "model incorrect"}
@@ -278,7 +275,8 @@ def plot_histograms(accuracies: pd.DataFrame, out_dir: str | os.PathLike) -> lis
             continue
         n_questions = int(in_subset["n_questions"].max())
         bins = (np.arange(n_questions + 2) - 0.5) / n_questions  # one bin per possible score k / n
-        figure, axes = plt.subplots(1, len(arms), figsize=(4 * len(arms), 3), sharey=True, squeeze=False)
+        figure = Figure(figsize=(4 * len(arms), 3))  # no pyplot: no global backend, safe in threads
+        axes = figure.subplots(1, len(arms), sharey=True, squeeze=False)
         for axis, arm in zip(axes[0], arms):
             values = in_subset.loc[in_subset["arm"] == arm, "accuracy"]
             axis.hist(values, bins=bins, color="0.35", edgecolor="white")
@@ -294,14 +292,13 @@ def plot_histograms(accuracies: pd.DataFrame, out_dir: str | os.PathLike) -> lis
     return paths
 
 
-def _save_figure(figure: plt.Figure, path: Path) -> None:
+def _save_figure(figure: Figure, path: Path) -> None:
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(handle)
     try:
         figure.savefig(temporary, dpi=120)
         os.replace(temporary, path)
     finally:
-        plt.close(figure)
         if os.path.exists(temporary):
             os.unlink(temporary)
 
