@@ -27,6 +27,8 @@ def pv_images(
     """
     if not isinstance(model, LoadedModel):
         raise PVError("PV needs a LoadedModel (its normalisation and weights hash), not a bare module")
+    if saliency == "pv":
+        raise PVError("the saliency method of PV must be a map method, not 'pv'")
     if not isinstance(decoder, Decoder):
         decoder = load_decoder(decoder, model)
     if decoder.weights_hash != model.weights_hash:
@@ -38,8 +40,6 @@ def pv_images(
         raise PVError(
             f"images are {tuple(images.shape[-2:])} but the decoder makes {decoder.config.out_size}"
         )
-    if saliency == "pv":
-        raise PVError("the saliency method of PV must be a map method, not 'pv'")
     maps = explain(model, images, targets, saliency, **params)
     with torch.no_grad():
         reconstruction = decoder.to(images.device).eval()(encoder_of(model)(model.to_display(images)))

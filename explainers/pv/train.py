@@ -54,8 +54,9 @@ class TrainResult:
 
 
 def encoder_of(model: LoadedModel) -> Encoder:
-    """The model truncated at its target layer, fed images in [0, 1] and normalised as it expects."""
-    return Encoder(model.module, model.target_layer, model.mean, model.std)
+    """The model truncated at its target layer, on the model's device, fed images in [0, 1] and normalised
+    as it expects."""
+    return Encoder(model.module, model.target_layer, model.mean, model.std).to(model.device)
 
 
 def image_files(folder: str | Path) -> list[Path]:
