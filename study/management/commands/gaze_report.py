@@ -3,13 +3,14 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from analysis.reports import to_markdown
 from study.models import GazeDataset
-from study.services.gaze_report import GazeReportError, gaze_report, markdown_table, parse_methods
+from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
 
 
 class Command(BaseCommand):
     help = ("Explain each stimulus of a gaze data set for the model's top-1 class, score every map against "
-            "the GFDMs and write per_image.csv, table.csv, table.md and tests.csv.")
+            "the GFDMs and write per_image.csv, gaze_table.csv/.md/.tex and paired_tests.csv.")
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="gaze data set name")
@@ -30,7 +31,7 @@ class Command(BaseCommand):
                                  progress=options["verbosity"] > 0)
         except GazeReportError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(markdown_table(report.table))
+        self.stdout.write(to_markdown(report.table))
         for path in report.files:
             self.stdout.write(str(path))
-        self.stdout.write(f"{len(report.per_image)} maps scored in {report.seconds:.1f} s.")
+        self.stdout.write(f"{len(report.scores)} maps scored in {report.seconds:.1f} s.")

@@ -41,19 +41,19 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
     call_command("gaze_report", "mit-subset", "--model", "efficientnet-lite0", "--methods",
                  "gradcam,gradcampp,fem,gradient", "--out", str(out), "--batch-size", "2", "--verbosity", "0",
                  stdout=stdout)
-    assert "| method | n | PCC | SIM | KLD | NSS | AUC-Judd |" in stdout.getvalue()
+    assert "| Method | PCC | SIM | KLD | NSS | AUC_JUDD | n |" in stdout.getvalue()
 
-    table = pd.read_csv(out / "table.csv")
+    table = pd.read_csv(out / "gaze_table.csv")
     assert table["method"].tolist() == ["gradcam", "gradcam++", "fem", "gradient"]
-    assert table["n"].tolist() == [3] * 4
+    assert table["pcc_n"].tolist() == [3] * 4 and table["nss_n"].tolist() == [1] * 4
     per_image = pd.read_csv(out / "per_image.csv")
     assert len(per_image) == 12 and per_image[["pcc", "sim", "kld"]].notna().all().all()
     # NSS and AUC only where fixations exist (i210).
-    assert per_image.loc[per_image["nss"].notna(), "stimulus"].unique().tolist() == ["i210"]
+    assert per_image.loc[per_image["nss"].notna(), "image"].unique().tolist() == ["i210"]
     assert per_image["auc_judd"].dropna().between(0, 1).all()
     gradcam = per_image[per_image["method"] == "gradcam"]
-    mean, sd = gradcam["pcc"].mean(), gradcam["pcc"].std()
-    assert table.loc[0, "PCC"] == f"{mean:.3f} ± {sd:.3f}"
+    assert table.loc[0, "pcc_mean"] == pytest.approx(gradcam["pcc"].mean(), rel=1e-4)  # per_image.csv: 6 digits
+    assert table.loc[0, "pcc_sd"] == pytest.approx(gradcam["pcc"].std(), rel=1e-4)
 
     # Independent check of one score: Grad-CAM of the top-1 class, bilinear-resized with PIL, PCC with numpy.
     model = explainers.load_model("efficientnet-lite0")
@@ -61,21 +61,21 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
     image = Image.open(row.image.path).convert("RGB")
     inputs = model.preprocess([image])
     target = explainers.predict(model, inputs).argmax(1)
-    assert gradcam.set_index("stimulus").loc["i1000274881", "target"] == model.class_names[int(target)]
+    assert gradcam.set_index("image").loc["i1000274881", "target"] == model.class_names[int(target)]
     cam = explainers.explain(model, inputs, target, "gradcam")[0].numpy()
     resized = np.asarray(Image.fromarray(cam, mode="F").resize((row.width, row.height), Image.BILINEAR))
     density = np.load(row.gaze_map.array.path)
     expected = np.corrcoef(resized.ravel(), density.ravel())[0, 1]
-    assert gradcam.set_index("stimulus").loc["i1000274881", "pcc"] == pytest.approx(expected, abs=2e-3)
+    assert gradcam.set_index("image").loc["i1000274881", "pcc"] == pytest.approx(expected, abs=2e-3)
 
-    tests = pd.read_csv(out / "tests.csv")
-    pcc = tests[tests["metric"] == "PCC"]
+    tests = pd.read_csv(out / "paired_tests.csv")
+    pcc = tests[tests["metric"] == "pcc"]
     assert len(pcc) == 6  # every pair of 4 methods
-    wide = per_image.pivot(index="stimulus", columns="method", values="pcc")
+    wide = per_image.pivot(index="image", columns="method", values="pcc")
     first = pcc.iloc[0]
     assert first["pvalue"] == pytest.approx(stats.wilcoxon(wide[first["method_a"]], wide[first["method_b"]]).pvalue, rel=1e-5)
     np.testing.assert_allclose(pcc["pvalue_holm"], holm(pcc["pvalue"].to_numpy()), rtol=1e-5)
-    assert "mean ± SD" in (out / "table.md").read_text()
+    assert "mean ± SD" in (out / "gaze_table.md").read_text()
 
     # The researcher page of one stimulus shows the image, the GFDM and each method's map with scores.
     client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
@@ -85,7 +85,7 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
         assert url in page
         response = client.get(url)
         assert Image.open(io.BytesIO(b"".join(response.streaming_content))).size == (512, 338)
-    nss = per_image[(per_image["stimulus"] == "i210") & (per_image["method"] == "fem")]["nss"].item()
+    nss = per_image[(per_image["image"] == "i210") & (per_image["method"] == "fem")]["nss"].item()
     assert f"<dt>nss</dt><dd>{nss:.3f}</dd>" in page
     assert "gradcam++" in client.get(reverse("gaze-dataset", args=["mit-subset"])).content.decode()
 
