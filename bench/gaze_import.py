@@ -8,6 +8,7 @@ np.save: no checks, no previews, no database) that bounds what any importer must
 full gaze_report over the sample (EfficientNet-Lite0, 4 methods). Runs against a throwaway test
 database and a temporary MEDIA_ROOT; nothing is left behind.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -67,8 +68,8 @@ def main() -> None:
     from django.test.utils import setup_databases, teardown_databases
 
     django.setup()
-    from study.services.gaze_import import import_gaze_path
     from analysis.reports import to_markdown
+    from study.services.gaze_import import import_gaze_path
     from study.services.gaze_report import gaze_report, parse_methods
 
     rows = []
@@ -80,7 +81,12 @@ def main() -> None:
             sources = [("MIT1003 sample", SAMPLE)]
             if args.synthetic:
                 print(f"writing {args.synthetic} synthetic 1024x768 maps and stimuli...", file=sys.stderr)
-                sources.append((f"{args.synthetic} synthetic 1024x768", synthetic_source(scratch / "syn", args.synthetic)))
+                sources.append(
+                    (
+                        f"{args.synthetic} synthetic 1024x768",
+                        synthetic_source(scratch / "syn", args.synthetic),
+                    )
+                )
             for i, (label, folder) in enumerate(sources):
                 start, cpu = time.perf_counter(), time.process_time()
                 dataset = import_gaze_path(f"bench{i}", folder, progress=True)
@@ -88,27 +94,57 @@ def main() -> None:
                 n_maps = dataset.stimuli.filter(gaze_map__isnull=False).count()
                 maps = sorted((folder / "fixation_maps").iterdir())
                 peer, peer_cpu = peer_loop(maps, scratch / f"peer{i}")
-                rows.append((f"import {label}", f"{n_maps} maps", f"{seconds:.1f} s", f"{cpu:.1f} s",
-                             f"{n_maps / seconds:.1f} maps/s", f"{len(maps) / peer:.1f} maps/s ({peer_cpu:.1f} s CPU)"))
+                rows.append(
+                    (
+                        f"import {label}",
+                        f"{n_maps} maps",
+                        f"{seconds:.1f} s",
+                        f"{cpu:.1f} s",
+                        f"{n_maps / seconds:.1f} maps/s",
+                        f"{len(maps) / peer:.1f} maps/s ({peer_cpu:.1f} s CPU)",
+                    )
+                )
             if not args.skip_report:
                 from study.models import GazeDataset
 
                 dataset = GazeDataset.objects.get(name="bench0")
                 cpu = time.process_time()
-                report = gaze_report(dataset, "efficientnet-lite0", parse_methods(METHODS), scratch / "report",
-                                     device=args.device, progress=True)
+                report = gaze_report(
+                    dataset,
+                    "efficientnet-lite0",
+                    parse_methods(METHODS),
+                    scratch / "report",
+                    device=args.device,
+                    progress=True,
+                )
                 n = report.scores["image"].nunique()
-                rows.append((f"gaze_report sample, EfficientNet-Lite0, 4 methods, {args.device}", f"{n} stimuli",
-                             f"{report.seconds:.1f} s", f"{time.process_time() - cpu:.1f} s",
-                             f"{n / report.seconds:.2f} stimuli/s", "n/a"))
+                rows.append(
+                    (
+                        f"gaze_report sample, EfficientNet-Lite0, 4 methods, {args.device}",
+                        f"{n} stimuli",
+                        f"{report.seconds:.1f} s",
+                        f"{time.process_time() - cpu:.1f} s",
+                        f"{n / report.seconds:.2f} stimuli/s",
+                        "n/a",
+                    )
+                )
         finally:
             teardown_databases(databases, verbosity=0)
 
-    header = ("task", "size", "wall", "CPU (all threads)", "ExplainLab", "peer: decode+normalise+np.save, 1 thread")
+    header = (
+        "task",
+        "size",
+        "wall",
+        "CPU (all threads)",
+        "ExplainLab",
+        "peer: decode+normalise+np.save, 1 thread",
+    )
     widths = [max(len(str(r[k])) for r in [header, *rows]) for k in range(len(header))]
     for row in [header, tuple("-" * w for w in widths), *rows]:
         print(" | ".join(str(v).ljust(w) for v, w in zip(row, widths)))
-    print(f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    print(
+        f"load average at the end: {', '.join(f'{v:.1f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
     if not args.skip_report:
         print()
         print(to_markdown(report.table))

@@ -6,6 +6,7 @@ observer), not as one row per fixation: they are only ever read whole, per stimu
 metrics that need points (NSS, AUC), eye-tracker exports run to 10^5-10^6 fixations per data
 set, and the file shares the maps' checksum and temp+rename path.
 """
+
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -22,22 +23,27 @@ class GazeDataset(models.Model):
     task = models.CharField(max_length=200, blank=True, help_text="What observers did, e.g. free viewing.")
     n_observers = models.PositiveIntegerField(null=True, blank=True)
     pixels_per_degree = models.FloatField(null=True, blank=True)
-    sigma_px = models.FloatField(null=True, blank=True, help_text="Gaussian sigma used to build GFDMs from fixations.")
+    sigma_px = models.FloatField(
+        null=True, blank=True, help_text="Gaussian sigma used to build GFDMs from fixations."
+    )
     source_format = models.CharField(max_length=20, choices=SourceFormat.choices)
     created_at = models.DateTimeField(auto_now_add=True)
-    # Source files (name -> sha256), options of the import, versions.
+    # Source files (name -> sha256) and the options of the import.
     provenance = models.JSONField(default=dict, blank=True)
-    # The last gaze_report: {"model", "methods", "created_at", "scores": {stimulus: {method: {metric: value}}},
-    # "table": [...rows of the per-method table]}.
+    # The last gaze_report (see study.services.gaze_report): model, methods, metrics, the
+    # per-method table, and per stimulus the scores and map previews.
     last_report = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["name"]
         constraints = [
-            models.CheckConstraint(condition=Q(pixels_per_degree__isnull=True) | Q(pixels_per_degree__gt=0),
-                                   name="gazedataset_ppd_positive"),
-            models.CheckConstraint(condition=Q(sigma_px__isnull=True) | Q(sigma_px__gt=0),
-                                   name="gazedataset_sigma_positive"),
+            models.CheckConstraint(
+                condition=Q(pixels_per_degree__isnull=True) | Q(pixels_per_degree__gt=0),
+                name="gazedataset_ppd_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(sigma_px__isnull=True) | Q(sigma_px__gt=0), name="gazedataset_sigma_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -57,7 +63,9 @@ class GazeStimulus(models.Model):
         verbose_name_plural = "gaze stimuli"
         constraints = [
             models.UniqueConstraint(fields=["dataset", "name"], name="gazestimulus_unique_name"),
-            models.CheckConstraint(condition=Q(width__gt=0) & Q(height__gt=0), name="gazestimulus_positive_size"),
+            models.CheckConstraint(
+                condition=Q(width__gt=0) & Q(height__gt=0), name="gazestimulus_positive_size"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -70,7 +78,9 @@ class GazeMap(models.Model):
     stimulus = models.OneToOneField(GazeStimulus, on_delete=models.CASCADE, related_name="gaze_map")
     array = models.FileField(upload_to="gaze/maps/")
     preview = models.ImageField(upload_to="gaze/previews/")
-    source_name = models.CharField(max_length=255, help_text="File the map came from (or the fixation table).")
+    source_name = models.CharField(
+        max_length=255, help_text="File the map came from (or the fixation table)."
+    )
     source_sha256 = models.CharField(max_length=64)
 
     def __str__(self) -> str:

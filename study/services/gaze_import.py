@@ -13,6 +13,7 @@ raises one `GazeImportError` listing every file and what is wrong with it, and n
 Then (phase 2) one transaction creates the rows, and each file is copied into MEDIA_ROOT under
 a temporary name and renamed; if the transaction fails, the files written are removed again.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -117,12 +118,19 @@ def zip_entries(archive, label: str, max_unpacked_bytes: int) -> Iterator[dict[s
         raise GazeImportError([Problem(label, f"not a readable zip archive ({error})")]) from error
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir() and not _hidden(i.filename)]
-        problems = [Problem(i.filename, "unsafe path in archive (absolute, or containing '..')")
-                    for i in infos if _unsafe(i.filename)]
+        problems = [
+            Problem(i.filename, "unsafe path in archive (absolute, or containing '..')")
+            for i in infos
+            if _unsafe(i.filename)
+        ]
         declared = sum(i.file_size for i in infos)
         if declared > max_unpacked_bytes:
-            problems.append(Problem(label, f"archive unpacks to {declared:,} bytes, past the limit of "
-                                           f"{max_unpacked_bytes:,} bytes"))
+            problems.append(
+                Problem(
+                    label,
+                    f"archive unpacks to {declared:,} bytes, past the limit of {max_unpacked_bytes:,} bytes",
+                )
+            )
         if problems:
             raise GazeImportError(problems)
         yield {i.filename: _zip_reader(zf, i) for i in infos}
@@ -138,11 +146,14 @@ def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], byte
         if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
             raise ValueError(f"does not unpack to the {info.file_size:,} bytes it declares (CRC mismatch)")
         return data
+
     return read
 
 
 @contextmanager
-def open_source(path: Path, max_unpacked_bytes: int | None = None) -> Iterator[dict[str, Callable[[], bytes]]]:
+def open_source(
+    path: Path, max_unpacked_bytes: int | None = None
+) -> Iterator[dict[str, Callable[[], bytes]]]:
     """Entries of a folder or a .zip file at `path`."""
     path = Path(path)
     if path.is_dir():
@@ -172,15 +183,17 @@ def unpacked_limit() -> int:
 # Import
 
 
-def import_gaze_path(name: str, path: Path, options: ImportOptions = ImportOptions(), *,
-                     progress: bool = False) -> GazeDataset:
+def import_gaze_path(
+    name: str, path: Path, options: ImportOptions = ImportOptions(), *, progress: bool = False
+) -> GazeDataset:
     """Import the folder or zip archive at `path` as data set `name`; raises `GazeImportError`."""
     with open_source(path) as entries:
         return import_gaze(name, entries, options, progress=progress)
 
 
-def import_gaze(name: str, entries: Entries, options: ImportOptions = ImportOptions(), *,
-                progress: bool = False) -> GazeDataset:
+def import_gaze(
+    name: str, entries: Entries, options: ImportOptions = ImportOptions(), *, progress: bool = False
+) -> GazeDataset:
     """Check every entry, then store the data set in one transaction; raises `GazeImportError`
     listing every problem, in which case the database and MEDIA_ROOT are left as they were."""
     with tempfile.TemporaryDirectory(prefix="gaze-import-") as staging:
@@ -188,8 +201,9 @@ def import_gaze(name: str, entries: Entries, options: ImportOptions = ImportOpti
         return _store(name, staged, provenance, options)
 
 
-def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
-           progress: bool) -> tuple[list[_Staged], dict]:
+def _stage(
+    name: str, entries: Entries, options: ImportOptions, staging: Path, progress: bool
+) -> tuple[list[_Staged], dict]:
     problems: list[Problem] = []
     if not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", name or ""):
         problems.append(Problem(name or "(name)", "data set name must be 1-100 letters, digits, '-' or '_'"))
@@ -230,10 +244,16 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
     _each(check_stimulus, layout.stimuli, "stimuli", progress)
 
     fixations_source = _read_fixations(layout, stimuli, read, problems)
-    sigma = options.sigma_px or (sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree else None)
+    sigma = options.sigma_px or (
+        sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree else None
+    )
     if fixations_source and sigma is None and set(fixations_source) - set(layout.maps):
-        problems.append(Problem(next(iter(layout.tables), "fixations"),
-                                "building GFDMs from fixations needs a sigma in pixels or pixels per degree"))
+        problems.append(
+            Problem(
+                next(iter(layout.tables), "fixations"),
+                "building GFDMs from fixations needs a sigma in pixels or pixels per degree",
+            )
+        )
 
     for stem in sorted(set(layout.maps) - set(stimuli) - set(layout.stimuli)):
         problems.append(Problem(layout.maps[stem], "no stimulus of the same name"))
@@ -254,12 +274,21 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
 
     def stage_fixations(stem: str, columns: dict) -> None:
         stimulus, source_name = stimuli[stem], columns.pop("_source")
-        stimulus.fixations = (_write(staging, _npz(columns)), len(columns["x"]), source_name, hashes[source_name])
+        stimulus.fixations = (
+            _write(staging, _npz(columns)),
+            len(columns["x"]),
+            source_name,
+            hashes[source_name],
+        )
         if stimulus.map is None and sigma is not None:
             weights = columns["duration"] if options.weight_by_duration else None
             try:
-                density = density_from_fixations(np.column_stack([columns["x"], columns["y"]]),
-                                                 (stimulus.height, stimulus.width), sigma, weights)
+                density = density_from_fixations(
+                    np.column_stack([columns["x"], columns["y"]]),
+                    (stimulus.height, stimulus.width),
+                    sigma,
+                    weights,
+                )
             except AnalysisError as error:
                 problems.append(Problem(source_name, f"{stem}: {error}"))
                 return
@@ -274,14 +303,20 @@ def _stage(name: str, entries: Entries, options: ImportOptions, staging: Path,
         problems.append(Problem("stimuli/", "no stimuli found"))
     if problems:
         raise GazeImportError(sorted(problems, key=lambda p: p.file))
-    fmt = ("maps+fixations" if layout.maps and fixations_source else "maps" if layout.maps else "fixations")
-    provenance = {"files": dict(sorted(hashes.items())), "source_format": fmt,
-                  "sigma_px": sigma, "resample": options.resample,
-                  "weight_by_duration": options.weight_by_duration}
+    fmt = "maps+fixations" if layout.maps and fixations_source else "maps" if layout.maps else "fixations"
+    provenance = {
+        "files": dict(sorted(hashes.items())),
+        "source_format": fmt,
+        "sigma_px": sigma,
+        "resample": options.resample,
+        "weight_by_duration": options.weight_by_duration,
+    }
     return sorted(stimuli.values(), key=lambda s: s.name), provenance
 
 
-def _each(function: Callable[[str, object], None], items: Mapping[str, object], desc: str, progress: bool) -> None:
+def _each(
+    function: Callable[[str, object], None], items: Mapping[str, object], desc: str, progress: bool
+) -> None:
     """Call `function(key, value)` for every item, on threads (decoding, hashing and file writes
     release the GIL), with a progress bar."""
     with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
@@ -301,29 +336,46 @@ class _Layout:
 
     @classmethod
     def of(cls, entries: Entries, problems: list[Problem]) -> _Layout:
-        roots = sorted({"/".join(p.split("/")[:depth]) + "/" * depth for p in entries for depth in (0, 1)
-                        if p.count("/") > depth and p.split("/")[depth] == "stimuli"})
+        roots = sorted(
+            {
+                "/".join(p.split("/")[:depth]) + "/" * depth
+                for p in entries
+                for depth in (0, 1)
+                if p.count("/") > depth and p.split("/")[depth] == "stimuli"
+            }
+        )
         layout = cls()
         if len(roots) != 1:
             found = "no stimuli/ folder" if not roots else f"several stimuli/ folders ({', '.join(roots)})"
-            problems.append(Problem("(archive)", f"{found}; expected stimuli/ beside fixation_maps/ or a table"))
+            problems.append(
+                Problem("(archive)", f"{found}; expected stimuli/ beside fixation_maps/ or a table")
+            )
             return layout
         root = roots[0]
         for path in entries:
             if not path.startswith(root):
                 continue
-            rel = PurePosixPath(path[len(root):])
+            rel = PurePosixPath(path[len(root) :])
             folder, suffix, stem = rel.parts[0] if len(rel.parts) > 1 else "", rel.suffix.lower(), rel.stem
             if folder == "stimuli":
-                layout._add(layout.stimuli, stem, path, suffix in IMAGE_SUFFIXES and len(rel.parts) == 2, problems)
+                layout._add(
+                    layout.stimuli, stem, path, suffix in IMAGE_SUFFIXES and len(rel.parts) == 2, problems
+                )
             elif folder == "fixation_maps":
                 layout._add(layout.maps, stem, path, suffix in MAP_SUFFIXES and len(rel.parts) == 2, problems)
             elif folder == "fixation_points":
                 if stem.endswith("_fixation_locations") and suffix == ".mat":
-                    layout._add(layout.locations, stem.removesuffix("_fixation_locations"), path, True, problems)
+                    layout._add(
+                        layout.locations, stem.removesuffix("_fixation_locations"), path, True, problems
+                    )
                 elif stem.endswith("_fixation_map"):
-                    layout._add(layout.maps, stem.removesuffix("_fixation_map"), path,
-                                suffix in MAP_SUFFIXES, problems)
+                    layout._add(
+                        layout.maps,
+                        stem.removesuffix("_fixation_map"),
+                        path,
+                        suffix in MAP_SUFFIXES,
+                        problems,
+                    )
                 else:
                     layout._add(layout.stimuli, stem, path, suffix in IMAGE_SUFFIXES, problems)
             elif not folder and suffix in TABLE_SEPARATORS:
@@ -374,8 +426,10 @@ def _density(path: str, data: bytes, shape: tuple[int, int], resample: bool) -> 
         raise _MapError("map contains negative values")
     if values.shape != shape:
         if not resample:
-            raise _MapError(f"map is {values.shape[1]}x{values.shape[0]} but its stimulus is "
-                            f"{shape[1]}x{shape[0]} (ask to resample to accept it)")
+            raise _MapError(
+                f"map is {values.shape[1]}x{values.shape[0]} but its stimulus is "
+                f"{shape[1]}x{shape[0]} (ask to resample to accept it)"
+            )
         values = np.asarray(Image.fromarray(values, mode="F").resize(shape[::-1], Image.BILINEAR))
     total = float(values.sum(dtype=np.float64))
     if total <= 0:
@@ -383,7 +437,9 @@ def _density(path: str, data: bytes, shape: tuple[int, int], resample: bool) -> 
     return (values / total).astype(np.float32)
 
 
-def _read_fixations(layout: _Layout, stimuli: dict[str, _Staged], read, problems: list[Problem]) -> dict[str, dict]:
+def _read_fixations(
+    layout: _Layout, stimuli: dict[str, _Staged], read, problems: list[Problem]
+) -> dict[str, dict]:
     """Fixation columns per stimulus name, from the table and the .mat fixation-location files."""
     found: dict[str, dict] = {}
     for table in layout.tables:
@@ -408,18 +464,30 @@ def _read_fixations(layout: _Layout, stimuli: dict[str, _Staged], read, problems
             problems.append(Problem(path, f"unreadable MATLAB file with a 'fixations' variable ({error})"))
             continue
         if fixated.shape != (stimulus.height, stimulus.width) or not np.count_nonzero(fixated):
-            problems.append(Problem(path, f"fixation map of shape {fixated.shape} must match the "
-                                          f"{stimulus.width}x{stimulus.height} stimulus and mark some pixels"))
+            problems.append(
+                Problem(
+                    path,
+                    f"fixation map of shape {fixated.shape} must match the "
+                    f"{stimulus.width}x{stimulus.height} stimulus and mark some pixels",
+                )
+            )
             continue
         points = points_from_fixation_map(fixated)
         n = len(points)
-        found[stem] = {"x": points[:, 0], "y": points[:, 1], "duration": np.full(n, np.nan),
-                       "start_time": np.full(n, np.nan), "observer": np.full(n, ""), "_source": path}
+        found[stem] = {
+            "x": points[:, 0],
+            "y": points[:, 1],
+            "duration": np.full(n, np.nan),
+            "start_time": np.full(n, np.nan),
+            "observer": np.full(n, ""),
+            "_source": path,
+        }
     return found
 
 
-def _table_fixations(table: str, data: bytes, stimuli: dict[str, _Staged], layout: _Layout,
-                     problems: list[Problem]) -> dict[str, dict]:
+def _table_fixations(
+    table: str, data: bytes, stimuli: dict[str, _Staged], layout: _Layout, problems: list[Problem]
+) -> dict[str, dict]:
     try:
         frame = pd.read_csv(io.BytesIO(data), sep=TABLE_SEPARATORS[PurePosixPath(table).suffix.lower()])
     except Exception as error:  # pandas raises many types for broken tables
@@ -432,12 +500,23 @@ def _table_fixations(table: str, data: bytes, stimuli: dict[str, _Staged], layou
         return {}
     numeric = {}
     for column in ("x", "y", "duration", "start_time"):
-        values = pd.to_numeric(frame[column], errors="coerce") if column in frame else pd.Series(np.nan, frame.index)
-        bad = values.isna() | ~np.isfinite(values) if column in ("x", "y") else (values < 0) | np.isinf(values)
+        values = (
+            pd.to_numeric(frame[column], errors="coerce")
+            if column in frame
+            else pd.Series(np.nan, frame.index)
+        )
+        bad = (
+            values.isna() | ~np.isfinite(values) if column in ("x", "y") else (values < 0) | np.isinf(values)
+        )
         if column in frame and bad.any():
             rows = ", ".join(str(i + 2) for i in np.flatnonzero(bad)[:5])
-            problems.append(Problem(table, f"column {column}: not a finite{' non-negative' if column == 'duration' else ''}"
-                                           f" number on line(s) {rows}"))
+            problems.append(
+                Problem(
+                    table,
+                    f"column {column}: not a finite{' non-negative' if column == 'duration' else ''}"
+                    f" number on line(s) {rows}",
+                )
+            )
         numeric[column] = values.to_numpy(dtype=np.float64)
     if any(p.file == table for p in problems):
         return {}
@@ -457,8 +536,14 @@ def _table_fixations(table: str, data: bytes, stimuli: dict[str, _Staged], layou
         except AnalysisError as error:
             problems.append(Problem(table, f"image {stem!r}: {error}"))
             continue
-        found[stem] = {"x": points[:, 0], "y": points[:, 1], "duration": numeric["duration"][rows],
-                       "start_time": numeric["start_time"][rows], "observer": observers[rows], "_source": table}
+        found[stem] = {
+            "x": points[:, 0],
+            "y": points[:, 1],
+            "duration": numeric["duration"][rows],
+            "start_time": numeric["start_time"][rows],
+            "observer": observers[rows],
+            "_source": table,
+        }
     return found
 
 
@@ -488,9 +573,14 @@ _INFERNO = (colormaps["inferno"](np.arange(256))[:, :3] * 255).round().astype(np
 
 def _npz(columns: dict) -> bytes:
     buffer = io.BytesIO()
-    np.savez(buffer, x=columns["x"].astype(np.float64), y=columns["y"].astype(np.float64),
-             duration=columns["duration"].astype(np.float64), start_time=columns["start_time"].astype(np.float64),
-             observer=columns["observer"].astype(str))
+    np.savez(
+        buffer,
+        x=columns["x"].astype(np.float64),
+        y=columns["y"].astype(np.float64),
+        duration=columns["duration"].astype(np.float64),
+        start_time=columns["start_time"].astype(np.float64),
+        observer=columns["observer"].astype(str),
+    )
     return buffer.getvalue()
 
 
@@ -527,22 +617,54 @@ def _store(name: str, staged: list[_Staged], provenance: dict, options: ImportOp
     try:
         with transaction.atomic():
             dataset = GazeDataset.objects.create(
-                name=name, description=options.description, task=options.task, n_observers=options.n_observers,
-                pixels_per_degree=options.pixels_per_degree, sigma_px=provenance["sigma_px"],
-                source_format=provenance["source_format"], provenance=provenance)
-            stimuli = GazeStimulus.objects.bulk_create([
-                GazeStimulus(dataset=dataset, name=s.name, width=s.width, height=s.height, sha256=s.image[2],
-                             image=place(s.image[0], "stimuli", s.name, PurePosixPath(s.image[1]).suffix))
-                for s in staged])
-            GazeMap.objects.bulk_create([
-                GazeMap(stimulus=row, array=place(s.map[0], "maps", s.name, ".npy"),
+                name=name,
+                description=options.description,
+                task=options.task,
+                n_observers=options.n_observers,
+                pixels_per_degree=options.pixels_per_degree,
+                sigma_px=provenance["sigma_px"],
+                source_format=provenance["source_format"],
+                provenance=provenance,
+            )
+            stimuli = GazeStimulus.objects.bulk_create(
+                [
+                    GazeStimulus(
+                        dataset=dataset,
+                        name=s.name,
+                        width=s.width,
+                        height=s.height,
+                        sha256=s.image[2],
+                        image=place(s.image[0], "stimuli", s.name, PurePosixPath(s.image[1]).suffix),
+                    )
+                    for s in staged
+                ]
+            )
+            GazeMap.objects.bulk_create(
+                [
+                    GazeMap(
+                        stimulus=row,
+                        array=place(s.map[0], "maps", s.name, ".npy"),
                         preview=place(s.map[1], "previews", s.name, ".png"),
-                        source_name=s.map[2], source_sha256=s.map[3])
-                for row, s in zip(stimuli, staged) if s.map])
-            GazeFixations.objects.bulk_create([
-                GazeFixations(stimulus=row, array=place(s.fixations[0], "fixations", s.name, ".npz"),
-                              count=s.fixations[1], source_name=s.fixations[2], source_sha256=s.fixations[3])
-                for row, s in zip(stimuli, staged) if s.fixations])
+                        source_name=s.map[2],
+                        source_sha256=s.map[3],
+                    )
+                    for row, s in zip(stimuli, staged)
+                    if s.map
+                ]
+            )
+            GazeFixations.objects.bulk_create(
+                [
+                    GazeFixations(
+                        stimulus=row,
+                        array=place(s.fixations[0], "fixations", s.name, ".npz"),
+                        count=s.fixations[1],
+                        source_name=s.fixations[2],
+                        source_sha256=s.fixations[3],
+                    )
+                    for row, s in zip(stimuli, staged)
+                    if s.fixations
+                ]
+            )
     except BaseException as error:
         for path in written:
             path.unlink(missing_ok=True)

@@ -8,6 +8,7 @@ stimulus has fixations); `analysis.reports` writes the tables. The last report i
 data set (`GazeDataset.last_report`: scores, the table and map previews in MEDIA_ROOT), which
 the researcher pages read.
 """
+
 from __future__ import annotations
 
 import os
@@ -56,24 +57,45 @@ def parse_methods(text: str) -> list[str]:
     methods = [METHOD_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in text.split(",") if m.strip()]
     unknown = [m for m in methods if m not in CACHEABLE]
     if unknown or not methods or len(set(methods)) != len(methods):
-        raise GazeReportError(f"methods must be distinct names from {', '.join(CACHEABLE)} "
-                              f"(gradcampp for gradcam++); got {text!r}")
+        raise GazeReportError(
+            f"methods must be distinct names from {', '.join(CACHEABLE)} "
+            f"(gradcampp for gradcam++); got {text!r}"
+        )
     return methods
 
 
-def gaze_report(dataset: GazeDataset, model_spec: str, methods: Sequence[str], out_dir: Path, *,
-                device: str = "cpu", batch_size: int = 8, progress: bool = False) -> GazeReport:
+def gaze_report(
+    dataset: GazeDataset,
+    model_spec: str,
+    methods: Sequence[str],
+    out_dir: Path,
+    *,
+    device: str = "cpu",
+    batch_size: int = 8,
+    progress: bool = False,
+) -> GazeReport:
     """Explain every stimulus with a GFDM with each method, score the maps against the GFDMs and
     write per_image.csv, gaze_table.{csv,md,tex} and paired_tests.csv into `out_dir`."""
     started = time.perf_counter()
-    rows = [row for row in dataset.stimuli.select_related("gaze_map", "fixations").order_by("name")
-            if hasattr(row, "gaze_map")]
+    rows = [
+        row
+        for row in dataset.stimuli.select_related("gaze_map", "fixations").order_by("name")
+        if hasattr(row, "gaze_map")
+    ]
     if not rows:
         raise GazeReportError(f"data set {dataset.name} has no stimuli with a GFDM to compare with")
     try:
         model = explainers.load_model(model_spec)
-        cached = precompute(model, [row.image.path for row in rows], methods, "predicted", batch_size, device,
-                            settings.EXPLAINER_CACHE_DIR, progress=progress)
+        cached = precompute(
+            model,
+            [row.image.path for row in rows],
+            methods,
+            "predicted",
+            batch_size,
+            device,
+            settings.EXPLAINER_CACHE_DIR,
+            progress=progress,
+        )
     except explainers.ExplainerError as error:
         raise GazeReportError(str(error)) from error
     metrics = [*DENSITY_METRICS, *(FIXATION_METRICS if any(hasattr(r, "fixations") for r in rows) else ())]
@@ -86,7 +108,10 @@ def gaze_report(dataset: GazeDataset, model_spec: str, methods: Sequence[str], o
         by_image = {}
         for entry in cached:
             provenance = entry.provenance
-            by_image.setdefault(provenance["image"], {})[provenance["method"]] = (entry, provenance["target_name"])
+            by_image.setdefault(provenance["image"], {})[provenance["method"]] = (
+                entry,
+                provenance["target_name"],
+            )
         for row in rows:
             entries = by_image[str(row.image.path)]
             stack = np.stack([entries[method][0].load() for method in methods])  # (M, S, S) float32 in [0, 1]
@@ -102,8 +127,10 @@ def gaze_report(dataset: GazeDataset, model_spec: str, methods: Sequence[str], o
         per_image = pd.DataFrame.from_records(records)
         out = Path(out_dir)
         try:
-            files = [*write_gaze_report(per_image.drop(columns="target"), out, metrics),
-                     write_text(out / "per_image.csv", per_image.to_csv(index=False, float_format="%.6g"))]
+            files = [
+                *write_gaze_report(per_image.drop(columns="target"), out, metrics),
+                write_text(out / "per_image.csv", per_image.to_csv(index=False, float_format="%.6g")),
+            ]
         except OSError as error:
             raise GazeReportError(f"cannot write the report into {out}: {error}") from error
     except BaseException:
@@ -112,15 +139,27 @@ def gaze_report(dataset: GazeDataset, model_spec: str, methods: Sequence[str], o
     table = format_gaze_table(gaze_table(per_image.drop(columns="target"), metrics), metrics)
     old = dataset.last_report.get("previews")
     dataset.last_report = {
-        "created_at": timezone.now().isoformat(), "model": model.name, "weights_hash": model.weights_hash,
-        "methods": list(methods), "metrics": metrics, "out": str(out.resolve()), "previews": previews,
-        "scores": scores, "maps": maps_for, "table": table.to_dict("records"),
+        "created_at": timezone.now().isoformat(),
+        "model": model.name,
+        "weights_hash": model.weights_hash,
+        "methods": list(methods),
+        "metrics": metrics,
+        "out": str(out.resolve()),
+        "previews": previews,
+        "scores": scores,
+        "maps": maps_for,
+        "table": table.to_dict("records"),
     }
     dataset.save(update_fields=["last_report"])
     if old and old != previews:
         shutil.rmtree(media / old, ignore_errors=True)
-    return GazeReport(per_image, table, paired_tests(per_image.drop(columns="target"), metrics), tuple(files),
-                      time.perf_counter() - started)
+    return GazeReport(
+        per_image,
+        table,
+        paired_tests(per_image.drop(columns="target"), metrics),
+        tuple(files),
+        time.perf_counter() - started,
+    )
 
 
 def report_for_stimulus(dataset: GazeDataset, stimulus: str) -> dict:
@@ -129,9 +168,14 @@ def report_for_stimulus(dataset: GazeDataset, stimulus: str) -> dict:
     report = dataset.last_report or {}
     if stimulus not in report.get("scores", {}):
         return {}
-    return {"methods": report["methods"], "metrics": report["metrics"], "model": report["model"],
-            "created_at": report["created_at"],
-            "scores": report["scores"][stimulus], "maps": report["maps"][stimulus]}
+    return {
+        "methods": report["methods"],
+        "metrics": report["metrics"],
+        "model": report["model"],
+        "created_at": report["created_at"],
+        "scores": report["scores"][stimulus],
+        "maps": report["maps"][stimulus],
+    }
 
 
 def _score(row, maps: np.ndarray, metrics: Sequence[str]) -> pd.DataFrame:

@@ -3,6 +3,7 @@ set's stimuli in a grid, and one stimulus beside its GFDM and each method's map 
 
 Gaze data is research data: every page and file here is for staff only (`researcher_required`).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,8 +17,14 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_safe
 
 from study.models import GazeDataset, GazeStimulus
-from study.services.gaze_import import (GazeImportError, ImportOptions, Problem, import_gaze, unpacked_limit,
-                                        zip_entries)
+from study.services.gaze_import import (
+    GazeImportError,
+    ImportOptions,
+    Problem,
+    import_gaze,
+    unpacked_limit,
+    zip_entries,
+)
 from study.services.gaze_report import report_for_stimulus
 from study.views.researcher import researcher_required
 
@@ -65,7 +72,11 @@ def _upload(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse
         return render(request, "study/gaze/upload.html", _upload_context())
     request.FILES  # noqa: B018 -- parse the body now; the handler notes whether it passed the limit
     if handler.exceeded:
-        problems = [Problem("(upload)", f"upload is larger than the limit of {settings.GAZE_UPLOAD_MAX_BYTES:,} bytes")]
+        problems = [
+            Problem(
+                "(upload)", f"upload is larger than the limit of {settings.GAZE_UPLOAD_MAX_BYTES:,} bytes"
+            )
+        ]
     else:
         try:
             dataset = _import_upload(request)
@@ -77,13 +88,19 @@ def _upload(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse
                 return JsonResponse({"redirect": url})
             return redirect(url)
     if request.headers.get("x-requested-with") == "XMLHttpRequest":
-        return JsonResponse({"problems": [{"file": p.file, "problem": p.problem} for p in problems]}, status=400)
+        return JsonResponse(
+            {"problems": [{"file": p.file, "problem": p.problem} for p in problems]}, status=400
+        )
     return render(request, "study/gaze/upload.html", _upload_context(request.POST, problems), status=400)
 
 
 def _upload_context(values=None, problems=()) -> dict:
-    return {"values": values or {}, "problems": problems, "max_bytes": settings.GAZE_UPLOAD_MAX_BYTES,
-            "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
+    return {
+        "values": values or {},
+        "problems": problems,
+        "max_bytes": settings.GAZE_UPLOAD_MAX_BYTES,
+        "max_files": settings.DATA_UPLOAD_MAX_NUMBER_FILES,
+    }
 
 
 def _import_upload(request: HttpRequest) -> GazeDataset:
@@ -91,17 +108,26 @@ def _import_upload(request: HttpRequest) -> GazeDataset:
     post, files = request.POST, request.FILES
     problems: list[Problem] = []
     options = ImportOptions(
-        description=post.get("description", "").strip(), task=post.get("task", "").strip(),
-        n_observers=_number(post, "n_observers", int, problems), pixels_per_degree=_number(post, "ppd", float, problems),
-        sigma_px=_number(post, "sigma_px", float, problems), resample=post.get("resample") == "on",
-        weight_by_duration=post.get("weight_by_duration") == "on")
+        description=post.get("description", "").strip(),
+        task=post.get("task", "").strip(),
+        n_observers=_number(post, "n_observers", int, problems),
+        pixels_per_degree=_number(post, "ppd", float, problems),
+        sigma_px=_number(post, "sigma_px", float, problems),
+        resample=post.get("resample") == "on",
+        weight_by_duration=post.get("weight_by_duration") == "on",
+    )
     archive = files.get("archive")
-    uploads = {"stimuli/": files.getlist("stimuli"), "fixation_maps/": files.getlist("maps"),
-               "": files.getlist("table")}
+    uploads = {
+        "stimuli/": files.getlist("stimuli"),
+        "fixation_maps/": files.getlist("maps"),
+        "": files.getlist("table"),
+    }
     if archive and any(uploads.values()):
         problems.append(Problem("(upload)", "upload either a zip archive or separate files, not both"))
     if not archive and not uploads["stimuli/"]:
-        problems.append(Problem("(upload)", "choose a zip archive, or the stimuli and their maps or fixation table"))
+        problems.append(
+            Problem("(upload)", "choose a zip archive, or the stimuli and their maps or fixation table")
+        )
     entries = {}
     for folder, uploaded in uploads.items():
         for file in uploaded:
@@ -124,7 +150,9 @@ def _number(post, field: str, kind: type, problems: list[Problem]):
     try:
         return kind(value)
     except ValueError:
-        problems.append(Problem("(form)", f"{field} must be a{'n integer' if kind is int else ' number'}, not {value!r}"))
+        problems.append(
+            Problem("(form)", f"{field} must be a{'n integer' if kind is int else ' number'}, not {value!r}")
+        )
         return None
 
 
@@ -133,25 +161,37 @@ def _number(post, field: str, kind: type, problems: list[Problem]):
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
     dataset = get_object_or_404(GazeDataset, name=name)
     stimuli = dataset.stimuli.select_related("gaze_map", "fixations")
-    return render(request, "study/gaze/dataset.html", {"dataset": dataset, "stimuli": stimuli,
-                                                       "report": dataset.last_report})
+    return render(
+        request,
+        "study/gaze/dataset.html",
+        {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report},
+    )
 
 
 @require_safe
 @researcher_required
 def stimulus_detail(request: HttpRequest, name: str, stimulus: str) -> HttpResponse:
-    row = get_object_or_404(GazeStimulus.objects.select_related("dataset", "gaze_map", "fixations"),
-                            dataset__name=name, name=stimulus)
-    return render(request, "study/gaze/stimulus.html",
-                  {"dataset": row.dataset, "stimulus": row, "report": report_for_stimulus(row.dataset, row.name)})
+    row = get_object_or_404(
+        GazeStimulus.objects.select_related("dataset", "gaze_map", "fixations"),
+        dataset__name=name,
+        name=stimulus,
+    )
+    return render(
+        request,
+        "study/gaze/stimulus.html",
+        {"dataset": row.dataset, "stimulus": row, "report": report_for_stimulus(row.dataset, row.name)},
+    )
 
 
 @require_safe
 @researcher_required
-def stimulus_file(request: HttpRequest, name: str, stimulus: str, kind: str, method: str = "") -> FileResponse:
+def stimulus_file(
+    request: HttpRequest, name: str, stimulus: str, kind: str, method: str = ""
+) -> FileResponse:
     """The stimulus image (kind 'image'), its GFDM preview ('gfdm') or a method's map preview ('map')."""
-    row = get_object_or_404(GazeStimulus.objects.select_related("dataset", "gaze_map"), dataset__name=name,
-                            name=stimulus)
+    row = get_object_or_404(
+        GazeStimulus.objects.select_related("dataset", "gaze_map"), dataset__name=name, name=stimulus
+    )
     if kind == "image":
         relative = row.image.name
     elif kind == "gfdm" and hasattr(row, "gaze_map"):

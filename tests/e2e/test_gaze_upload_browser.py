@@ -1,4 +1,5 @@
 """A researcher uploads part of the real MIT1003 sample as a zip in Chromium and sees it listed."""
+
 import zipfile
 
 import pytest
@@ -35,7 +36,9 @@ def log_in(page, live_server, django_user_model):
     page.wait_for_url(f"{live_server.url}/r/gaze/upload/")
 
 
-def test_researcher_uploads_a_zip_and_sees_the_data_set(page, live_server, django_user_model, mit1003_dir, tmp_path):
+def test_researcher_uploads_a_zip_and_sees_the_data_set(
+    page, live_server, django_user_model, mit1003_dir, tmp_path
+):
     log_in(page, live_server, django_user_model)
     page.fill("input[name=name]", "mit-browser")
     page.fill("input[name=task]", "free viewing")
@@ -48,10 +51,16 @@ def test_researcher_uploads_a_zip_and_sees_the_data_set(page, live_server, djang
     page.click("text=Gaze data sets")
     assert page.locator("table.gaze-datasets >> text=mit-browser").is_visible()
     dataset = GazeDataset.objects.get(name="mit-browser")
-    assert (dataset.task, dataset.stimuli.count(), dataset.source_format) == ("free viewing", 4, "maps+fixations")
+    assert (dataset.task, dataset.stimuli.count(), dataset.source_format) == (
+        "free viewing",
+        4,
+        "maps+fixations",
+    )
 
 
-def test_a_bad_zip_shows_each_problem_and_stores_nothing(page, live_server, django_user_model, mit1003_dir, tmp_path):
+def test_a_bad_zip_shows_each_problem_and_stores_nothing(
+    page, live_server, django_user_model, mit1003_dir, tmp_path
+):
     log_in(page, live_server, django_user_model)
     archive = sample_zip(mit1003_dir, tmp_path / "bad.zip", {"fixation_maps/ghost.png": b"not even a png"})
     page.fill("input[name=name]", "mit-bad")
@@ -59,8 +68,12 @@ def test_a_bad_zip_shows_each_problem_and_stores_nothing(page, live_server, djan
     page.click("#gaze-upload button[type=submit]")
     problem = page.locator("#gaze-problems li")
     problem.first.wait_for(timeout=60_000)
-    assert problem.all_inner_texts() == ["mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name"]
-    assert page.url == f"{live_server.url}/r/gaze/upload/"  # shown in place by the script; the form keeps its values
+    assert problem.all_inner_texts() == [
+        "mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name"
+    ]
+    assert (
+        page.url == f"{live_server.url}/r/gaze/upload/"
+    )  # shown in place by the script; the form keeps its values
     assert page.input_value("input[name=name]") == "mit-bad"
     assert page.locator("#gaze-progress").evaluate("bar => bar.value") == 100  # upload progress events ran
     assert not GazeDataset.objects.exists()

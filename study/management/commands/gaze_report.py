@@ -1,4 +1,5 @@
 """python manage.py gaze_report DATASET --model SPEC --methods gradcam,gradcampp,fem,gradient --out DIR."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -9,13 +10,17 @@ from study.services.gaze_report import GazeReportError, gaze_report, parse_metho
 
 
 class Command(BaseCommand):
-    help = ("Explain each stimulus of a gaze data set for the model's top-1 class, score every map against "
-            "the GFDMs and write per_image.csv, gaze_table.csv/.md/.tex and paired_tests.csv.")
+    help = (
+        "Explain each stimulus of a gaze data set for the model's top-1 class, score every map against "
+        "the GFDMs and write per_image.csv, gaze_table.csv/.md/.tex and paired_tests.csv."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="gaze data set name")
         parser.add_argument("--model", required=True, help="'efficientnet-lite0' or a model spec JSON file")
-        parser.add_argument("--methods", required=True, help="comma-separated, e.g. gradcam,gradcampp,fem,gradient")
+        parser.add_argument(
+            "--methods", required=True, help="comma-separated, e.g. gradcam,gradcampp,fem,gradient"
+        )
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
         parser.add_argument("--batch-size", type=int, default=8)
@@ -26,9 +31,15 @@ class Command(BaseCommand):
         except GazeDataset.DoesNotExist:
             raise CommandError(f"No gaze data set named {dataset!r}.") from None
         try:
-            report = gaze_report(row, options["model"], parse_methods(options["methods"]), options["out"],
-                                 device=options["device"], batch_size=options["batch_size"],
-                                 progress=options["verbosity"] > 0)
+            report = gaze_report(
+                row,
+                options["model"],
+                parse_methods(options["methods"]),
+                options["out"],
+                device=options["device"],
+                batch_size=options["batch_size"],
+                progress=options["verbosity"] > 0,
+            )
         except GazeReportError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(to_markdown(report.table))

@@ -1,4 +1,5 @@
 """python manage.py import_gaze NAME PATH: import a gaze data set from a folder or a zip archive."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,27 +8,40 @@ from study.services.gaze_import import GazeImportError, ImportOptions, import_ga
 
 
 class Command(BaseCommand):
-    help = ("Import stimuli/ with fixation_maps/ (GFDM images or .npy/.npz arrays) and/or a fixation "
-            "table (fixations.csv/.tsv), all or nothing.")
+    help = (
+        "Import stimuli/ with fixation_maps/ (GFDM images or .npy/.npz arrays) and/or a fixation "
+        "table (fixations.csv/.tsv), all or nothing."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("name", help="data set name (letters, digits, '-', '_')")
-        parser.add_argument("path", type=Path, help="folder or .zip laid out as stimuli/ + fixation_maps/ or a table")
+        parser.add_argument(
+            "path", type=Path, help="folder or .zip laid out as stimuli/ + fixation_maps/ or a table"
+        )
         parser.add_argument("--description", default="")
         parser.add_argument("--task", default="", help="what observers did, e.g. 'free viewing, 3 s'")
         parser.add_argument("--observers", type=int, help="number of observers")
         parser.add_argument("--ppd", type=float, help="pixels per degree of visual angle")
-        parser.add_argument("--sigma-px", type=float,
-                            help="GFDM Gaussian sigma in pixels for fixations (default: 1 degree at --ppd)")
+        parser.add_argument(
+            "--sigma-px",
+            type=float,
+            help="GFDM Gaussian sigma in pixels for fixations (default: 1 degree at --ppd)",
+        )
         parser.add_argument("--resample", action="store_true", help="resize maps to their stimulus' size")
-        parser.add_argument("--weight-by-duration", action="store_true",
-                            help="weigh fixations by their duration in GFDMs")
+        parser.add_argument(
+            "--weight-by-duration", action="store_true", help="weigh fixations by their duration in GFDMs"
+        )
 
     def handle(self, name: str, path: Path, **options):
         settings = ImportOptions(
-            description=options["description"], task=options["task"], n_observers=options["observers"],
-            pixels_per_degree=options["ppd"], sigma_px=options["sigma_px"], resample=options["resample"],
-            weight_by_duration=options["weight_by_duration"])
+            description=options["description"],
+            task=options["task"],
+            n_observers=options["observers"],
+            pixels_per_degree=options["ppd"],
+            sigma_px=options["sigma_px"],
+            resample=options["resample"],
+            weight_by_duration=options["weight_by_duration"],
+        )
         try:
             dataset = import_gaze_path(name, path, settings, progress=options["verbosity"] > 0)
         except GazeImportError as error:

@@ -1,4 +1,5 @@
 """Small gaze sources on disk for import tests: stimuli, maps and fixation tables."""
+
 import io
 import zipfile
 from pathlib import Path
@@ -61,4 +62,7 @@ def media_files(media: Path) -> dict[str, bytes]:
 
 
 def db_state() -> list:
-    return [list(model.objects.order_by("pk").values()) for model in (GazeDataset, GazeStimulus, GazeMap, GazeFixations)]
+    return [
+        list(model.objects.order_by("pk").values())
+        for model in (GazeDataset, GazeStimulus, GazeMap, GazeFixations)
+    ]

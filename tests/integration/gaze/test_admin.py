@@ -1,4 +1,5 @@
 """The admin lists gaze rows read-only; a data set's description stays editable."""
+
 import pytest
 from django.urls import reverse
 

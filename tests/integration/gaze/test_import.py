@@ -1,4 +1,5 @@
 """Good imports: the real MIT1003 sample through the command, and each supported map and table format."""
+
 import hashlib
 import io
 import zipfile
@@ -11,9 +12,23 @@ from PIL import Image
 
 from analysis.gfdm import density_from_fixations
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
-from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze, import_gaze_path, zip_entries
-from tests.integration.gaze.helpers import (good_files, image_bytes, map_png, media_files, npy_bytes,
-                                            stimulus_png, write_tree, zip_bytes)
+from study.services.gaze_import import (
+    GazeImportError,
+    ImportOptions,
+    import_gaze,
+    import_gaze_path,
+    zip_entries,
+)
+from tests.integration.gaze.helpers import (
+    good_files,
+    image_bytes,
+    map_png,
+    media_files,
+    npy_bytes,
+    stimulus_png,
+    write_tree,
+    zip_bytes,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -25,12 +40,28 @@ def load(field) -> np.ndarray:
 
 def test_mit1003_sample_imports_through_the_command(mit1003_dir, isolated_media):
     out = io.StringIO()
-    call_command("import_gaze", "mit1003", str(mit1003_dir), "--observers", "15", "--ppd", "35",
-                 "--task", "free viewing, 3 s", "--verbosity", "0", stdout=out)
+    call_command(
+        "import_gaze",
+        "mit1003",
+        str(mit1003_dir),
+        "--observers",
+        "15",
+        "--ppd",
+        "35",
+        "--task",
+        "free viewing, 3 s",
+        "--verbosity",
+        "0",
+        stdout=out,
+    )
     assert "Imported mit1003: 71 stimuli" in out.getvalue()
 
     dataset = GazeDataset.objects.get(name="mit1003")
-    assert (dataset.n_observers, dataset.pixels_per_degree, dataset.source_format) == (15, 35.0, "maps+fixations")
+    assert (dataset.n_observers, dataset.pixels_per_degree, dataset.source_format) == (
+        15,
+        35.0,
+        "maps+fixations",
+    )
     # 70 stimuli/ plus i210 from fixation_points/, each with its map; i210 also has its fixations.
     assert GazeStimulus.objects.count() == GazeMap.objects.count() == 71
     fixations = GazeFixations.objects.get()
@@ -54,10 +85,14 @@ def test_mit1003_sample_imports_through_the_command(mit1003_dir, isolated_media)
 
 def test_zip_with_a_top_folder_imports_like_the_folder(tmp_path, isolated_media):
     archive = tmp_path / "set.zip"
-    archive.write_bytes(zip_bytes({f"top/{k}": v for k, v in good_files(3).items()} | {"top/README.md": b"x"}))
+    archive.write_bytes(
+        zip_bytes({f"top/{k}": v for k, v in good_files(3).items()} | {"top/README.md": b"x"})
+    )
     dataset = import_gaze_path("zipped", archive)
     assert sorted(dataset.stimuli.values_list("name", flat=True)) == ["s0", "s1", "s2"]
-    assert dataset.provenance["files"]["top/stimuli/s0.png"] == hashlib.sha256(stimulus_png(seed=0)).hexdigest()
+    assert (
+        dataset.provenance["files"]["top/stimuli/s0.png"] == hashlib.sha256(stimulus_png(seed=0)).hexdigest()
+    )
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".npz", ".tif", "-16bit.png"])
@@ -76,15 +111,18 @@ def test_array_and_16_bit_maps(tmp_path, suffix):
         values = (values * 65535).astype(np.uint16)
         data = image_bytes(values, "PNG")
     name = "fixation_maps/s0" + (".png" if suffix == "-16bit.png" else suffix)
-    root = write_tree(tmp_path / "src", {"stimuli/s0.jpg": image_bytes(np.zeros((12, 16, 3), np.uint8), "JPEG"),
-                                         name: data})
+    root = write_tree(
+        tmp_path / "src", {"stimuli/s0.jpg": image_bytes(np.zeros((12, 16, 3), np.uint8), "JPEG"), name: data}
+    )
     dataset = import_gaze_path("arrays", root)
     stored = load(GazeMap.objects.get(stimulus__dataset=dataset).array)
     np.testing.assert_allclose(stored, values / values.sum(dtype=np.float64), rtol=1e-5)
 
 
 def test_resample_resizes_a_map_to_its_stimulus(tmp_path):
-    root = write_tree(tmp_path / "src", {"stimuli/s0.png": stimulus_png(16, 12), "fixation_maps/s0.png": map_png(8, 6)})
+    root = write_tree(
+        tmp_path / "src", {"stimuli/s0.png": stimulus_png(16, 12), "fixation_maps/s0.png": map_png(8, 6)}
+    )
     with pytest.raises(GazeImportError, match="map is 8x6 but its stimulus is 16x12"):
         import_gaze_path("small", root)
     import_gaze_path("small", root, ImportOptions(resample=True))
@@ -93,20 +131,29 @@ def test_resample_resizes_a_map_to_its_stimulus(tmp_path):
 
 
 def test_fixation_table_becomes_gfdms_and_keeps_the_fixations(tmp_path):
-    table = ("image,x,y,duration,observer,start_time\n"
-             "s0.png,3,4,200,ann,0\ns0.png,10,7,600,bob,250\ns1,15,11,100,ann,0\n")
-    files = {"stimuli/s0.png": stimulus_png(seed=0), "stimuli/s1.png": stimulus_png(seed=1),
-             "fixations.csv": table.encode()}
+    table = (
+        "image,x,y,duration,observer,start_time\n"
+        "s0.png,3,4,200,ann,0\ns0.png,10,7,600,bob,250\ns1,15,11,100,ann,0\n"
+    )
+    files = {
+        "stimuli/s0.png": stimulus_png(seed=0),
+        "stimuli/s1.png": stimulus_png(seed=1),
+        "fixations.csv": table.encode(),
+    }
     root = write_tree(tmp_path / "src", files)
     dataset = import_gaze_path("table", root, ImportOptions(pixels_per_degree=2.0, weight_by_duration=True))
     assert (dataset.source_format, dataset.sigma_px) == ("fixations", 2.0)
 
     s0 = GazeStimulus.objects.get(name="s0")
-    expected = density_from_fixations(np.array([[3, 4], [10, 7]]), (12, 16), 2.0, weights=np.array([200, 600]))
+    expected = density_from_fixations(
+        np.array([[3, 4], [10, 7]]), (12, 16), 2.0, weights=np.array([200, 600])
+    )
     np.testing.assert_allclose(load(s0.gaze_map.array), expected, rtol=1e-6)
     # Independent check: the weighted Gaussian sum worked out directly.
-    ys, xs = np.mgrid[0:12, 0:12 + 4]
-    direct = sum(w * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 2.0**2)) for x, y, w in [(3, 4, 200), (10, 7, 600)])
+    ys, xs = np.mgrid[0:12, 0 : 12 + 4]
+    direct = sum(
+        w * np.exp(-((xs - x) ** 2 + (ys - y) ** 2) / (2 * 2.0**2)) for x, y, w in [(3, 4, 200), (10, 7, 600)]
+    )
     np.testing.assert_allclose(load(s0.gaze_map.array), direct / direct.sum(), rtol=1e-4)
 
     stored = np.load(s0.fixations.array.path)
@@ -135,8 +182,8 @@ def test_zip_entries_refuse_an_entry_that_lies_about_its_size(tmp_path):
     patched = bytearray(data)
     local = patched.index(b"PK\x03\x04")
     central = patched.index(b"PK\x01\x02")
-    patched[local + 22:local + 26] = (100).to_bytes(4, "little")
-    patched[central + 24:central + 28] = (100).to_bytes(4, "little")
+    patched[local + 22 : local + 26] = (100).to_bytes(4, "little")
+    patched[central + 24 : central + 28] = (100).to_bytes(4, "little")
     with zip_entries(io.BytesIO(bytes(patched)), "lie.zip", 10**6) as entries:
         with pytest.raises(ValueError, match="does not unpack to the 100 bytes it declares"):
             entries["stimuli/s0.png"]()

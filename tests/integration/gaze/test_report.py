@@ -1,4 +1,5 @@
 """gaze_report on real data: EfficientNet-Lite0, four methods, a few MIT1003 stimuli (one with fixations)."""
+
 import io
 
 import numpy as np
@@ -20,7 +21,9 @@ SUBSET = ("i05june05_static_street_boston_p1010764", "i1000274881", "i210")
 
 @pytest.fixture
 def subset(mit1003_dir):
-    entries = {path: read for path, read in folder_entries(mit1003_dir).items() if any(s in path for s in SUBSET)}
+    entries = {
+        path: read for path, read in folder_entries(mit1003_dir).items() if any(s in path for s in SUBSET)
+    }
     return import_gaze("mit-subset", entries)
 
 
@@ -38,9 +41,21 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
     settings.SECURE_SSL_REDIRECT = False
     out = tmp_path / "report"
     stdout = io.StringIO()
-    call_command("gaze_report", "mit-subset", "--model", "efficientnet-lite0", "--methods",
-                 "gradcam,gradcampp,fem,gradient", "--out", str(out), "--batch-size", "2", "--verbosity", "0",
-                 stdout=stdout)
+    call_command(
+        "gaze_report",
+        "mit-subset",
+        "--model",
+        "efficientnet-lite0",
+        "--methods",
+        "gradcam,gradcampp,fem,gradient",
+        "--out",
+        str(out),
+        "--batch-size",
+        "2",
+        "--verbosity",
+        "0",
+        stdout=stdout,
+    )
     assert "| Method | PCC | SIM | KLD | NSS | AUC_JUDD | n |" in stdout.getvalue()
 
     table = pd.read_csv(out / "gaze_table.csv")
@@ -52,7 +67,9 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
     assert per_image.loc[per_image["nss"].notna(), "image"].unique().tolist() == ["i210"]
     assert per_image["auc_judd"].dropna().between(0, 1).all()
     gradcam = per_image[per_image["method"] == "gradcam"]
-    assert table.loc[0, "pcc_mean"] == pytest.approx(gradcam["pcc"].mean(), rel=1e-4)  # per_image.csv: 6 digits
+    assert table.loc[0, "pcc_mean"] == pytest.approx(
+        gradcam["pcc"].mean(), rel=1e-4
+    )  # per_image.csv: 6 digits
     assert table.loc[0, "pcc_sd"] == pytest.approx(gradcam["pcc"].std(), rel=1e-4)
 
     # Independent check of one score: Grad-CAM of the top-1 class, bilinear-resized with PIL, PCC with numpy.
@@ -73,7 +90,9 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
     assert len(pcc) == 6  # every pair of 4 methods
     wide = per_image.pivot(index="image", columns="method", values="pcc")
     first = pcc.iloc[0]
-    assert first["pvalue"] == pytest.approx(stats.wilcoxon(wide[first["method_a"]], wide[first["method_b"]]).pvalue, rel=1e-5)
+    assert first["pvalue"] == pytest.approx(
+        stats.wilcoxon(wide[first["method_a"]], wide[first["method_b"]]).pvalue, rel=1e-5
+    )
     np.testing.assert_allclose(pcc["pvalue_holm"], holm(pcc["pvalue"].to_numpy()), rtol=1e-5)
     assert "mean ± SD" in (out / "gaze_table.md").read_text()
 
@@ -97,7 +116,25 @@ def test_bad_report_requests_are_refused(subset, tmp_path):
         parse_methods("gradcam,gradcam")
     assert parse_methods("gradcam, gradcampp ,fem,gradient") == ["gradcam", "gradcam++", "fem", "gradient"]
     with pytest.raises(CommandError, match="No gaze data set named 'nope'"):
-        call_command("gaze_report", "nope", "--model", "efficientnet-lite0", "--methods", "gradcam", "--out", str(tmp_path))
+        call_command(
+            "gaze_report",
+            "nope",
+            "--model",
+            "efficientnet-lite0",
+            "--methods",
+            "gradcam",
+            "--out",
+            str(tmp_path),
+        )
     with pytest.raises(CommandError, match="neither 'efficientnet-lite0' nor an existing JSON file"):
-        call_command("gaze_report", "mit-subset", "--model", "missing.json", "--methods", "gradcam", "--out", str(tmp_path))
+        call_command(
+            "gaze_report",
+            "mit-subset",
+            "--model",
+            "missing.json",
+            "--methods",
+            "gradcam",
+            "--out",
+            str(tmp_path),
+        )
     assert GazeDataset.objects.get(name="mit-subset").last_report == {}

@@ -1,4 +1,5 @@
 """Gaze researcher pages: staff only, CSRF, zip and file uploads, problems shown, size limit."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -33,9 +34,14 @@ def zip_upload(files: dict[str, bytes], name: str = "set.zip") -> SimpleUploaded
 
 
 def test_pages_are_for_staff_only(client, django_user_model, dataset):
-    urls = [reverse("gaze-list"), reverse("gaze-upload"), reverse("gaze-dataset", args=["small"]),
-            reverse("gaze-stimulus", args=["small", "s0"]), reverse("gaze-stimulus-image", args=["small", "s0"]),
-            reverse("gaze-stimulus-gfdm", args=["small", "s0"])]
+    urls = [
+        reverse("gaze-list"),
+        reverse("gaze-upload"),
+        reverse("gaze-dataset", args=["small"]),
+        reverse("gaze-stimulus", args=["small", "s0"]),
+        reverse("gaze-stimulus-image", args=["small", "s0"]),
+        reverse("gaze-stimulus-gfdm", args=["small", "s0"]),
+    ]
     for url in urls:
         response = client.get(url)
         assert response.status_code == 302 and "/accounts/login/" in response["Location"], url
@@ -51,8 +57,15 @@ def test_upload_needs_a_csrf_token(django_user_model):
 
 
 def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated_media):
-    response = staff_client.post(reverse("gaze-upload"), {
-        "name": "uploaded", "task": "free viewing", "n_observers": "4", "archive": zip_upload(good_files(3))})
+    response = staff_client.post(
+        reverse("gaze-upload"),
+        {
+            "name": "uploaded",
+            "task": "free viewing",
+            "n_observers": "4",
+            "archive": zip_upload(good_files(3)),
+        },
+    )
     assert response.status_code == 302 and response["Location"] == reverse("gaze-dataset", args=["uploaded"])
     dataset = GazeDataset.objects.get(name="uploaded")
     assert (dataset.task, dataset.n_observers, dataset.stimuli.count()) == ("free viewing", 4, 3)
@@ -69,12 +82,22 @@ def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated
 
 def test_separate_files_import_with_xhr_and_answer_json(staff_client):
     files = good_files(2)
-    response = staff_client.post(reverse("gaze-upload"), {
-        "name": "files",
-        "stimuli": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("stimuli/")],
-        "maps": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("fixation_maps/")],
-    }, **XHR)
-    assert response.status_code == 200 and response.json() == {"redirect": reverse("gaze-dataset", args=["files"])}
+    response = staff_client.post(
+        reverse("gaze-upload"),
+        {
+            "name": "files",
+            "stimuli": [
+                SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("stimuli/")
+            ],
+            "maps": [
+                SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("fixation_maps/")
+            ],
+        },
+        **XHR,
+    )
+    assert response.status_code == 200 and response.json() == {
+        "redirect": reverse("gaze-dataset", args=["files"])
+    }
     assert GazeDataset.objects.get(name="files").stimuli.count() == 2
 
 
@@ -90,21 +113,32 @@ def test_problems_are_shown_and_nothing_is_stored(staff_client, dataset, isolate
 
     response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "archive": zip_upload(bad)}, **XHR)
     assert response.status_code == 400
-    assert {"file": "fixation_maps/ghost.png", "problem": "no stimulus of the same name"} in response.json()["problems"]
+    assert {"file": "fixation_maps/ghost.png", "problem": "no stimulus of the same name"} in response.json()[
+        "problems"
+    ]
     assert (db_state(), media_files(isolated_media)) == before
 
 
 def test_unsafe_zip_and_form_errors_are_reported(staff_client):
-    response = staff_client.post(reverse("gaze-upload"), {
-        "name": "bad", "archive": zip_upload(good_files(1) | {"../../etc/x.png": b"x"})}, **XHR)
+    response = staff_client.post(
+        reverse("gaze-upload"),
+        {"name": "bad", "archive": zip_upload(good_files(1) | {"../../etc/x.png": b"x"})},
+        **XHR,
+    )
     assert response.json()["problems"] == [
-        {"file": "../../etc/x.png", "problem": "unsafe path in archive (absolute, or containing '..')"}]
+        {"file": "../../etc/x.png", "problem": "unsafe path in archive (absolute, or containing '..')"}
+    ]
     response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "n_observers": "many"}, **XHR)
     assert response.json()["problems"] == [
         {"file": "(form)", "problem": "n_observers must be an integer, not 'many'"},
-        {"file": "(upload)", "problem": "choose a zip archive, or the stimuli and their maps or fixation table"}]
-    response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "archive": SimpleUploadedFile("a.zip", b"no")},
-                                 **XHR)
+        {
+            "file": "(upload)",
+            "problem": "choose a zip archive, or the stimuli and their maps or fixation table",
+        },
+    ]
+    response = staff_client.post(
+        reverse("gaze-upload"), {"name": "bad", "archive": SimpleUploadedFile("a.zip", b"no")}, **XHR
+    )
     assert response.json()["problems"][0]["file"] == "a.zip"
     assert "not a readable zip archive" in response.json()["problems"][0]["problem"]
     assert not GazeDataset.objects.exists()
@@ -112,9 +146,13 @@ def test_unsafe_zip_and_form_errors_are_reported(staff_client):
 
 def test_upload_past_the_size_limit_is_refused(staff_client, settings, isolated_media):
     settings.GAZE_UPLOAD_MAX_BYTES = 2_000
-    response = staff_client.post(reverse("gaze-upload"), {"name": "big", "archive": zip_upload(good_files(4))}, **XHR)
+    response = staff_client.post(
+        reverse("gaze-upload"), {"name": "big", "archive": zip_upload(good_files(4))}, **XHR
+    )
     assert response.status_code == 400
-    assert response.json()["problems"] == [{"file": "(upload)", "problem": "upload is larger than the limit of 2,000 bytes"}]
+    assert response.json()["problems"] == [
+        {"file": "(upload)", "problem": "upload is larger than the limit of 2,000 bytes"}
+    ]
     assert not GazeDataset.objects.exists() and media_files(isolated_media) == {}
 
 
