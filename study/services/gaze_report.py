@@ -117,7 +117,8 @@ def gaze_report(
             stack = np.stack([entries[method][0].load() for method in methods])  # (M, S, S) float32 in [0, 1]
             target = entries[methods[0]][1]
             scores[row.name], maps_for[row.name] = {}, {}
-            size = Image.open(row.gaze_map.preview.path).size
+            with Image.open(row.gaze_map.preview.path) as preview:
+                size = preview.size
             for method, values, map_ in zip(methods, _score(row, stack, metrics).to_dict("records"), stack):
                 records.append({"image": row.name, "target": target, "method": method, **values})
                 scores[row.name][method] = {k: None if np.isnan(v) else float(v) for k, v in values.items()}
@@ -125,10 +126,11 @@ def gaze_report(
                 _write_atomic(media / relative, preview_png(map_, size))
                 maps_for[row.name][method] = relative
         per_image = pd.DataFrame.from_records(records)
+        frame = per_image.drop(columns="target")  # what analysis.reports reads: method, image, metrics
         out = Path(out_dir)
         try:
             files = [
-                *write_gaze_report(per_image.drop(columns="target"), out, metrics),
+                *write_gaze_report(frame, out, metrics),
                 write_text(out / "per_image.csv", per_image.to_csv(index=False, float_format="%.6g")),
             ]
         except OSError as error:
@@ -136,7 +138,7 @@ def gaze_report(
     except BaseException:
         shutil.rmtree(media / previews, ignore_errors=True)
         raise
-    table = format_gaze_table(gaze_table(per_image.drop(columns="target"), metrics), metrics)
+    table = format_gaze_table(gaze_table(frame, metrics), metrics)
     old = dataset.last_report.get("previews")
     dataset.last_report = {
         "created_at": timezone.now().isoformat(),
@@ -156,7 +158,7 @@ def gaze_report(
     return GazeReport(
         per_image,
         table,
-        paired_tests(per_image.drop(columns="target"), metrics),
+        paired_tests(frame, metrics),
         tuple(files),
         time.perf_counter() - started,
     )
