@@ -336,6 +336,7 @@ class _Layout:
 
     @classmethod
     def of(cls, entries: Entries, problems: list[Problem]) -> _Layout:
+        # The folder that holds stimuli/: the top of the source, or one folder down (a zipped folder).
         roots = sorted(
             {
                 "/".join(p.split("/")[:depth]) + "/" * depth
