@@ -100,8 +100,10 @@ def throughput_rows(args, device: torch.device) -> list[tuple]:
     return rows
 
 
-def scorecam_peak(device_name: str, chunk_size: int, queue) -> None:
+def scorecam_peak(device_name: str, chunk_size: int, threads: int, queue) -> None:
     """Runs in a fresh process: Score-CAM on one 224 x 224 image with ResNet-50; reports the time."""
+    if threads:
+        torch.set_num_threads(threads)
     device = torch.device(device_name)
     model = load("resnet50").to(device)
     images = batch_of(model, 1)
@@ -112,10 +114,10 @@ def scorecam_peak(device_name: str, chunk_size: int, queue) -> None:
     queue.put((time.perf_counter() - started, peak))
 
 
-def scorecam_row(device: torch.device, chunk_size: int) -> tuple:
+def scorecam_row(device: torch.device, chunk_size: int, threads: int) -> tuple:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    child = context.Process(target=scorecam_peak, args=(device.type, chunk_size, queue))
+    child = context.Process(target=scorecam_peak, args=(device.type, chunk_size, threads, queue))
     child.start()
     seconds, cuda_peak = queue.get()
     child.join()
@@ -139,8 +141,12 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell; the fastest counts")
     parser.add_argument("--methods", default=DEFAULT_METHODS, type=lambda s: s.split(","))
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0: torch's default); 1 is steadiest on a busy machine")
     parser.add_argument("--scorecam-chunk", type=int, default=32, help="0 skips the Score-CAM memory run")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in args.device.split(",") if d != "cuda" or torch.cuda.is_available()]
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} CPU "
           f"threads, batch {args.batch_size}, fastest of {args.repeats} timed calls after one warm-up; peers: "
@@ -154,7 +160,7 @@ def main() -> None:
         print(f"\n{'device':6} {'chunk':>5} {'Score-CAM ResNet-50 224px, 1 image: s':>38} {'peak RSS GiB':>12} "
               f"{'peak CUDA GiB':>13}")
         for device in devices:
-            device_type, chunk, seconds, rss, cuda_peak = scorecam_row(device, args.scorecam_chunk)
+            device_type, chunk, seconds, rss, cuda_peak = scorecam_row(device, args.scorecam_chunk, args.threads)
             print(f"{device_type:6} {chunk:5d} {seconds:38.1f} {rss:12.2f} {cuda_peak:13.2f}")
     print(f"\n(numpy {np.__version__})")
 

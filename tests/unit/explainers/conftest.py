@@ -27,3 +27,12 @@ def small_cnn() -> SmallCNN:
     """A seeded SmallCNN (in-place ReLUs), 10 classes, eval mode."""
     torch.manual_seed(0)
     return SmallCNN(num_classes=10, width=8).eval()
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Run these small-tensor tests on one CPU thread (far quicker on a busy machine); restore after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
