@@ -61,7 +61,7 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
                progress: bool = True) -> list[CachedMap]:
     """Maps for every image x method x target, cached under `cache_dir`; returns the entries in
     that order. `targets` is "predicted" (each image's top class) or class indices explained for
-    every image; `params` maps a method name to its keyword parameters."""
+    every image; `params` maps a method name to its keyword parameters. Moves the model to `device`."""
     unknown = sorted(set(methods) - set(CACHEABLE))
     if unknown:
         raise ExplainError(f"cannot precompute {unknown}; choose from {', '.join(CACHEABLE)}")

@@ -175,3 +175,16 @@ def test_pv_dispatches_to_the_pv_package(monkeypatch, small_cnn):
     out = explain(small_cnn, torch.rand(2, 3, 8, 8), [1, 2], "pv", decoder="d.pt", saliency="fem")
     assert out.shape == (2, 3, 8, 8)
     assert seen == {"model": small_cnn, "targets": [1, 2], "params": {"decoder": "d.pt", "saliency": "fem"}}
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_maps_stay_on_the_device_and_match_the_cpu(small_cnn):
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(4))
+    for method in ("gradcam", "gradcam++", "xgradcam", "layercam", "scorecam", "fem", "gradient",
+                   "integrated_gradients", "guided_backprop"):
+        on_cpu = explain(small_cnn, images, [0, 4, 9], method, target_layer="features.block3")
+        on_gpu = explain(small_cnn.cuda(), images.cuda(), [0, 4, 9], method, target_layer="features.block3")
+        small_cnn.cpu()
+        assert on_gpu.device.type == "cuda"
+        torch.testing.assert_close(on_gpu.cpu(), on_cpu, atol=2e-3, rtol=0)
