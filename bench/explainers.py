@@ -29,7 +29,9 @@ DEFAULT_METHODS = "gradcam,gradcam++,xgradcam,layercam,fem,gradient"
 
 
 def peer(method: str, module, layer):
-    """A callable (images, targets) -> maps from the peer library, or None when it has none."""
+    """A callable (images, targets) -> maps from the peer library, or None when it has none.
+    pytorch-grad-cam's hooks are registered and released around each call, as its `with` form does,
+    so that they never fire while the other columns are timed."""
     import pytorch_grad_cam as pgc
     from captum.attr import GuidedBackprop, IntegratedGradients, NoiseTunnel, Saliency
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
@@ -37,8 +39,10 @@ def peer(method: str, module, layer):
     cams = {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
             "layercam": pgc.LayerCAM, "fem": pgc.FEM, "scorecam": pgc.ScoreCAM}
     if method in cams:
-        cam = cams[method](model=module, target_layers=[layer])
-        return lambda x, t: cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in t]), cam
+        def run(x, t):
+            with cams[method](model=module, target_layers=[layer]) as cam:
+                return cam(input_tensor=x, targets=[ClassifierOutputTarget(int(c)) for c in t])
+        return run
     captum = {"gradient": lambda x, t: Saliency(module).attribute(x, target=t.tolist()),
               "guided_backprop": lambda x, t: GuidedBackprop(module).attribute(x, target=t.tolist()),
               "integrated_gradients": lambda x, t: IntegratedGradients(module).attribute(
@@ -46,21 +50,23 @@ def peer(method: str, module, layer):
               "smoothgrad": lambda x, t: NoiseTunnel(Saliency(module)).attribute(
                   x, target=t.tolist(), nt_type="smoothgrad", nt_samples=25, stdevs=0.15 * float(x.max() - x.min()),
                   abs=False)}
-    return (captum[method], None) if method in captum else (None, None)
+    return captum.get(method)
 
 
-def images_per_second(function, images, targets, repeats: int) -> float:
-    """Throughput of the fastest of `repeats` timed calls after one warm-up call (the machine may be
-    shared: the fastest call is the one least disturbed)."""
-    function(images, targets)
-    best = float("inf")
-    for _ in range(repeats):
-        synchronise(images.device)
-        started = time.perf_counter()
+def best_seconds(functions: dict, images, targets, repeats: int) -> dict[str, float]:
+    """Fastest of `repeats` calls of each function, after one warm-up call each; the calls take
+    turns, so a busy spell on a shared machine hits every column alike."""
+    for function in functions.values():
         function(images, targets)
-        synchronise(images.device)
-        best = min(best, time.perf_counter() - started)
-    return len(images) / best
+    best = dict.fromkeys(functions, float("inf"))
+    for _ in range(repeats):
+        for name, function in functions.items():
+            synchronise(images.device)
+            started = time.perf_counter()
+            function(images, targets)
+            synchronise(images.device)
+            best[name] = min(best[name], time.perf_counter() - started)
+    return best
 
 
 def synchronise(device: torch.device) -> None:
@@ -86,16 +92,19 @@ def throughput_rows(args, device: torch.device) -> list[tuple]:
         model = load(name).to(device)
         images = batch_of(model, args.batch_size)
         targets = torch.arange(len(images), device=device) * 37 % 1000  # a different class per image
-        with torch.no_grad():
-            forward = images_per_second(lambda x, t: model.module(x), images, targets, args.repeats)
         layer = model.module.get_submodule(model.target_layer)
+
+        def forward(x, t):
+            with torch.no_grad():
+                return model.module(x)
+
         for method in args.methods:
-            ours = images_per_second(lambda x, t: explain(model, x, t, method), images, targets, args.repeats)
-            function, handle = peer(method, model.module, layer)
-            theirs = images_per_second(function, images, targets, args.repeats) if function else float("nan")
-            if handle is not None:
-                handle.activations_and_grads.release()
-            rows.append((device.type, model.name, method, ours, theirs, forward))
+            functions = {"forward": forward, "ours": lambda x, t: explain(model, x, t, method)}
+            if peer(method, model.module, layer):
+                functions["peer"] = peer(method, model.module, layer)
+            seconds = best_seconds(functions, images, targets, args.repeats)
+            ours, theirs, bare = (len(images) / seconds.get(k, float("nan")) for k in ("ours", "peer", "forward"))
+            rows.append((device.type, model.name, method, ours, theirs, bare))
             print_row(rows[-1], flush=True)
     return rows
 
@@ -151,7 +160,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, {torch.get_num_threads()} CPU "
           f"threads, batch {args.batch_size}, fastest of {args.repeats} timed calls after one warm-up; peers: "
           "pytorch-grad-cam 1.5.7 (CAM methods), captum (pixel methods)")
-    print("time / forward = explainers' time per batch over the bare forward pass's (no_grad); "
+    print("time / forward = explainers' time per batch over the bare forward pass's (no_grad), timed in turns; "
           "pytorch-grad-cam's FEM is not the published FEM (see explainers.cam.FEM)\n")
     print(HEADER)
     for device in devices:
