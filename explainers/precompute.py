@@ -11,6 +11,7 @@ import json
 import platform
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -27,6 +28,17 @@ from explainers.models import LoadedModel, predict
 from explainers.render import jet_overlay, to_png, white_mask
 
 CACHEABLE = tuple(m for m in METHODS if m != "pv")  # PV needs a trained decoder: see explainers.pv
+
+
+@dataclass(frozen=True)
+class MapRecord(CachedMap):
+    """A cache entry with what this run asked for: the image path, method and target. Use these
+    rather than `provenance["image"]`, which names the path the map was first computed from (the
+    cache is content-addressed, so a copy of an image elsewhere shares its entries)."""
+
+    image: Path
+    method: str
+    target: int
 
 
 def resolve_device(device: str) -> torch.device:
@@ -58,9 +70,9 @@ def method_params(method: str, given: dict | None) -> dict:
 def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: Sequence[str],
                targets: str | Sequence[int] = "predicted", batch_size: int = 32, device: str = "auto",
                cache_dir: str | Path = "var/cache", params: dict[str, dict] | None = None,
-               progress: bool = True) -> list[CachedMap]:
-    """Maps for every image x method x target, cached under `cache_dir`; returns the entries in
-    that order. `targets` is "predicted" (each image's top class) or class indices explained for
+               progress: bool = True) -> list[MapRecord]:
+    """Maps for every image x method x target, cached under `cache_dir`; returns their records in
+    that order (image-major). `targets` is "predicted" (each image's top class) or class indices explained for
     every image; `params` maps a method name to its keyword parameters. Moves the model to `device`."""
     unknown = sorted(set(methods) - set(CACHEABLE))
     if unknown:
@@ -82,23 +94,26 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
     model.to(resolve_device(device))
     cache = MapCache(cache_dir)
     identity = model_identity(model)
-    records: list[CachedMap] = []
+    records: list[MapRecord] = []
     for start in tqdm(range(0, len(paths), batch_size), desc="precompute", unit="batch", disable=not progress):
         batch = paths[start:start + batch_size]
         hashes = [file_sha256(p) for p in batch]
         batch_targets = _targets(model, cache, batch, hashes, targets)
         images = None  # preprocessed lazily: a fully cached batch never touches the model
+        keys = {method: [[map_key(identity, h, method, full_params[method], t) for t in ts]
+                         for h, ts in zip(hashes, batch_targets)] for method in methods}
         for method in methods:
-            keys = [[map_key(identity, h, method, full_params[method], t) for t in ts]
-                    for h, ts in zip(hashes, batch_targets)]
-            todo = [(i, t, key) for i, (ts, ks) in enumerate(zip(batch_targets, keys))
+            todo = [(i, t, key) for i, (ts, ks) in enumerate(zip(batch_targets, keys[method]))
                     for t, key in zip(ts, ks) if cache.get(key) is None]
             for chunk_start in range(0, len(todo), batch_size):
                 chunk = todo[chunk_start:chunk_start + batch_size]
                 if images is None:
                     images = model.preprocess(batch)
                 _compute(model, cache, images, batch, hashes, method, full_params[method], chunk)
-            records.extend(cache.get(key) for ks in keys for key in ks)
+        for i, path in enumerate(batch):
+            for method in methods:
+                records.extend(MapRecord(key, cache.folder(key), path, method, target)
+                               for target, key in zip(batch_targets[i], keys[method][i]))
     return records
 
 

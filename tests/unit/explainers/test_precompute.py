@@ -53,20 +53,23 @@ def test_stored_maps_renders_and_provenance(tmp_path, model, image_paths):
     predicted = torch.stack([model.module(images[i:i + 1])[0] for i in range(4)]).argmax(dim=1).tolist()
     assert sorted(targets) == sorted(predicted)
     gradcam = explain(model, images, predicted, "gradcam").numpy()
-    for i, record in enumerate(records[:3]):  # first batch: 3 images of gradcam, in order
+    assert [(r.image, r.method) for r in records[:3]] == [
+        (image_paths[0], "gradcam"), (image_paths[0], "smoothgrad"), (image_paths[1], "gradcam")]
+    for i, record in enumerate(records[::2]):  # image-major: gradcam, smoothgrad for each image
         stored = np.load(record.map_path)
         assert stored.dtype == np.float16 and stored.shape == (32, 32)
         np.testing.assert_allclose(record.load(), gradcam[i], atol=1e-3)
         assert record.load(size=(40, 48)).shape == (40, 48)
         assert set(record.files) == {"overlay", "mask"}
         assert Image.open(record.files["mask"]).size == (32, 32)
+        assert record.target == predicted[i]
         provenance = record.provenance
         assert provenance["method"] == "gradcam" and provenance["target"] == predicted[i]
         assert provenance["image"] == str(image_paths[i]) and provenance["device"] == "cpu"
         assert provenance["versions"]["torch"] == torch.__version__ and provenance["seconds_per_image"] > 0
-    assert records[3].provenance["params"] == {"n": 3, "sigma": 0.15, "seed": 0}
+    assert records[1].provenance["params"] == {"n": 3, "sigma": 0.15, "seed": 0}
     lookup = MapCache(tmp_path / "cache").lookup(model, image_paths[0], "gradcam", predicted[0])
-    assert lookup == records[0]
+    assert lookup.folder == records[0].folder
     np.testing.assert_array_equal(load_map(tmp_path / "cache", model, image_paths[0], "gradcam", predicted[0]),
                                   records[0].load())
     with pytest.raises(CacheError, match="no cached fem map"):
@@ -97,6 +100,14 @@ def test_interrupted_run_resumes(tmp_path, model, image_paths, monkeypatch):
                          progress=False)
     assert calls == [2] and len(records) == 4  # only the second batch was computed
     assert {r.folder for r in records[:2]} == set(done)
+
+
+def test_a_copy_of_an_image_shares_entries_but_keeps_its_own_path(tmp_path, model, image_paths):
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(image_paths[0].read_bytes())
+    first, second = precompute(model, [image_paths[0], copy], ["fem"], targets=[2], cache_dir=tmp_path / "c",
+                               device="cpu", progress=False)
+    assert first.folder == second.folder and (first.image, second.image) == (image_paths[0], copy)
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
