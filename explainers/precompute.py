@@ -78,11 +78,13 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
     if unknown:
         raise ExplainError(f"cannot precompute {unknown}; choose from {', '.join(CACHEABLE)}")
     if params and set(params) - set(methods):
-        raise ExplainError(f"parameters given for methods not asked for: {sorted(set(params) - set(methods))}")
+        extra = sorted(set(params) - set(methods))
+        raise ExplainError(f"parameters given for methods not asked for: {extra}")
     if targets != "predicted":
         targets = [int(t) for t in targets]
         if not targets or min(targets) < 0 or max(targets) >= len(model.class_names):
-            raise ExplainError(f"targets must be 'predicted' or class indices in [0, {len(model.class_names)})")
+            raise ExplainError(
+                f"targets must be 'predicted' or class indices in [0, {len(model.class_names)})")
     if batch_size < 1:
         raise ExplainError("batch size must be at least 1")
     full_params = {m: method_params(m, (params or {}).get(m)) for m in methods}
@@ -95,7 +97,8 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
     cache = MapCache(cache_dir)
     identity = model_identity(model)
     records: list[MapRecord] = []
-    for start in tqdm(range(0, len(paths), batch_size), desc="precompute", unit="batch", disable=not progress):
+    batches = range(0, len(paths), batch_size)
+    for start in tqdm(batches, desc="precompute", unit="batch", disable=not progress):
         batch = paths[start:start + batch_size]
         hashes = [file_sha256(p) for p in batch]
         batch_targets = _targets(model, cache, batch, hashes, targets)
@@ -145,12 +148,13 @@ def _compute(model: LoadedModel, cache: MapCache, images: torch.Tensor, paths, h
     display = model.to_display(images[rows])
     overlays, masks = jet_overlay(display, maps).cpu(), white_mask(display, maps).cpu()
     maps = maps.cpu().numpy()
+    device_name = torch.cuda.get_device_name(images.device) if images.is_cuda else platform.processor()
     for n, (i, target, key) in enumerate(chunk):
         provenance = {
             "model": model.name, "model_identity": model_identity(model), "image": str(paths[i]),
             "image_hash": hashes[i], "method": method, "params": params, "target": target,
             "target_name": model.class_names[target], "device": str(images.device),
-            "device_name": torch.cuda.get_device_name(images.device) if images.is_cuda else platform.processor(),
+            "device_name": device_name,
             "seconds_per_image": round(seconds, 6), "batch_size": len(chunk),
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "versions": {"python": platform.python_version(), "torch": torch.__version__,

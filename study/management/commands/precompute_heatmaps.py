@@ -1,4 +1,4 @@
-"""python manage.py precompute_heatmaps --model SPEC --images DIR --methods gradcam,fem [--targets predicted]"""
+"""python manage.py precompute_heatmaps --model SPEC --images DIR --methods gradcam,fem [--targets ...]"""
 from pathlib import Path
 
 from django.conf import settings
@@ -16,8 +16,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True,
                             help='"efficientnet-lite0" or a JSON model spec (see explainers.models)')
-        parser.add_argument("--images", required=True, type=Path, help="a folder of images (searched recursively)")
-        parser.add_argument("--methods", default="gradcam", help=f"comma-separated, from {', '.join(CACHEABLE)}")
+        parser.add_argument("--images", required=True, type=Path,
+                            help="a folder of images (searched recursively)")
+        parser.add_argument("--methods", default="gradcam",
+                            help=f"comma-separated, from {', '.join(CACHEABLE)}")
         parser.add_argument("--targets", default="predicted",
                             help='"predicted" or comma-separated class indices explained for every image')
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -45,4 +47,5 @@ class Command(BaseCommand):
                                  progress=options["verbosity"] > 0)
         except ExplainerError as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"{len(records)} maps for {len(images)} images and {len(methods)} method(s) in {cache}")
+        self.stdout.write(f"{len(records)} maps for {len(images)} images and {len(methods)} method(s) "
+                          f"in {cache}")

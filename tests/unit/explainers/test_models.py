@@ -37,7 +37,8 @@ def test_preprocess_accepts_paths_arrays_and_grey_images_and_undoes(tmp_path, li
 
 def _spec(tmp_path, module, **fields) -> dict:
     torch.save(module.state_dict(), tmp_path / "weights.pt")
-    (tmp_path / "classes.txt").write_text("\n".join(f"class {i}" for i in range(fields.get("num_classes", 4))))
+    names = [f"class {i}" for i in range(fields.get("num_classes", 4))]
+    (tmp_path / "classes.txt").write_text("\n".join(names))
     spec = {"arch": "small_cnn", "checkpoint": "weights.pt", "num_classes": 4, "class_names": "classes.txt",
             "input_size": 32, **fields}
     (tmp_path / "model.json").write_text(json.dumps(spec))
@@ -59,7 +60,8 @@ def test_json_spec_with_relative_paths_and_stable_hash(tmp_path, monkeypatch):
     with torch.no_grad():
         torch.testing.assert_close(predict(model, images), module.eval()(images).sigmoid())
     torch.save(model.module, tmp_path / "full.pt")  # a full pickled module loads too
-    again = load_model({"checkpoint": str(tmp_path / "full.pt"), "num_classes": 4, "target_layer": "features.block3"})
+    again = load_model({"checkpoint": str(tmp_path / "full.pt"), "num_classes": 4,
+                        "target_layer": "features.block3"})
     assert again.weights_hash == model.weights_hash
     module.features.block1[0].weight.data[0, 0, 0, 0] += 1
     assert weights_hash(module) != model.weights_hash
@@ -69,8 +71,9 @@ def test_default_target_layers():
     model = load_model({"arch": "resnet18", "num_classes": 3, "class_names": ["a", "b", "c"]})
     assert model.target_layer == "layer4" and model.mean == (0.485, 0.456, 0.406)
     vgg_like = torch.nn.Module()  # VGG's layout, without building 130 M parameters
-    vgg_like.features = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(True), torch.nn.MaxPool2d(2),
-                                            torch.nn.Conv2d(4, 4, 3), torch.nn.ReLU(True), torch.nn.MaxPool2d(2))
+    nn = torch.nn
+    vgg_like.features = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(True), nn.MaxPool2d(2),
+                                      nn.Conv2d(4, 4, 3), nn.ReLU(True), nn.MaxPool2d(2))
     assert default_target_layer(vgg_like, "vgg16") == "features.4"
     assert default_target_layer(torchvision.models.mobilenet_v3_small(), "mobilenet_v3_small") == "features"
 

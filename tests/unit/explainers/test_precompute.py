@@ -70,8 +70,8 @@ def test_stored_maps_renders_and_provenance(tmp_path, model, image_paths):
     assert records[1].provenance["params"] == {"n": 3, "sigma": 0.15, "seed": 0}
     lookup = MapCache(tmp_path / "cache").lookup(model, image_paths[0], "gradcam", predicted[0])
     assert lookup.folder == records[0].folder
-    np.testing.assert_array_equal(load_map(tmp_path / "cache", model, image_paths[0], "gradcam", predicted[0]),
-                                  records[0].load())
+    loaded = load_map(tmp_path / "cache", model, image_paths[0], "gradcam", predicted[0])
+    np.testing.assert_array_equal(loaded, records[0].load())
     with pytest.raises(CacheError, match="no cached fem map"):
         load_map(tmp_path / "cache", model, image_paths[0], "fem", predicted[0])
     assert not list((tmp_path / "cache" / "tmp").iterdir())
@@ -91,7 +91,8 @@ def test_second_run_recomputes_nothing(tmp_path, model, image_paths, monkeypatch
 def test_interrupted_run_resumes(tmp_path, model, image_paths, monkeypatch):
     calls = counting(monkeypatch, fail_on_call=2)
     with pytest.raises(KeyboardInterrupt):
-        precompute(model, image_paths, ["gradcam"], batch_size=2, cache_dir=tmp_path, device="cpu", progress=False)
+        precompute(model, image_paths, ["gradcam"], batch_size=2, cache_dir=tmp_path, device="cpu",
+                   progress=False)
     assert calls == [2, 2]
     done = [p for p in tmp_path.glob("??/*") if p.is_dir()]
     assert len(done) == 2 and all((p / "provenance.json").is_file() for p in done)
