@@ -30,8 +30,8 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 import explainers
-from explainers import ExplainerError, LoadedModel, load_model, predict
-from explainers.pv import load_decoder, train_decoder
+from explainers import LoadedModel, load_model, predict
+from explainers.pv import TrainResult, load_decoder, train_decoder
 from explainers.render import resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
@@ -169,8 +169,8 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
     if "pv" in request.arms:
         decoder_path = request.decoder or decoder_cache_path(model)
         if not decoder_path.exists():
-            train_decoder(model, [open_image(i) for i in dataset.images], decoder_path, epochs=request.decoder_epochs,
-                          seed=request.seed, device=request.device, progress=progress)
+            ensure_decoder(model, [open_image(i) for i in dataset.images], decoder_path, request.decoder_epochs,
+                           request.seed, request.device, progress)
     displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
     targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
     renders = {technique: render(model, [open_image(c.image) for c in [*chosen, example]], displays, targets,
@@ -201,6 +201,23 @@ def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.I
                 image = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
                 pngs.append(to_png(white_mask(image, resize_maps(result[None], size).clamp(0, 1))[0]))
     return pngs
+
+
+def ensure_decoder(model: LoadedModel, images: list, path: Path, epochs: int, seed: int, device: str = "cpu",
+                   progress: bool = True) -> TrainResult | None:
+    """Train the PV decoder of `model` on `images` (PIL images or uint8 arrays) into `path`, unless it
+    exists; it is written under a temporary name and renamed when training ends, so an interrupted
+    run leaves no half-trained decoder at `path`. Returns the training result, or None if cached."""
+    if path.exists():
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    try:
+        result = train_decoder(model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress)
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
+    return result
 
 
 def decoder_cache_path(model: LoadedModel) -> Path:
@@ -334,6 +351,3 @@ def intro_html(technique: str, example_prediction: str) -> str:
             f"guess which class the model predicted. In the example below, the model predicted "
             f"<strong>{escape(example_prediction)}</strong>.</p>")
 
-
-__all__ = ["BuildError", "BuildRequest", "Classified", "DatasetError", "ExplainerError", "build_study", "classify",
-           "compose_options", "judge", "sample"]

@@ -20,12 +20,11 @@ from PIL import Image
 
 from explainers import load_model, predict
 from explainers.cache import MapCache
-from explainers.precompute import precompute
 from explainers.classifier import train_classifier
 from explainers.nets import SmallCNN
-from explainers.pv import train_decoder
+from explainers.precompute import precompute
 from study.models import Study
-from study.services.build import BuildRequest, build_study, decoder_cache_path
+from study.services.build import BuildRequest, build_study, decoder_cache_path, ensure_decoder
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "fashion_mnist_subset.npz"
 SLUG = "demo"
@@ -102,18 +101,13 @@ def ensure_dataset() -> Path:
     return folder
 
 
-def ensure_decoder(spec_path: Path, progress: bool = True):
-    """Train the PV decoder of the demo classifier unless cached; returns (path, TrainResult or None)."""
+def ensure_demo_decoder(spec_path: Path, progress: bool = True):
+    """The demo classifier's PV decoder, trained on 2,000 training images unless cached;
+    returns (path, TrainResult or None when cached)."""
     model = load_model(spec_path)
     path = decoder_cache_path(model)
-    if path.is_file():
-        return path, None
-    data = fixture_data()
-    images = [np.ascontiguousarray(x) for x in data["x_train"][:DECODER_IMAGES]]
-    staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
-    result = train_decoder(model, images, staging, epochs=DECODER_EPOCHS, seed=0, device="cpu", progress=progress)
-    os.replace(staging, path)
-    return path, result
+    images = [np.ascontiguousarray(x) for x in fixture_data()["x_train"][:DECODER_IMAGES]]
+    return path, ensure_decoder(model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress)
 
 
 def ensure_researcher() -> tuple[str, str]:
@@ -129,7 +123,7 @@ def build_demo(progress: bool = True) -> DemoResult:
     """Everything the demo needs; leaves an identical existing demo study alone."""
     classifier = ensure_classifier(progress)
     dataset = ensure_dataset()
-    decoder_path, decoder_result = ensure_decoder(classifier.spec_path, progress)
+    decoder_path, decoder_result = ensure_demo_decoder(classifier.spec_path, progress)
     request = BuildRequest(slug=SLUG, model=str(classifier.spec_path), dataset=dataset, arms=("gradcam", "pv"),
                            n_correct=16, n_incorrect=14, seed=0, decoder=decoder_path,
                            title="Demo: what did the Fashion-MNIST classifier predict?")

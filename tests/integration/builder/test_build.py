@@ -12,7 +12,6 @@ from explainers import load_model, predict
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.build import BuildError, BuildRequest, build_study
-from study.services.datasets import DatasetError
 
 pytestmark = pytest.mark.django_db
 
@@ -174,3 +173,24 @@ def test_unknown_arm_is_refused_before_any_work(tiny_spec, csv_dataset):
     with pytest.raises(CommandError, match="unknown arm technique"):
         call_command("build_study", "s1", "--model", str(tiny_spec), "--dataset", str(csv_dataset),
                      "--arms", "gradcam,telepathy")
+
+
+def test_an_interrupted_decoder_training_leaves_no_decoder_behind(tiny_spec, fashion, tmp_path, monkeypatch):
+    from study.services import build
+
+    def interrupted(model, images, out_path, **kwargs):
+        Path(out_path).write_bytes(b"one epoch of a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(build, "train_decoder", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build.ensure_decoder(load_model(tiny_spec), list(fashion["x_train"][:8]), tmp_path / "d.pt", 1, 0)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_build_trains_and_caches_a_decoder_when_none_is_given(tiny_spec, csv_dataset, isolated_media, settings):
+    study = build_study(request_for(tiny_spec, csv_dataset, arms=("pv",), n_correct=1, n_incorrect=1,
+                                    decoder_epochs=1), progress=False)
+    decoder = Path(study.provenance["decoder"]["path"])
+    assert decoder.is_file() and decoder.is_relative_to(settings.EXPLAINER_CACHE_DIR)
+    assert study.items.count() == 2 and Stimulus.objects.filter(item__study=study).count() == 2
