@@ -207,12 +207,12 @@ def ensure_gallery(progress: bool = True) -> list[GalleryEntry]:
     records = precompute(model, paths, GALLERY_METHODS, device="cpu", cache_dir=settings.EXPLAINER_CACHE_DIR,
                          batch_size=8, progress=progress)
     probabilities = predict(model, model.preprocess(paths)).cpu()
-    keys = {(r.provenance["image"], r.provenance["method"]): r.key for r in records}
+    keys = {(r.image, r.method): r.key for r in records}
     entries = []
     for path, p, (name, (_, credit)) in zip(paths, probabilities, photos.items()):
         best = p.topk(5)
         top5 = tuple((model.class_names[int(c)], round(float(v), 4)) for v, c in zip(best.values, best.indices))
-        maps = tuple((method, keys[(str(path), method)]) for method in GALLERY_METHODS)
+        maps = tuple((method, keys[(path, method)]) for method in GALLERY_METHODS)
         entries.append(GalleryEntry(name, credit, top5, maps))
     partial = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex}.tmp")
     partial.write_text(json.dumps([asdict(entry) for entry in entries], indent=2))
