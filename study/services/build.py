@@ -37,6 +37,9 @@ from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
 
+CONSENT_TEXT = ("You will see {n} images, each with an explanation of an image classifier's decision, and guess "
+                "what the classifier predicted. It takes about 10 minutes. We store your answers and response "
+                "times under a random code, and nothing that identifies you. You may stop at any time.")
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
 
@@ -302,6 +305,7 @@ def _save(request: BuildRequest, provenance: dict, chosen: list[Classified], opt
         with transaction.atomic():
             Study.objects.filter(slug=request.slug).delete()
             study = Study.objects.create(slug=request.slug, title=request.title or f"Study {request.slug}",
+                                         consent_text=CONSENT_TEXT.format(n=len(chosen)),
                                          status=Study.Status.OPEN, provenance=provenance)
             arms = []
             for position, technique in enumerate(request.arms):
