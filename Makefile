@@ -30,6 +30,7 @@ test: install chromium postgres
 	DATABASE_URL=$(PG_URL) $(PY) -m pytest tests/integration tests/e2e
 
 demo: install
+	@mkdir -p $${EXPLAINLAB_VAR:-var}
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py build_demo
 	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
