@@ -38,6 +38,7 @@ def assign_arm(study: Study) -> Arm:
 def arm_loads(study: Study) -> dict[int, int]:
     """Participants per arm id that count for balance: completed, or active and seen within the timeout."""
     cutoff = timezone.now() - timedelta(minutes=study.active_timeout_minutes)
-    counting = Q(status=Participant.Status.COMPLETED) | Q(status=Participant.Status.ACTIVE, last_seen_at__gte=cutoff)
+    active = Q(status=Participant.Status.ACTIVE, last_seen_at__gte=cutoff)
+    counting = Q(status=Participant.Status.COMPLETED) | active
     rows = Participant.objects.filter(counting, study=study).values("arm").annotate(n=Count("pk"))
     return {row["arm"]: row["n"] for row in rows}

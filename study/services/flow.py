@@ -13,6 +13,7 @@ from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.db import IntegrityError, transaction
+from django.db.models import Count, QuerySet, Window
 from django.utils import timezone
 
 from study.assignment import assign_arm
@@ -107,7 +108,8 @@ def consent(study: Study, consent_key: str, params: dict[str, str]) -> Participa
     _check_ready(study, items)
     try:
         with transaction.atomic():
-            participant = Participant.objects.create(study=study, arm=assign_arm(study), consent_key=consent_key)
+            arm = assign_arm(study)
+            participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key)
             RecruitmentRecord.objects.create(participant=participant, params=params)
             Trial.objects.bulk_create(build_trials(participant, items))
     except IntegrityError:
@@ -152,9 +154,15 @@ def shuffled_options(seed: int, item: Item) -> list[str]:
     return options
 
 
-def participant_for(token: str) -> Participant:
-    """The participant with this token; NotFound for a forged one, Gone once their study stopped."""
-    participant = Participant.objects.select_related("study", "arm").filter(token=token).first()
+def participant_for(token: str, lock: bool = False) -> Participant:
+    """The participant with this token; NotFound for a forged one, Gone once their study stopped.
+
+    With `lock` (inside a transaction) their row stays locked until the transaction ends.
+    """
+    participants = Participant.objects.select_related("study", "arm")
+    if lock:
+        participants = participants.select_for_update(of=("self",))
+    participant = participants.filter(token=token).first()
     if participant is None:
         raise NotFound("This study link is not valid. Please use the link you were given.")
     if participant.status == Participant.Status.COMPLETED:
@@ -166,14 +174,19 @@ def participant_for(token: str) -> Participant:
     return participant
 
 
+def waiting_trials(participant: Participant) -> QuerySet:
+    """The participant's unanswered trials with their items, current first, each with `remaining` (count)."""
+    return (participant.trials.filter(answered_at__isnull=True).select_related("item")
+            .annotate(remaining=Window(Count("pk"))).order_by("presented_position"))
+
+
 def current_page(participant: Participant) -> Page:
     """The page the participant is on; shows a question (stamps `shown_at`) the first time it is served."""
     if participant.status == Participant.Status.COMPLETED:
         return Page(PageKind.COMPLETE, participant)
     if participant.intro_seen_at is None:
         return Page(PageKind.INTRO, participant)
-    trials = participant.trials.select_related("item")
-    trial = trials.filter(answered_at__isnull=True).order_by("presented_position").first()
+    trial = waiting_trials(participant).first()
     if trial is None:  # cannot happen: the last answer completes the participant in its transaction
         raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
     if trial.shown_at is None:
@@ -181,7 +194,9 @@ def current_page(participant: Participant) -> Page:
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
     stimulus = Stimulus.objects.get(item=trial.item_id, arm=participant.arm_id)
-    return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, trials.count())
+    # Answers come strictly in order, so every trial before the current one is answered.
+    total = trial.presented_position + trial.remaining
+    return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)
 
 
 def finish_intro(participant: Participant) -> None:
@@ -191,34 +206,38 @@ def finish_intro(participant: Participant) -> None:
         intro_seen_at=now, last_seen_at=now)
 
 
-def answer(participant: Participant, trial_id: int, option: str, rt_ms: int | None) -> bool:
+def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> bool:
     """Record the answer to the current question; False (nothing written) if it was already answered.
 
-    NotFound for another participant's trial, NotCurrentQuestion for one not reached yet,
-    BadInput for an option that was not offered. The last answer completes the participant.
+    NotFound for a forged token or another participant's trial, Gone as participant_for,
+    NotCurrentQuestion for a question not reached yet, BadInput for an option not offered.
+    The last answer completes the participant, in the same transaction.
     """
     if rt_ms is not None and not 0 <= rt_ms <= MAX_RT_MS:
         raise BadInput("The response time is not valid.")
     with transaction.atomic():
-        locked = Participant.objects.select_for_update().get(pk=participant.pk)
-        trial = locked.trials.select_related("item").filter(pk=trial_id).first()
-        if trial is None:
-            raise NotFound("This question is not part of your study.")
-        if trial.answered_at is not None or locked.status != Participant.Status.ACTIVE:
+        participant = participant_for(token, lock=True)
+        if participant.status != Participant.Status.ACTIVE:
             return False
-        current = locked.trials.filter(answered_at__isnull=True).order_by("presented_position").first()
-        if locked.intro_seen_at is None or trial.shown_at is None or trial.pk != current.pk:
+        current = waiting_trials(participant).first()
+        if current is None or current.pk != trial_id:
+            answered_at = list(participant.trials.filter(pk=trial_id).values_list("answered_at", flat=True))
+            if not answered_at:
+                raise NotFound("This question is not part of your study.")
+            if answered_at[0] is not None:
+                return False
             raise NotCurrentQuestion("This question has not been reached yet.")
-        if option not in trial.presented_options:
+        if participant.intro_seen_at is None or current.shown_at is None:
+            raise NotCurrentQuestion("This question has not been reached yet.")
+        if option not in current.presented_options:
             raise BadInput("Please choose one of the options shown.")
         now = timezone.now()
-        written = Trial.objects.filter(pk=trial.pk, answered_at__isnull=True).update(
-            chosen_option=option, correct_guess=option == trial.item.answer, rt_ms=rt_ms, answered_at=now)
-        done = not locked.trials.filter(answered_at__isnull=True).exists()
+        written = Trial.objects.filter(pk=current.pk, answered_at__isnull=True).update(
+            chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now)
         changes = {"last_seen_at": now}
-        if done:
+        if current.remaining == 1:
             changes.update(status=Participant.Status.COMPLETED, completed_at=now, completion_code=new_code())
-        Participant.objects.filter(pk=locked.pk).update(**changes)
+        Participant.objects.filter(pk=participant.pk).update(**changes)
     return bool(written)
 
 

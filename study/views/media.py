@@ -17,8 +17,9 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 @require_safe
 def participant_media(request: HttpRequest, path: str) -> FileResponse:
     """Serve MEDIA_ROOT/<path> if it is an image in a public folder; 404 for anything else."""
-    parts = PurePosixPath(path).parts
-    if len(parts) < 2 or parts[0] not in PUBLIC_FOLDERS or PurePosixPath(path).suffix.lower() not in IMAGE_SUFFIXES:
+    relative = PurePosixPath(path)
+    parts = relative.parts
+    if len(parts) < 2 or parts[0] not in PUBLIC_FOLDERS or relative.suffix.lower() not in IMAGE_SUFFIXES:
         raise Http404("no such image")
     folder = (Path(settings.MEDIA_ROOT) / parts[0]).resolve()
     file = (folder / Path(*parts[1:])).resolve()

@@ -88,9 +88,9 @@ def intro_done(request: HttpRequest, token: str) -> HttpResponse:
 @require_POST
 @shows_flow_errors
 def answer(request: HttpRequest, token: str) -> HttpResponse:
-    participant = flow.participant_for(token)
     form = AnswerForm(request.POST)
     if not form.is_valid():
         raise flow.BadInput("Please choose one of the options shown.")
-    flow.answer(participant, form.cleaned_data["trial"], form.cleaned_data["option"], form.cleaned_data["rt_ms"])
+    data = form.cleaned_data
+    flow.answer(token, data["trial"], data["option"], data["rt_ms"])
     return redirect("participant-page", token=token)

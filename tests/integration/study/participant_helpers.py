@@ -29,10 +29,12 @@ def current_trial(client: Client, participant: Participant) -> Trial:
     return response.context["page"].trial
 
 
-def post_answer(client: Client, participant: Participant, trial: Trial, option: str | None = None, rt_ms=1234):
+def post_answer(client: Client, participant: Participant, trial: Trial, option: str | None = None,
+                rt_ms: int = 1234):
     """POST an answer (the first presented option unless given) and return the response."""
     option = trial.presented_options[0] if option is None else option
-    return client.post(f"/p/{participant.token}/answer/", {"trial": trial.pk, "option": option, "rt_ms": rt_ms})
+    form = {"trial": trial.pk, "option": option, "rt_ms": rt_ms}
+    return client.post(f"/p/{participant.token}/answer/", form)
 
 
 def run_to_completion(client: Client, participant: Participant) -> None:
@@ -80,8 +82,8 @@ def finish_over_http(session: requests.Session, base_url: str, token: str, send_
     """Read the intro, answer every question (the first option), reach completion; return answers sent."""
     url = f"{base_url}/p/{token}/"
     page = session.get(url, timeout=60)
-    page = session.post(url + "intro/", data={"csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken")},
-                        timeout=60)
+    csrf = {"csrfmiddlewaretoken": form_field(page.text, "csrfmiddlewaretoken")}
+    page = session.post(url + "intro/", data=csrf, timeout=60)
     answers = 0
     while 'name="trial"' in page.text:
         form = {name: form_field(page.text, name) for name in ("csrfmiddlewaretoken", "trial", "option")}

@@ -23,8 +23,9 @@ PARTICIPANTS = 30  # per policy in the SQLite file test
 
 def add_participants(arm: Arm, n: int, status: str = Participant.Status.ACTIVE, minutes_ago: int = 0) -> None:
     for _ in range(n):
+        completed_at = timezone.now() if status == "completed" else None
         participant = Participant.objects.create(study=arm.study, arm=arm, status=status,
-                                                 completed_at=timezone.now() if status == "completed" else None)
+                                                 completed_at=completed_at)
         Participant.objects.filter(pk=participant.pk).update(
             last_seen_at=timezone.now() - timedelta(minutes=minutes_ago))
 
@@ -104,13 +105,13 @@ def consent_in_threads(study: Study, participants: int, workers: int) -> Counter
 
 
 @pytest.mark.slow
-@pytest.mark.django_db
 def test_concurrent_participants_on_a_sqlite_file(tmp_path):
     """Threads against a real SQLite file (the in-memory test database cannot take concurrent writers)."""
     if connection.vendor != "sqlite":
         pytest.skip("the SQLite run covers this")
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "MEDIA_ROOT": str(tmp_path / "media"),
-           "DJANGO_SETTINGS_MODULE": "config.settings", "DEBUG": "1"}  # DEBUG: {% static %} without collectstatic
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+           "MEDIA_ROOT": str(tmp_path / "media"), "DJANGO_SETTINGS_MODULE": "config.settings",
+           "DEBUG": "1"}  # DEBUG: {% static %} without a collectstatic run
     code = ("import django; django.setup(); "
             "from tests.integration.study.test_assignment import run_on_sqlite_file; run_on_sqlite_file()")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
@@ -143,7 +144,8 @@ def run_on_sqlite_file() -> None:
     server = ThreadedWSGIServer(("127.0.0.1", 0), WSGIRequestHandler)
     server.set_app(get_wsgi_application())
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    answers = drive_over_http(f"http://127.0.0.1:{server.server_port}", "rr", participants=PARTICIPANTS, workers=8)
+    base_url = f"http://127.0.0.1:{server.server_port}"
+    answers = drive_over_http(base_url, "rr", participants=PARTICIPANTS, workers=8)
     server.shutdown()
     rr_participants = Participant.objects.filter(study=round_robin)
     trials = Trial.objects.filter(participant__study=round_robin)

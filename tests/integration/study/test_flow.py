@@ -72,7 +72,8 @@ def test_intro_then_questions_then_completion_with_correct_guesses_recorded(clie
         trial = response.context["page"].trial
         seen.append(trial.pk)
         choice = trial.item.model_prediction if number % 2 else CANT_TELL
-        assert post_answer(client, participant, trial, choice, rt_ms=900 + number).url == f"/p/{participant.token}/"
+        response = post_answer(client, participant, trial, choice, rt_ms=900 + number)
+        assert response.url == f"/p/{participant.token}/"
     assert len(set(seen)) == 5
     done = client.get(f"/p/{participant.token}/")
     participant.refresh_from_db()

@@ -86,7 +86,8 @@ def test_answers_before_the_intro_are_refused(client):
 def test_another_participants_question_is_not_found(client, at_first_question):
     participant, trial = at_first_question
     other = consent(Client())
-    response = client.post(f"/p/{other.token}/answer/", {"trial": trial.pk, "option": trial.presented_options[0]})
+    form = {"trial": trial.pk, "option": trial.presented_options[0]}
+    response = client.post(f"/p/{other.token}/answer/", form)
     assert response.status_code == 404
     assert Trial.objects.filter(answered_at__isnull=False).count() == 0
 

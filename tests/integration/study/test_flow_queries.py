@@ -1,0 +1,22 @@
+"""Each participant page costs a small, fixed number of queries, however long the study."""
+import pytest
+
+from tests.factories import make_study
+from tests.integration.study.participant_helpers import consent, post_answer
+
+pytestmark = pytest.mark.django_db
+
+
+def test_question_pages_and_answers_take_a_fixed_number_of_queries(client, django_assert_max_num_queries):
+    make_study(n_correct=16, n_incorrect=14)
+    participant = consent(client)
+    url = f"/p/{participant.token}/"
+    client.post(url + "intro/")
+    for _ in range(30):
+        # participant; current trial with its item and the count left; shown_at; stimulus
+        with django_assert_max_num_queries(4):
+            trial = client.get(url).context["page"].trial
+        # in one transaction: lock the participant, current trial, update it, update the participant
+        with django_assert_max_num_queries(6):  # the transaction's BEGIN and COMMIT count as two
+            assert post_answer(client, participant, trial).status_code == 302
+    assert participant.trials.filter(answered_at__isnull=True).count() == 0
