@@ -4,6 +4,7 @@ This is how the demo's SmallCNN learns Fashion-MNIST. Images are (N, H, W) grays
 (N, H, W, 3) RGB uint8 arrays; the network sees them as (N, 3, size, size) float32, resized
 bilinearly and normalised with `mean` and `std`, the same way `explainers.models` preprocesses.
 """
+
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,11 +27,14 @@ class TrainingResult:
     n_test: int
 
 
-def to_tensor(images: np.ndarray, size: int, mean: tuple[float, float, float],
-              std: tuple[float, float, float]) -> torch.Tensor:
+def to_tensor(
+    images: np.ndarray, size: int, mean: tuple[float, float, float], std: tuple[float, float, float]
+) -> torch.Tensor:
     """(N, H, W) or (N, H, W, 3) uint8 -> (N, 3, size, size) float32, normalised."""
     if images.dtype != np.uint8 or images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[-1] != 3):
-        raise TrainingError(f"images must be (N, H, W) or (N, H, W, 3) uint8, got {images.shape} {images.dtype}")
+        raise TrainingError(
+            f"images must be (N, H, W) or (N, H, W, 3) uint8, got {images.shape} {images.dtype}"
+        )
     x = torch.from_numpy(images).float().div_(255)
     x = x.unsqueeze(1).expand(-1, 3, -1, -1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
     if x.shape[-2:] != (size, size):
@@ -44,15 +48,27 @@ def to_tensor(images: np.ndarray, size: int, mean: tuple[float, float, float],
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
     """Top-1 accuracy in [0, 1] of `model` on (N, 3, S, S) inputs and (N,) int64 labels."""
     model.eval()
-    hits = sum((model(x[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum().item()
-               for i in range(0, len(x), batch_size))
+    hits = sum(
+        (model(x[i : i + batch_size]).argmax(1) == y[i : i + batch_size]).sum().item()
+        for i in range(0, len(x), batch_size)
+    )
     return hits / len(x)
 
 
-def train_classifier(model: nn.Module, train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray], *,
-                     size: int, mean: tuple[float, float, float], std: tuple[float, float, float],
-                     epochs: int = 6, batch_size: int = 64, lr: float = 3e-3, seed: int = 0,
-                     progress: bool = True) -> TrainingResult:
+def train_classifier(
+    model: nn.Module,
+    train: tuple[np.ndarray, np.ndarray],
+    test: tuple[np.ndarray, np.ndarray],
+    *,
+    size: int,
+    mean: tuple[float, float, float],
+    std: tuple[float, float, float],
+    epochs: int = 6,
+    batch_size: int = 64,
+    lr: float = 3e-3,
+    seed: int = 0,
+    progress: bool = True,
+) -> TrainingResult:
     """Train `model` in place with Adam and a one-cycle schedule; return its test accuracy.
 
     `train` and `test` are (images uint8, labels int) pairs; labels are class indices in
@@ -75,7 +91,7 @@ def train_classifier(model: nn.Module, train: tuple[np.ndarray, np.ndarray], tes
         order = torch.randperm(len(xt), generator=generator)
         total = 0.0
         for i in range(0, len(xt), batch_size):
-            batch = order[i:i + batch_size]
+            batch = order[i : i + batch_size]
             loss = F.cross_entropy(model(xt[batch]), yt[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -86,5 +102,10 @@ def train_classifier(model: nn.Module, train: tuple[np.ndarray, np.ndarray], tes
         bar.set_postfix(epoch=epoch + 1, loss=f"{total / len(xt):.3f}")
     bar.close()
     model.eval()
-    return TrainingResult(test_accuracy=accuracy(model, xv, yv), final_loss=total / len(xt), epochs=epochs,
-                          n_train=len(xt), n_test=len(xv))
+    return TrainingResult(
+        test_accuracy=accuracy(model, xv, yv),
+        final_loss=total / len(xt),
+        epochs=epochs,
+        n_train=len(xt),
+        n_test=len(xv),
+    )

@@ -5,6 +5,7 @@ requested numbers reproducibly, composes one option set per item, renders one st
 and arm through `explainers`, and creates the study in one transaction. Nothing is written to the
 database, and no file is left behind, when any step fails.
 """
+
 import hashlib
 import io
 import json
@@ -21,12 +22,12 @@ import django
 import numpy as np
 import torch
 import torchvision
-from torch.nn import functional as F
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils.html import escape
 from PIL import Image, UnidentifiedImageError
+from torch.nn import functional as F
 from tqdm import tqdm
 
 import explainers
@@ -37,20 +38,28 @@ from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
 
-CONSENT_TEXT = ("You will see {n} images, each with an explanation of an image classifier's decision, and guess "
-                "what the classifier predicted. It takes about 10 minutes. We store your answers and response "
-                "times under a random code, and nothing that identifies you. You may stop at any time.")
+CONSENT_TEXT = (
+    "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
+    "what the classifier predicted. It takes about 10 minutes. We store your answers and response "
+    "times under a random code, and nothing that identifies you. You may stop at any time."
+)
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
 
 TECHNIQUES = {
-    "gradcam": ("Grad-CAM", "Grad-CAM highlights the regions of the image that most increased the model's score "
-                "for the class it predicted. The rest of the image is faded to white: what you still see is "
-                "where the model looked."),
-    "pv": ("Perception Visualization", "Perception Visualization shows what the model saw, not only where: "
-           "the highlighted regions are redrawn from the model's own internal features by a decoder "
-           "network, and the rest of the image is white. Shapes and textures the model picked up appear; "
-           "details it ignored are blurred or missing."),
+    "gradcam": (
+        "Grad-CAM",
+        "Grad-CAM highlights the regions of the image that most increased the model's score "
+        "for the class it predicted. The rest of the image is faded to white: what you still see is "
+        "where the model looked.",
+    ),
+    "pv": (
+        "Perception Visualization",
+        "Perception Visualization shows what the model saw, not only where: "
+        "the highlighted regions are redrawn from the model's own internal features by a decoder "
+        "network, and the rest of the image is white. Shapes and textures the model picked up appear; "
+        "details it ignored are blurred or missing.",
+    ),
 }
 
 
@@ -101,20 +110,28 @@ def judge(top1: str, predicted: Sequence[str], truth: Sequence[str], multi_label
     return False if not set(predicted) & set(truth) else None
 
 
-def classify(model: LoadedModel, dataset: Dataset, batch_size: int = 64, progress: bool = True) -> list[Classified]:
+def classify(
+    model: LoadedModel, dataset: Dataset, batch_size: int = 64, progress: bool = True
+) -> list[Classified]:
     """Run the model over every image of the data set in batches; one verdict per image, in data-set order."""
     results = []
     names = model.class_names
-    for start in tqdm(range(0, len(dataset.images), batch_size), desc="classifying", unit="batch",
-                      disable=not progress):
-        chunk = dataset.images[start:start + batch_size]
+    for start in tqdm(
+        range(0, len(dataset.images), batch_size), desc="classifying", unit="batch", disable=not progress
+    ):
+        chunk = dataset.images[start : start + batch_size]
         probabilities = predict(model, model.preprocess([open_image(image) for image in chunk])).cpu()
         for image, p in zip(chunk, probabilities):
             top1 = names[int(p.argmax())]
-            predicted = (tuple(sorted(names[i] for i in torch.nonzero(p >= model.threshold).flatten().tolist()))
-                         if model.multi_label else (top1,))
+            predicted = (
+                tuple(sorted(names[i] for i in torch.nonzero(p >= model.threshold).flatten().tolist()))
+                if model.multi_label
+                else (top1,)
+            )
             predicted = predicted or (top1,)  # a model always predicts something: its top-1 at least
-            results.append(Classified(image, top1, predicted, judge(top1, predicted, image.labels, model.multi_label)))
+            results.append(
+                Classified(image, top1, predicted, judge(top1, predicted, image.labels, model.multi_label))
+            )
     return results
 
 
@@ -122,8 +139,10 @@ def sample(candidates: Sequence[Classified], n: int, rng: random.Random, kind: s
     """n candidates drawn reproducibly, stratified by the model's top-1 class (round-robin over the
     classes in a seeded order), so the answers to guess are spread over the classes."""
     if len(candidates) < n:
-        raise BuildError(f"only {len(candidates)} {kind} images qualify, {n} requested; "
-                         f"ask for fewer or use a larger data set")
+        raise BuildError(
+            f"only {len(candidates)} {kind} images qualify, {n} requested; "
+            f"ask for fewer or use a larger data set"
+        )
     strata = defaultdict(list)
     for candidate in sorted(candidates, key=lambda c: c.image.name):
         strata[candidate.top1].append(candidate)
@@ -159,8 +178,9 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
     correct = [c for c in classified if c.correct is True]
     incorrect = [c for c in classified if c.correct is False]
     rng = random.Random(request.seed)
-    chosen = (sample(correct, request.n_correct, rng, "correctly classified")
-              + sample(incorrect, request.n_incorrect, rng, "misclassified"))
+    chosen = sample(correct, request.n_correct, rng, "correctly classified") + sample(
+        incorrect, request.n_incorrect, rng, "misclassified"
+    )
     rng.shuffle(chosen)
     chosen_names = {c.image.name for c in chosen}
     spare = sorted((c for c in correct if c.image.name not in chosen_names), key=lambda c: c.image.name)
@@ -172,19 +192,42 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
     if "pv" in request.arms:
         decoder_path = request.decoder or decoder_cache_path(model)
         if not decoder_path.exists():
-            ensure_decoder(model, [open_image(i) for i in dataset.images], decoder_path, request.decoder_epochs,
-                           request.seed, request.device, progress)
+            ensure_decoder(
+                model,
+                [open_image(i) for i in dataset.images],
+                decoder_path,
+                request.decoder_epochs,
+                request.seed,
+                request.device,
+                progress,
+            )
     displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
     targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
-    renders = {technique: render(model, [open_image(c.image) for c in [*chosen, example]], displays, targets,
-                                 technique, request, decoder_path)
-               for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)}
+    renders = {
+        technique: render(
+            model,
+            [open_image(c.image) for c in [*chosen, example]],
+            displays,
+            targets,
+            technique,
+            request,
+            decoder_path,
+        )
+        for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
+    }
     provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect))
     return _save(request, provenance, chosen, options, displays, renders, example)
 
 
-def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.Image], targets: list[int],
-           technique: str, request: BuildRequest, decoder_path: Path | None) -> list[bytes]:
+def render(
+    model: LoadedModel,
+    images: list[Image.Image],
+    displays: list[Image.Image],
+    targets: list[int],
+    technique: str,
+    request: BuildRequest,
+    decoder_path: Path | None,
+) -> list[bytes]:
     """One PNG stimulus per image: PV images for "pv", otherwise the image masked by the method's map on
     white (as in the PV paper's code), at the size of the display image."""
     params = dict(request.method_params.get(technique, {}))
@@ -192,8 +235,10 @@ def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.I
         params["decoder"] = load_decoder(decoder_path, model)
     pngs = []
     for start in range(0, len(images), request.batch_size):
-        batch = model.preprocess(images[start:start + request.batch_size])
-        out = explainers.explain(model, batch, targets[start:start + request.batch_size], technique, **params)
+        batch = model.preprocess(images[start : start + request.batch_size])
+        out = explainers.explain(
+            model, batch, targets[start : start + request.batch_size], technique, **params
+        )
         for i, result in enumerate(out.detach().float().cpu()):
             display = displays[start + i]
             size = (display.height, display.width)
@@ -206,8 +251,15 @@ def render(model: LoadedModel, images: list[Image.Image], displays: list[Image.I
     return pngs
 
 
-def ensure_decoder(model: LoadedModel, images: list, path: Path, epochs: int, seed: int, device: str = "cpu",
-                   progress: bool = True) -> TrainResult | None:
+def ensure_decoder(
+    model: LoadedModel,
+    images: list,
+    path: Path,
+    epochs: int,
+    seed: int,
+    device: str = "cpu",
+    progress: bool = True,
+) -> TrainResult | None:
     """Train the PV decoder of `model` on `images` (PIL images or uint8 arrays) into `path`, unless it
     exists; it is written under a temporary name and renamed when training ends, so an interrupted
     run leaves no half-trained decoder at `path`. Returns the training result, or None if cached."""
@@ -216,7 +268,9 @@ def ensure_decoder(model: LoadedModel, images: list, path: Path, epochs: int, se
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
-        result = train_decoder(model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress)
+        result = train_decoder(
+            model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress
+        )
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
@@ -225,7 +279,9 @@ def ensure_decoder(model: LoadedModel, images: list, path: Path, epochs: int, se
 
 def decoder_cache_path(model: LoadedModel) -> Path:
     """Where the PV decoder trained for this model (weights and target layer) is cached."""
-    return Path(settings.EXPLAINER_CACHE_DIR) / "decoders" / f"{model.weights_hash[:20]}-{model.target_layer}.pt"
+    return (
+        Path(settings.EXPLAINER_CACHE_DIR) / "decoders" / f"{model.weights_hash[:20]}-{model.target_layer}.pt"
+    )
 
 
 def open_image(image: LabelledImage) -> Image.Image:
@@ -254,15 +310,19 @@ def _check_request(request: BuildRequest) -> None:
         raise BuildError(f"give one or more distinct arms, got {list(request.arms)}")
     unknown = [arm for arm in request.arms if arm not in explainers.METHODS]
     if unknown:
-        raise BuildError(f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}")
+        raise BuildError(
+            f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}"
+        )
     if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
         raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")
     existing = Study.objects.filter(slug=request.slug).first()
     if existing and not request.replace:
         raise BuildError(f"study {request.slug!r} already exists; pass --replace to rebuild it")
     if existing and existing.participants.exists():
-        raise BuildError(f"study {request.slug!r} has {existing.participants.count()} participant(s); "
-                         f"refusing to replace it (their answers would be lost)")
+        raise BuildError(
+            f"study {request.slug!r} has {existing.participants.count()} participant(s); "
+            f"refusing to replace it (their answers would be lost)"
+        )
 
 
 def _device(name: str) -> str:
@@ -273,22 +333,46 @@ def _device(name: str) -> str:
     return name
 
 
-def _provenance(request: BuildRequest, model: LoadedModel, dataset: Dataset, decoder_path: Path | None,
-                n_correct: int, n_incorrect: int) -> dict:
+def _provenance(
+    request: BuildRequest,
+    model: LoadedModel,
+    dataset: Dataset,
+    decoder_path: Path | None,
+    n_correct: int,
+    n_incorrect: int,
+) -> dict:
     return {
         "build_key": request.key(),
         "seed": request.seed,
-        "model": {"spec": request.model if isinstance(request.model, dict) else str(request.model),
-                  "name": model.name, "weights_sha256": model.weights_hash, "multi_label": model.multi_label,
-                  "threshold": model.threshold, "input_size": model.input_size, "target_layer": model.target_layer},
-        "dataset": {"path": str(dataset.root), "layout": dataset.layout, "n_images": len(dataset.images),
-                    "classes": list(dataset.classes), "qualifying_correct": n_correct,
-                    "qualifying_incorrect": n_incorrect},
+        "model": {
+            "spec": request.model if isinstance(request.model, dict) else str(request.model),
+            "name": model.name,
+            "weights_sha256": model.weights_hash,
+            "multi_label": model.multi_label,
+            "threshold": model.threshold,
+            "input_size": model.input_size,
+            "target_layer": model.target_layer,
+        },
+        "dataset": {
+            "path": str(dataset.root),
+            "layout": dataset.layout,
+            "n_images": len(dataset.images),
+            "classes": list(dataset.classes),
+            "qualifying_correct": n_correct,
+            "qualifying_incorrect": n_incorrect,
+        },
         "methods": {arm: request.method_params.get(arm, {}) for arm in request.arms},
-        "decoder": ({"path": str(decoder_path), "sha256": _file_hash(decoder_path)} if decoder_path else None),
+        "decoder": (
+            {"path": str(decoder_path), "sha256": _file_hash(decoder_path)} if decoder_path else None
+        ),
         "rendering": {"display_size": DISPLAY_SIZE, "mask": "image * map + white * (1 - map)"},
-        "versions": {"python": platform.python_version(), "django": django.get_version(), "torch": torch.__version__,
-                     "torchvision": torchvision.__version__, "numpy": np.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "django": django.get_version(),
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "numpy": np.__version__,
+        },
     }
 
 
@@ -296,34 +380,67 @@ def _file_hash(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def _save(request: BuildRequest, provenance: dict, chosen: list[Classified], options: list[list[str]],
-          displays: list[Image.Image], renders: dict[str, list[bytes]], example: Classified) -> Study:
+def _save(
+    request: BuildRequest,
+    provenance: dict,
+    chosen: list[Classified],
+    options: list[list[str]],
+    displays: list[Image.Image],
+    renders: dict[str, list[bytes]],
+    example: Classified,
+) -> Study:
     """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
     remove the files this call created."""
     written: list[str] = []
     try:
         with transaction.atomic():
             Study.objects.filter(slug=request.slug).delete()
-            study = Study.objects.create(slug=request.slug, title=request.title or f"Study {request.slug}",
-                                         consent_text=CONSENT_TEXT.format(n=len(chosen)),
-                                         status=Study.Status.OPEN, provenance=provenance)
+            study = Study.objects.create(
+                slug=request.slug,
+                title=request.title or f"Study {request.slug}",
+                consent_text=CONSENT_TEXT.format(n=len(chosen)),
+                status=Study.Status.OPEN,
+                provenance=provenance,
+            )
             arms = []
             for position, technique in enumerate(request.arms):
-                arm = Arm(study=study, name=technique, technique=technique, position=position,
-                          intro_html=intro_html(technique, example.top1))
+                arm = Arm(
+                    study=study,
+                    name=technique,
+                    technique=technique,
+                    position=position,
+                    intro_html=intro_html(technique, example.top1),
+                )
                 arm.example_image.name = _store("arms", renders[technique][-1], written)
                 arm.save()
                 arms.append(arm)
             for position, (c, item_options) in enumerate(zip(chosen, options)):
-                item = Item(study=study, position=position, name=c.image.name, model_prediction=c.top1,
-                            true_labels=list(c.image.labels), model_correct=bool(c.correct), options=item_options)
+                item = Item(
+                    study=study,
+                    position=position,
+                    name=c.image.name,
+                    model_prediction=c.top1,
+                    true_labels=list(c.image.labels),
+                    model_correct=bool(c.correct),
+                    options=item_options,
+                )
                 item.image.name = _store("items", png_bytes(displays[position]), written)
                 item.save()
-                Stimulus.objects.bulk_create([
-                    Stimulus(item=item, arm=arm, image=_store("stimuli", renders[arm.technique][position], written),
-                             provenance={"method": arm.technique, "target": c.top1,
-                                         "params": provenance["methods"][arm.technique]})
-                    for arm in arms])
+                Stimulus.objects.bulk_create(
+                    [
+                        Stimulus(
+                            item=item,
+                            arm=arm,
+                            image=_store("stimuli", renders[arm.technique][position], written),
+                            provenance={
+                                "method": arm.technique,
+                                "target": c.top1,
+                                "params": provenance["methods"][arm.technique],
+                            },
+                        )
+                        for arm in arms
+                    ]
+                )
             return study
     except BaseException:
         for name in written:
@@ -347,11 +464,17 @@ def _store(folder: str, data: bytes, written: list[str]) -> str:
 
 def intro_html(technique: str, example_prediction: str) -> str:
     """The arm's introduction: what the technique shows, and how to read the worked example below it."""
-    title, text = TECHNIQUES.get(technique, (
-        technique, f"The explanation ({escape(technique)}) keeps the parts of the image that mattered most "
-        "for the model's prediction and fades the rest to white."))
-    return (f"<h2>{escape(title)}</h2><p>{text}</p>"
-            f"<p>In each question you will see such an explanation of the model's decision on one image, and "
-            f"guess which class the model predicted. In the example below, the model predicted "
-            f"<strong>{escape(example_prediction)}</strong>.</p>")
-
+    title, text = TECHNIQUES.get(
+        technique,
+        (
+            technique,
+            f"The explanation ({escape(technique)}) keeps the parts of the image that mattered most "
+            "for the model's prediction and fades the rest to white.",
+        ),
+    )
+    return (
+        f"<h2>{escape(title)}</h2><p>{text}</p>"
+        f"<p>In each question you will see such an explanation of the model's decision on one image, and "
+        f"guess which class the model predicted. In the example below, the model predicted "
+        f"<strong>{escape(example_prediction)}</strong>.</p>"
+    )

@@ -9,6 +9,7 @@ Two layouts are read:
 
 Every problem raises `DatasetError` naming the file at fault.
 """
+
 import csv
 import xml.etree.ElementTree as ET
 from collections.abc import Collection
@@ -52,7 +53,9 @@ def load_dataset(path: str | Path, known_labels: Collection[str] | None = None) 
     elif (path / "Annotations").is_dir() or (path / "JPEGImages").is_dir():
         images, layout = _read_voc(path), "voc"
     elif path.is_dir():
-        raise DatasetError(f"{path}: no labels.csv and no VOC layout (JPEGImages/ + Annotations/) in this folder")
+        raise DatasetError(
+            f"{path}: no labels.csv and no VOC layout (JPEGImages/ + Annotations/) in this folder"
+        )
     else:
         raise DatasetError(f"{path}: no such data set folder or CSV file")
     known = set(known_labels) if known_labels is not None else None
@@ -64,10 +67,14 @@ def load_dataset(path: str | Path, known_labels: Collection[str] | None = None) 
         if known is not None:
             unknown = sorted(set(image.labels) - known)
             if unknown:
-                raise DatasetError(f"{source}: unknown label(s) {unknown} for {image.name}; "
-                                   f"the model knows {len(known)} classes, e.g. {sorted(known)[:5]}")
+                raise DatasetError(
+                    f"{source}: unknown label(s) {unknown} for {image.name}; "
+                    f"the model knows {len(known)} classes, e.g. {sorted(known)[:5]}"
+                )
     root = path.parent if path.is_file() else path
-    return Dataset(root=root, layout=layout, images=tuple(sorted((image for image, _ in images), key=lambda i: i.name)))
+    return Dataset(
+        root=root, layout=layout, images=tuple(sorted((image for image, _ in images), key=lambda i: i.name))
+    )
 
 
 def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
@@ -76,8 +83,10 @@ def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
         with csv_path.open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             if reader.fieldnames is None or not {"image", "labels"} <= set(reader.fieldnames):
-                raise DatasetError(f"{csv_path}: needs a header with the columns 'image' and 'labels', "
-                                   f"got {reader.fieldnames}")
+                raise DatasetError(
+                    f"{csv_path}: needs a header with the columns 'image' and 'labels', "
+                    f"got {reader.fieldnames}"
+                )
             rows = [(reader.line_num, row) for row in reader]
     except (OSError, UnicodeDecodeError, csv.Error) as error:
         raise DatasetError(f"{csv_path}: cannot read it: {error}") from error
@@ -87,8 +96,9 @@ def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
     for line, row in rows:
         source = f"{csv_path}, line {line}"
         name = (row["image"] or "").strip()
-        labels = tuple(sorted({label.strip() for label in (row["labels"] or "").split(LABEL_SEPARATOR)
-                               if label.strip()}))
+        labels = tuple(
+            sorted({label.strip() for label in (row["labels"] or "").split(LABEL_SEPARATOR) if label.strip()})
+        )
         if not name or not labels:
             raise DatasetError(f"{source}: needs an image name and at least one label")
         image_path = folder / name

@@ -4,6 +4,7 @@ study built by `build_study`, a researcher login, and the gallery's ImageNet exp
 Every step is cached under settings.EXPLAINER_CACHE_DIR (keyed by its inputs), so a second run
 only checks what is there.
 """
+
 import hashlib
 import json
 import os
@@ -30,8 +31,15 @@ FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "fashion_mnist_subset.npz"
 SLUG = "demo"
 # Only for the local demo (DEBUG=1 on 127.0.0.1): a fixed, documented login.
 RESEARCHER, PASSWORD = "researcher", "explainlab-demo"
-TRAINING = {"size": 32, "mean": (0.286,) * 3, "std": (0.353,) * 3, "epochs": 10, "batch_size": 64, "lr": 3e-3,
-            "seed": 0}
+TRAINING = {
+    "size": 32,
+    "mean": (0.286,) * 3,
+    "std": (0.353,) * 3,
+    "epochs": 10,
+    "batch_size": 64,
+    "lr": 3e-3,
+    "seed": 0,
+}
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
 
@@ -65,18 +73,32 @@ def fixture_data() -> dict[str, np.ndarray]:
 
 def ensure_classifier(progress: bool = True) -> DemoClassifier:
     """Train the demo SmallCNN (seeded, CPU) unless a checkpoint for the same data and settings is cached."""
-    key = hashlib.sha256(FIXTURE.read_bytes() + json.dumps(TRAINING, sort_keys=True).encode()).hexdigest()[:16]
+    key = hashlib.sha256(FIXTURE.read_bytes() + json.dumps(TRAINING, sort_keys=True).encode()).hexdigest()[
+        :16
+    ]
     folder = demo_dir() / f"classifier-{key}"
     if (folder / "spec.json").is_file():
         result = json.loads((folder / "result.json").read_text())
         return DemoClassifier(folder / "spec.json", result["test_accuracy"], trained_now=False)
     data = fixture_data()
     model = SmallCNN(num_classes=len(data["class_names"]))
-    result = train_classifier(model, (data["x_train"], data["y_train"]), (data["x_test"], data["y_test"]),
-                              progress=progress, **TRAINING)
-    spec = {"arch": "small_cnn", "checkpoint": "model.pt", "num_classes": len(data["class_names"]),
-            "class_names": [str(name) for name in data["class_names"]], "input_size": TRAINING["size"],
-            "mean": TRAINING["mean"], "std": TRAINING["std"], "name": "fashion-mnist-small-cnn"}
+    result = train_classifier(
+        model,
+        (data["x_train"], data["y_train"]),
+        (data["x_test"], data["y_test"]),
+        progress=progress,
+        **TRAINING,
+    )
+    spec = {
+        "arch": "small_cnn",
+        "checkpoint": "model.pt",
+        "num_classes": len(data["class_names"]),
+        "class_names": [str(name) for name in data["class_names"]],
+        "input_size": TRAINING["size"],
+        "mean": TRAINING["mean"],
+        "std": TRAINING["std"],
+        "name": "fashion-mnist-small-cnn",
+    }
     with _staging(folder) as staging:
         torch.save(model.state_dict(), staging / "model.pt")
         (staging / "spec.json").write_text(json.dumps(spec, indent=2))
@@ -124,19 +146,32 @@ def build_demo(progress: bool = True) -> DemoResult:
     classifier = ensure_classifier(progress)
     dataset = ensure_dataset()
     decoder_path, decoder_result = ensure_demo_decoder(classifier.spec_path, progress)
-    request = BuildRequest(slug=SLUG, model=str(classifier.spec_path), dataset=dataset, arms=("gradcam", "pv"),
-                           n_correct=16, n_incorrect=14, seed=0, decoder=decoder_path,
-                           title="Demo: what did the Fashion-MNIST classifier predict?")
+    request = BuildRequest(
+        slug=SLUG,
+        model=str(classifier.spec_path),
+        dataset=dataset,
+        arms=("gradcam", "pv"),
+        n_correct=16,
+        n_incorrect=14,
+        seed=0,
+        decoder=decoder_path,
+        title="Demo: what did the Fashion-MNIST classifier predict?",
+    )
     existing = Study.objects.filter(slug=SLUG).first()
     built_now = not (existing and existing.provenance.get("build_key") == request.key())
     if built_now:
         study = build_study(replace(request, replace=existing is not None), progress=progress)
     else:
         study = existing
-    return DemoResult(study=study, built_now=built_now, classifier=classifier, decoder_path=decoder_path,
-                      decoder_ssim=decoder_result.final.val_ssim if decoder_result else None,
-                      mean_image_ssim=decoder_result.mean_image_ssim if decoder_result else None,
-                      gallery_entries=len(ensure_gallery(progress)))
+    return DemoResult(
+        study=study,
+        built_now=built_now,
+        classifier=classifier,
+        decoder_path=decoder_path,
+        decoder_ssim=decoder_result.final.val_ssim if decoder_result else None,
+        mean_image_ssim=decoder_result.mean_image_ssim if decoder_result else None,
+        gallery_entries=len(ensure_gallery(progress)),
+    )
 
 
 class _staging:
@@ -174,9 +209,15 @@ def gallery_photos() -> dict[str, tuple[np.ndarray, str]]:
     import skimage.data
     from sklearn.datasets import load_sample_images
 
-    photos = {name: (getattr(skimage.data, name)(), credit) for name, credit in [
-        ("chelsea", "scikit-image, CC0, Stefan van der Walt"), ("coffee", "scikit-image, CC0, Rachel Michetti"),
-        ("astronaut", "scikit-image, public domain, NASA"), ("rocket", "scikit-image, public domain, SpaceX")]}
+    photos = {
+        name: (getattr(skimage.data, name)(), credit)
+        for name, credit in [
+            ("chelsea", "scikit-image, CC0, Stefan van der Walt"),
+            ("coffee", "scikit-image, CC0, Rachel Michetti"),
+            ("astronaut", "scikit-image, public domain, NASA"),
+            ("rocket", "scikit-image, public domain, SpaceX"),
+        ]
+    }
     sample = load_sample_images()
     for path, image in zip(sample.filenames, sample.images):
         photos[Path(path).stem] = (image, "scikit-learn, CC BY 2.0, via Flickr (see load_sample_images)")
@@ -204,14 +245,23 @@ def ensure_gallery(progress: bool = True) -> list[GalleryEntry]:
             Image.fromarray(pixels).save(partial, format="PNG")
             os.replace(partial, path)
         paths.append(path)
-    records = precompute(model, paths, GALLERY_METHODS, device="cpu", cache_dir=settings.EXPLAINER_CACHE_DIR,
-                         batch_size=8, progress=progress)
+    records = precompute(
+        model,
+        paths,
+        GALLERY_METHODS,
+        device="cpu",
+        cache_dir=settings.EXPLAINER_CACHE_DIR,
+        batch_size=8,
+        progress=progress,
+    )
     probabilities = predict(model, model.preprocess(paths)).cpu()
     keys = {(r.image, r.method): r.key for r in records}
     entries = []
     for path, p, (name, (_, credit)) in zip(paths, probabilities, photos.items()):
         best = p.topk(5)
-        top5 = tuple((model.class_names[int(c)], round(float(v), 4)) for v, c in zip(best.values, best.indices))
+        top5 = tuple(
+            (model.class_names[int(c)], round(float(v), 4)) for v, c in zip(best.values, best.indices)
+        )
         maps = tuple((method, keys[(path, method)]) for method in GALLERY_METHODS)
         entries.append(GalleryEntry(name, credit, top5, maps))
     partial = manifest.with_name(f".{manifest.name}.{uuid.uuid4().hex}.tmp")
@@ -225,8 +275,10 @@ def read_gallery() -> list[GalleryEntry]:
     manifest = gallery_dir() / "manifest.json"
     if not manifest.is_file():
         return []
-    return [GalleryEntry(e["name"], e["credit"], tuple(map(tuple, e["top5"])), tuple(map(tuple, e["maps"])))
-            for e in json.loads(manifest.read_text())]
+    return [
+        GalleryEntry(e["name"], e["credit"], tuple(map(tuple, e["top5"])), tuple(map(tuple, e["maps"])))
+        for e in json.loads(manifest.read_text())
+    ]
 
 
 def gallery_file(key: str, render: str) -> Path | None:

@@ -1,5 +1,6 @@
 """The explanations gallery (/r/gallery/): the demo's ImageNet photos, the bundled EfficientNet-Lite0's
 top-5 predictions for each, and its explanation maps by several methods (from the explainer cache)."""
+
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe

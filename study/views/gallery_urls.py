@@ -1,4 +1,5 @@
 """The explanations gallery, under /r/gallery/ (researchers only)."""
+
 from django.urls import path
 
 from study.views import gallery

@@ -1,6 +1,7 @@
 """A study built by build_study (the demo's recipe on a tiny real classifier: Grad-CAM and PV arms,
 correct and misclassified items) taken by two participants in Chromium, one per arm, from the study
 link to the completion code; then analyze_study writes Table 1 from their answers."""
+
 import csv
 
 import numpy as np
@@ -23,9 +24,19 @@ def built_study(tmp_path):
         fashion = {key: data[key] for key in data.files}
     spec = train_tiny(tmp_path, fashion, multi_label=False)
     decoder = tmp_path / "decoder.pt"
-    train_decoder(load_model(spec), list(fashion["x_train"][:64]), decoder, epochs=1, device="cpu", progress=False)
-    request = BuildRequest(slug="demo", model=str(spec), dataset=write_csv_dataset(tmp_path / "data", fashion),
-                           arms=("gradcam", "pv"), n_correct=3, n_incorrect=2, seed=0, decoder=decoder)
+    train_decoder(
+        load_model(spec), list(fashion["x_train"][:64]), decoder, epochs=1, device="cpu", progress=False
+    )
+    request = BuildRequest(
+        slug="demo",
+        model=str(spec),
+        dataset=write_csv_dataset(tmp_path / "data", fashion),
+        arms=("gradcam", "pv"),
+        n_correct=3,
+        n_incorrect=2,
+        seed=0,
+        decoder=decoder,
+    )
     return build_study(request, progress=False)
 
 
@@ -42,16 +53,21 @@ def take_study(page, url: str, pick) -> str:
         page.get_by_role("button", name="Start the questions").click()
     while page.locator("form.question").count():
         assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
-        trial = participant.trials.select_related("item").get(pk=int(page.locator('input[name="trial"]').input_value()))
-        page.locator(f'input[name="option"][value="{pick(trial.presented_options, trial.item.model_prediction)}"]').check()
+        trial = participant.trials.select_related("item").get(
+            pk=int(page.locator('input[name="trial"]').input_value())
+        )
+        page.locator(
+            f'input[name="option"][value="{pick(trial.presented_options, trial.item.model_prediction)}"]'
+        ).check()
         with page.expect_navigation():
             page.get_by_role("button", name="Next").click()
     assert "Your completion code is" in page.content()
     return token
 
 
-def test_two_participants_take_the_built_study_and_analyze_study_writes_table1(built_study, browser, live_server,
-                                                                                 tmp_path):
+def test_two_participants_take_the_built_study_and_analyze_study_writes_table1(
+    built_study, browser, live_server, tmp_path
+):
     url = f"{live_server.url}/s/{built_study.slug}/"
     arms = []
     for pick in (lambda options, prediction: prediction, lambda options, prediction: CANT_TELL):

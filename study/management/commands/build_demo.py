@@ -1,4 +1,5 @@
 """python manage.py build_demo: the demo study, its researcher login and the explanations gallery."""
+
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
@@ -10,8 +11,10 @@ PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 
 
 class Command(BaseCommand):
-    help = ("Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
-            "explain a few photos for the gallery, and print the logins. The participant link comes last.")
+    help = (
+        "Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
+        "explain a few photos for the gallery, and print the logins. The participant link comes last."
+    )
 
     def handle(self, *args, **options):
         progress = options["verbosity"] > 0
@@ -21,13 +24,18 @@ class Command(BaseCommand):
         except (BuildError, DatasetError, ExplainerError) as error:
             raise CommandError(str(error)) from error
         write = self.stdout.write
-        write(f"demo classifier: test accuracy {result.classifier.test_accuracy:.1%} on 1,000 Fashion-MNIST test "
-              f"images ({'trained now' if result.classifier.trained_now else 'cached'})")
+        state = "trained now" if result.classifier.trained_now else "cached"
+        accuracy = result.classifier.test_accuracy
+        write(f"demo classifier: test accuracy {accuracy:.1%} on 1,000 Fashion-MNIST test images ({state})")
         if result.decoder_ssim is not None:
-            write(f"PV decoder: held-out SSIM {result.decoder_ssim:.3f} (mean-image baseline "
-                  f"{result.mean_image_ssim:.3f})")
-        write(f"study {result.study.slug!r}: {result.study.items.count()} items, "
-              f"{'built now' if result.built_now else 'already built, left as it was'}")
+            write(
+                f"PV decoder: held-out SSIM {result.decoder_ssim:.3f} (mean-image baseline "
+                f"{result.mean_image_ssim:.3f})"
+            )
+        write(
+            f"study {result.study.slug!r}: {result.study.items.count()} items, "
+            f"{'built now' if result.built_now else 'already built, left as it was'}"
+        )
         write(f"gallery: {result.gallery_entries} photos explained")
         write(f"researcher pages: http://127.0.0.1:8000/r/  (login {username} / {password}, local demo only)")
         write(PARTICIPANT_URL.format(slug=result.study.slug))

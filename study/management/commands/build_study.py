@@ -1,4 +1,5 @@
 """python manage.py build_study SLUG --model SPEC --dataset PATH [--arms gradcam,pv] ..."""
+
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -13,32 +14,54 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
-        parser.add_argument("--model", required=True,
-                            help='"efficientnet-lite0" or a JSON model spec (see explainers.models)')
-        parser.add_argument("--dataset", required=True, type=Path,
-                            help="a folder with labels.csv (image,labels with ';' between labels), a CSV file, "
-                                 "or a PASCAL VOC folder (JPEGImages/, Annotations/)")
-        parser.add_argument("--arms", default="gradcam,pv", help="comma-separated explanation methods, one arm each")
+        parser.add_argument(
+            "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
+        )
+        parser.add_argument(
+            "--dataset",
+            required=True,
+            type=Path,
+            help="a folder with labels.csv (image,labels with ';' between labels), a CSV file, "
+            "or a PASCAL VOC folder (JPEGImages/, Annotations/)",
+        )
+        parser.add_argument(
+            "--arms", default="gradcam,pv", help="comma-separated explanation methods, one arm each"
+        )
         parser.add_argument("--n-correct", type=int, default=16)
         parser.add_argument("--n-incorrect", type=int, default=14)
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--decoder", type=Path, help="PV decoder checkpoint (trained and cached if absent)")
+        parser.add_argument(
+            "--decoder", type=Path, help="PV decoder checkpoint (trained and cached if absent)"
+        )
         parser.add_argument("--decoder-epochs", type=int, default=10)
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
         parser.add_argument("--title", default="")
-        parser.add_argument("--replace", action="store_true", help="rebuild an existing study without participants")
+        parser.add_argument(
+            "--replace", action="store_true", help="rebuild an existing study without participants"
+        )
 
     def handle(self, *args, **options):
         request = BuildRequest(
-            slug=options["slug"], model=options["model"], dataset=options["dataset"],
+            slug=options["slug"],
+            model=options["model"],
+            dataset=options["dataset"],
             arms=tuple(arm.strip() for arm in options["arms"].split(",") if arm.strip()),
-            n_correct=options["n_correct"], n_incorrect=options["n_incorrect"], seed=options["seed"],
-            decoder=options["decoder"], decoder_epochs=options["decoder_epochs"], batch_size=options["batch_size"],
-            device=options["device"], replace=options["replace"], title=options["title"])
+            n_correct=options["n_correct"],
+            n_incorrect=options["n_incorrect"],
+            seed=options["seed"],
+            decoder=options["decoder"],
+            decoder_epochs=options["decoder_epochs"],
+            batch_size=options["batch_size"],
+            device=options["device"],
+            replace=options["replace"],
+            title=options["title"],
+        )
         try:
             study = build_study(request, progress=options["verbosity"] > 0)
         except (BuildError, DatasetError, ExplainerError) as error:
             raise CommandError(str(error)) from error
-        self.stdout.write(f"built study {study.slug!r}: {study.items.count()} items, "
-                          f"arms {', '.join(study.arms.values_list('technique', flat=True))}")
+        self.stdout.write(
+            f"built study {study.slug!r}: {study.items.count()} items, "
+            f"arms {', '.join(study.arms.values_list('technique', flat=True))}"
+        )

@@ -1,5 +1,6 @@
 """A tiny real classifier and decoder trained in seconds, and small data sets built from the
 bundled Fashion-MNIST images in both layouts the builder reads."""
+
 import json
 from pathlib import Path
 
@@ -31,13 +32,29 @@ def class_names(fashion) -> list[str]:
 def train_tiny(folder: Path, fashion: dict, multi_label: bool) -> Path:
     torch.manual_seed(0)
     model = SmallCNN(num_classes=10)
-    train_classifier(model, (fashion["x_train"][:1000], fashion["y_train"][:1000]),
-                     (fashion["x_test"][:100], fashion["y_test"][:100]), size=32, mean=(0.286,) * 3,
-                     std=(0.353,) * 3, epochs=1, seed=0, progress=False)
+    train_classifier(
+        model,
+        (fashion["x_train"][:1000], fashion["y_train"][:1000]),
+        (fashion["x_test"][:100], fashion["y_test"][:100]),
+        size=32,
+        mean=(0.286,) * 3,
+        std=(0.353,) * 3,
+        epochs=1,
+        seed=0,
+        progress=False,
+    )
     torch.save(model.state_dict(), folder / "model.pt")
-    spec = {"arch": "small_cnn", "checkpoint": "model.pt", "num_classes": 10,
-            "class_names": [str(name) for name in fashion["class_names"]], "input_size": 32,
-            "mean": [0.286] * 3, "std": [0.353] * 3, "multi_label": multi_label, "threshold": 0.8}
+    spec = {
+        "arch": "small_cnn",
+        "checkpoint": "model.pt",
+        "num_classes": 10,
+        "class_names": [str(name) for name in fashion["class_names"]],
+        "input_size": 32,
+        "mean": [0.286] * 3,
+        "std": [0.353] * 3,
+        "multi_label": multi_label,
+        "threshold": 0.8,
+    }
     (folder / "spec.json").write_text(json.dumps(spec))
     return folder / "spec.json"
 
@@ -51,7 +68,10 @@ def tiny_spec(tmp_path_factory, fashion) -> Path:
 @pytest.fixture(scope="session")
 def tiny_multi_spec(tiny_spec) -> Path:
     """The same weights read as a multi-label model (sigmoid scores, threshold 0.8)."""
-    spec = json.loads(tiny_spec.read_text()) | {"multi_label": True, "checkpoint": str(tiny_spec.parent / "model.pt")}
+    spec = json.loads(tiny_spec.read_text()) | {
+        "multi_label": True,
+        "checkpoint": str(tiny_spec.parent / "model.pt"),
+    }
     path = tiny_spec.parent / "multi.json"
     path.write_text(json.dumps(spec))
     return path
@@ -61,8 +81,15 @@ def tiny_multi_spec(tiny_spec) -> Path:
 def tiny_decoder(tmp_path_factory, tiny_spec, fashion) -> Path:
     """A PV decoder of the tiny model, one epoch on 128 images (poor pictures, real ones)."""
     path = tmp_path_factory.mktemp("decoder") / "decoder.pt"
-    train_decoder(load_model(tiny_spec), list(fashion["x_train"][:128]), path, epochs=1, seed=0, device="cpu",
-                  progress=False)
+    train_decoder(
+        load_model(tiny_spec),
+        list(fashion["x_train"][:128]),
+        path,
+        epochs=1,
+        seed=0,
+        device="cpu",
+        progress=False,
+    )
     return path
 
 
@@ -78,8 +105,11 @@ def write_csv_dataset(folder: Path, fashion: dict, n: int = N_IMAGES) -> Path:
 
 
 def voc_xml(filename: str, labels: list[str]) -> str:
-    objects = "".join(f"<object><name>{label}</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>27</xmax>"
-                      f"<ymax>27</ymax></bndbox></object>" for label in labels)
+    objects = "".join(
+        f"<object><name>{label}</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>27</xmax>"
+        f"<ymax>27</ymax></bndbox></object>"
+        for label in labels
+    )
     return f"<annotation><folder>VOC</folder><filename>{filename}</filename>{objects}</annotation>"
 
 
@@ -91,7 +121,9 @@ def write_voc_dataset(folder: Path, fashion: dict, n: int = N_IMAGES) -> Path:
     for i in range(n):
         label = int(fashion["y_test"][i])
         labels = [names[label]] + ([names[(label + 1) % 10]] if i % 3 == 0 else [])
-        Image.fromarray(fashion["x_test"][i]).convert("RGB").save(folder / "JPEGImages" / f"{i:06d}.jpg", quality=95)
+        Image.fromarray(fashion["x_test"][i]).convert("RGB").save(
+            folder / "JPEGImages" / f"{i:06d}.jpg", quality=95
+        )
         (folder / "Annotations" / f"{i:06d}.xml").write_text(voc_xml(f"{i:06d}.jpg", labels))
     return folder
 

@@ -1,5 +1,6 @@
 """build_study end to end on a tiny real classifier: the paper's rules, options, stimuli, provenance,
 determinism, and nothing created on any error."""
+
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,16 @@ pytestmark = pytest.mark.django_db
 
 
 def request_for(spec, dataset, decoder=None, **fields) -> BuildRequest:
-    defaults = dict(slug="s1", model=str(spec), dataset=dataset, arms=("gradcam",), n_correct=4, n_incorrect=3,
-                    seed=7, decoder=decoder)
+    defaults = dict(
+        slug="s1",
+        model=str(spec),
+        dataset=dataset,
+        arms=("gradcam",),
+        n_correct=4,
+        n_incorrect=3,
+        seed=7,
+        decoder=decoder,
+    )
     return BuildRequest(**(defaults | fields))
 
 
@@ -46,9 +55,12 @@ def check_options(item: Item) -> None:
     assert others <= set(item.options)  # at most three other true labels here, so all are offered
 
 
-def test_csv_study_keeps_top1_right_and_wrong_items_with_stimuli_per_arm(tiny_spec, tiny_decoder, csv_dataset,
-                                                                          isolated_media):
-    study = build_study(request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv")), progress=False)
+def test_csv_study_keeps_top1_right_and_wrong_items_with_stimuli_per_arm(
+    tiny_spec, tiny_decoder, csv_dataset, isolated_media
+):
+    study = build_study(
+        request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv")), progress=False
+    )
     assert study.status == Study.Status.OPEN
     items = list(study.items.all())
     assert sum(i.model_correct for i in items) == 4 and sum(not i.model_correct for i in items) == 3
@@ -100,14 +112,23 @@ def test_voc_multi_label_items_follow_the_set_rules(tiny_multi_spec, voc_dataset
     assert dataset["qualifying_correct"] + dataset["qualifying_incorrect"] < dataset["n_images"]
 
 
-def test_same_seed_same_study_and_options_shared_by_every_arm(tiny_spec, tiny_decoder, csv_dataset, isolated_media):
+def test_same_seed_same_study_and_options_shared_by_every_arm(
+    tiny_spec, tiny_decoder, csv_dataset, isolated_media
+):
     def snapshot(study):
-        return [(i.position, i.name, i.model_prediction, i.model_correct, i.options) for i in study.items.all()]
+        return [
+            (i.position, i.name, i.model_prediction, i.model_correct, i.options) for i in study.items.all()
+        ]
 
-    first = snapshot(build_study(request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv")),
-                                 progress=False))
-    again = snapshot(build_study(request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv"),
-                                             replace=True), progress=False))
+    first = snapshot(
+        build_study(request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv")), progress=False)
+    )
+    again = snapshot(
+        build_study(
+            request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv"), replace=True),
+            progress=False,
+        )
+    )
     other = snapshot(build_study(request_for(tiny_spec, csv_dataset, slug="s2", seed=8), progress=False))
     assert first == again
     assert first != other
@@ -122,29 +143,59 @@ def test_too_few_qualifying_items_say_how_many_and_create_nothing(tiny_spec, csv
     assert not Study.objects.exists() and media_files(isolated_media) == []
 
 
-@pytest.mark.parametrize("damage, message", [
-    (lambda d: (d / "img_010.png").unlink(), r"line 12: image file .*img_010\.png is missing"),
-    (lambda d: (d / "labels.csv").write_text("image,labels\nimg_000.png,Hat\n"), r"unknown label\(s\) \['Hat'\]"),
-    (lambda d: (d / "labels.csv").write_text("image,labels\n"), r"labels\.csv: no images listed"),
-    (lambda d: (d / "img_003.png").write_bytes(b"not a png"), r"img_003\.png: cannot read the image"),
-])
-def test_bad_csv_data_sets_are_refused_through_the_command(tiny_spec, csv_dataset, isolated_media, damage, message):
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda d: (d / "img_010.png").unlink(), r"line 12: image file .*img_010\.png is missing"),
+        (
+            lambda d: (d / "labels.csv").write_text("image,labels\nimg_000.png,Hat\n"),
+            r"unknown label\(s\) \['Hat'\]",
+        ),
+        (lambda d: (d / "labels.csv").write_text("image,labels\n"), r"labels\.csv: no images listed"),
+        (lambda d: (d / "img_003.png").write_bytes(b"not a png"), r"img_003\.png: cannot read the image"),
+    ],
+)
+def test_bad_csv_data_sets_are_refused_through_the_command(
+    tiny_spec, csv_dataset, isolated_media, damage, message
+):
     damage(csv_dataset)
     with pytest.raises(CommandError, match=message):
-        call_command("build_study", "s1", "--model", str(tiny_spec), "--dataset", str(csv_dataset),
-                     "--arms", "gradcam", "--n-correct", "2", "--n-incorrect", "2")
+        call_command(
+            "build_study",
+            "s1",
+            "--model",
+            str(tiny_spec),
+            "--dataset",
+            str(csv_dataset),
+            "--arms",
+            "gradcam",
+            "--n-correct",
+            "2",
+            "--n-incorrect",
+            "2",
+        )
     assert not Study.objects.exists() and media_files(isolated_media) == []
 
 
 def test_broken_voc_xml_is_refused_with_the_file_named(tiny_multi_spec, voc_dataset, isolated_media):
     (voc_dataset / "Annotations" / "000001.xml").write_text("<annotation>")
     with pytest.raises(CommandError, match=r"000001\.xml: broken XML"):
-        call_command("build_study", "s1", "--model", str(tiny_multi_spec), "--dataset", str(voc_dataset),
-                     "--arms", "gradcam")
+        call_command(
+            "build_study",
+            "s1",
+            "--model",
+            str(tiny_multi_spec),
+            "--dataset",
+            str(voc_dataset),
+            "--arms",
+            "gradcam",
+        )
     assert not Study.objects.exists()
 
 
-def test_a_failure_while_saving_leaves_no_rows_and_no_files(tiny_spec, csv_dataset, isolated_media, monkeypatch):
+def test_a_failure_while_saving_leaves_no_rows_and_no_files(
+    tiny_spec, csv_dataset, isolated_media, monkeypatch
+):
     calls = []
 
     def failing_bulk_create(objs, *args, **kwargs):
@@ -171,8 +222,16 @@ def test_existing_slug_is_refused_unless_replaced(tiny_spec, csv_dataset, isolat
 
 def test_unknown_arm_is_refused_before_any_work(tiny_spec, csv_dataset):
     with pytest.raises(CommandError, match="unknown arm technique"):
-        call_command("build_study", "s1", "--model", str(tiny_spec), "--dataset", str(csv_dataset),
-                     "--arms", "gradcam,telepathy")
+        call_command(
+            "build_study",
+            "s1",
+            "--model",
+            str(tiny_spec),
+            "--dataset",
+            str(csv_dataset),
+            "--arms",
+            "gradcam,telepathy",
+        )
 
 
 def test_an_interrupted_decoder_training_leaves_no_decoder_behind(tiny_spec, fashion, tmp_path, monkeypatch):
@@ -188,9 +247,13 @@ def test_an_interrupted_decoder_training_leaves_no_decoder_behind(tiny_spec, fas
     assert list(tmp_path.iterdir()) == []
 
 
-def test_build_trains_and_caches_a_decoder_when_none_is_given(tiny_spec, csv_dataset, isolated_media, settings):
-    study = build_study(request_for(tiny_spec, csv_dataset, arms=("pv",), n_correct=1, n_incorrect=1,
-                                    decoder_epochs=1), progress=False)
+def test_build_trains_and_caches_a_decoder_when_none_is_given(
+    tiny_spec, csv_dataset, isolated_media, settings
+):
+    study = build_study(
+        request_for(tiny_spec, csv_dataset, arms=("pv",), n_correct=1, n_incorrect=1, decoder_epochs=1),
+        progress=False,
+    )
     decoder = Path(study.provenance["decoder"]["path"])
     assert decoder.is_file() and decoder.is_relative_to(settings.EXPLAINER_CACHE_DIR)
     assert study.items.count() == 2 and Stimulus.objects.filter(item__study=study).count() == 2

@@ -1,4 +1,5 @@
 """Training the demo classifier: it learns, the seed fixes the weights, bad data is refused."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,9 +13,15 @@ STATS = {"size": 32, "mean": (0.286,) * 3, "std": (0.353,) * 3}
 def train(fashion, seed: int):
     torch.manual_seed(123)  # the same initial weights; only the training seed varies
     model = SmallCNN(num_classes=10)
-    result = train_classifier(model, (fashion["x_train"][:1000], fashion["y_train"][:1000]),
-                              (fashion["x_test"][:200], fashion["y_test"][:200]), epochs=1, seed=seed,
-                              progress=False, **STATS)
+    result = train_classifier(
+        model,
+        (fashion["x_train"][:1000], fashion["y_train"][:1000]),
+        (fashion["x_test"][:200], fashion["y_test"][:200]),
+        epochs=1,
+        seed=seed,
+        progress=False,
+        **STATS,
+    )
     return model, result
 
 
@@ -53,5 +60,10 @@ def test_bad_training_data_is_refused(fashion):
     with pytest.raises(TrainingError, match="uint8"):
         to_tensor(np.zeros((2, 28, 28), np.float32), 32, (0,) * 3, (1,) * 3)
     with pytest.raises(TrainingError, match="as many labels as images"):
-        train_classifier(SmallCNN(), (fashion["x_train"][:10], fashion["y_train"][:9]),
-                         (fashion["x_test"][:5], fashion["y_test"][:5]), progress=False, **STATS)
+        train_classifier(
+            SmallCNN(),
+            (fashion["x_train"][:10], fashion["y_train"][:9]),
+            (fashion["x_test"][:5], fashion["y_test"][:5]),
+            progress=False,
+            **STATS,
+        )

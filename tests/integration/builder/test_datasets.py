@@ -1,4 +1,5 @@
 """Both data-set layouts, and bad data sets rejected with the file at fault named."""
+
 import pytest
 
 from study.services.datasets import DatasetError, load_dataset
@@ -43,7 +44,9 @@ def test_missing_voc_image_names_the_annotation(voc_dataset):
 def test_unknown_label_names_the_file(csv_dataset, voc_dataset, class_names):
     text = (csv_dataset / "labels.csv").read_text().replace("img_002.png,", "img_002.png,Hat;", 1)
     (csv_dataset / "labels.csv").write_text(text)
-    with pytest.raises(DatasetError, match=r"labels\.csv, line 4: unknown label\(s\) \['Hat'\] for img_002\.png"):
+    with pytest.raises(
+        DatasetError, match=r"labels\.csv, line 4: unknown label\(s\) \['Hat'\] for img_002\.png"
+    ):
         load_dataset(csv_dataset, known_labels=class_names)
     (voc_dataset / "Annotations" / "000003.xml").write_text(voc_xml("000003.jpg", ["aeroplane"]))
     with pytest.raises(DatasetError, match=r"000003\.xml: unknown label\(s\) \['aeroplane'\]"):

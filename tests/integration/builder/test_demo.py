@@ -1,5 +1,6 @@
 """build_demo end to end with short training: the demo study, the login, the link printed last,
 and a second run that reuses everything and leaves the study alone."""
+
 import io
 
 import pytest
@@ -19,7 +20,9 @@ def quick_demo(monkeypatch, isolated_media):
     monkeypatch.setattr(demo, "DECODER_EPOCHS", 1)
     monkeypatch.setattr(demo, "DECODER_IMAGES", 64)
     monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))
-    monkeypatch.setattr(demo, "gallery_photos", lambda: {"coffee": (skimage.data.coffee(), "scikit-image, CC0")})
+    monkeypatch.setattr(
+        demo, "gallery_photos", lambda: {"coffee": (skimage.data.coffee(), "scikit-image, CC0")}
+    )
 
 
 def run_build_demo() -> list[str]:

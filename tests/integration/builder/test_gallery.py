@@ -1,5 +1,6 @@
 """The explanations gallery: a real photo explained by the bundled EfficientNet-Lite0 through the
 explainer cache, shown to researchers only."""
+
 import pytest
 import skimage.data
 from django.contrib.auth import get_user_model
@@ -11,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def one_photo_gallery(monkeypatch, isolated_media):
-    monkeypatch.setattr(demo, "gallery_photos", lambda: {"chelsea": (skimage.data.chelsea(), "scikit-image, CC0")})
+    monkeypatch.setattr(
+        demo, "gallery_photos", lambda: {"chelsea": (skimage.data.chelsea(), "scikit-image, CC0")}
+    )
     monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam", "layercam"))
     return demo.ensure_gallery(progress=False)
 

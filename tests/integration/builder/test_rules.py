@@ -1,4 +1,5 @@
 """The paper's item rules and option composition, on hand-made cases."""
+
 import random
 from pathlib import Path
 
@@ -11,14 +12,17 @@ from study.services.datasets import LabelledImage
 CLASSES = [f"c{i}" for i in range(10)]
 
 
-@pytest.mark.parametrize("top1, predicted, truth, multi_label, expected", [
-    ("cat", ["cat"], ["cat"], False, True),
-    ("dog", ["dog"], ["cat"], False, False),
-    ("cat", ["cat", "dog"], ["cat", "dog"], True, True),  # set equality
-    ("cat", ["cat"], ["cat", "dog"], True, None),  # a true label missing: neither
-    ("cat", ["cat", "car"], ["cat"], True, None),  # an extra label: neither
-    ("car", ["car", "bus"], ["cat", "dog"], True, False),  # no true label predicted
-])
+@pytest.mark.parametrize(
+    "top1, predicted, truth, multi_label, expected",
+    [
+        ("cat", ["cat"], ["cat"], False, True),
+        ("dog", ["dog"], ["cat"], False, False),
+        ("cat", ["cat", "dog"], ["cat", "dog"], True, True),  # set equality
+        ("cat", ["cat"], ["cat", "dog"], True, None),  # a true label missing: neither
+        ("cat", ["cat", "car"], ["cat"], True, None),  # an extra label: neither
+        ("car", ["car", "bus"], ["cat", "dog"], True, False),  # no true label predicted
+    ],
+)
 def test_judge_follows_the_papers_rules(top1, predicted, truth, multi_label, expected):
     assert judge(top1, predicted, truth, multi_label) is expected
 
@@ -51,8 +55,11 @@ def test_fillers_come_from_the_pool_in_order_of_preference():
 
 
 def _candidates(n_per_class: dict[str, int]) -> list[Classified]:
-    return [Classified(LabelledImage(f"{c}_{i}.png", Path(f"{c}_{i}.png"), (c,)), c, (c,), True)
-            for c, n in n_per_class.items() for i in range(n)]
+    return [
+        Classified(LabelledImage(f"{c}_{i}.png", Path(f"{c}_{i}.png"), (c,)), c, (c,), True)
+        for c, n in n_per_class.items()
+        for i in range(n)
+    ]
 
 
 def test_sampling_is_stratified_by_predicted_class_and_reproducible():
@@ -61,7 +68,9 @@ def test_sampling_is_stratified_by_predicted_class_and_reproducible():
     counts = {c: sum(p.top1 == c for p in picked) for c in "abcd"}
     assert sum(counts.values()) == 10 and len({p.image.name for p in picked}) == 10
     assert max(counts.values()) - min(counts.values()) <= 1  # as even as the classes allow
-    assert [p.image.name for p in sample(candidates, 10, random.Random(1), "correct")] == [p.image.name for p in picked]
+    assert [p.image.name for p in sample(candidates, 10, random.Random(1), "correct")] == [
+        p.image.name for p in picked
+    ]
 
 
 def test_sampling_takes_the_rest_from_larger_classes_when_one_runs_out():
