@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
-import resource
 import sys
 import time
 from pathlib import Path
@@ -109,18 +108,29 @@ def throughput_rows(args, device: torch.device) -> list[tuple]:
     return rows
 
 
+def peak_rss_gib() -> float:
+    """This process's peak resident set (VmHWM, Linux). Unlike ru_maxrss it starts afresh at exec,
+    so it does not count the parent's memory that a freshly forked child maps before exec."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**20  # kB -> GiB
+    return float("nan")
+
+
 def scorecam_peak(device_name: str, chunk_size: int, threads: int, queue) -> None:
-    """Runs in a fresh process: Score-CAM on one 224 x 224 image with ResNet-50; reports the time."""
+    """Runs in a fresh process: Score-CAM on one 224 x 224 image with ResNet-50; reports the time,
+    the peak RSS before it (libraries and model loaded) and after it, and the CUDA peak."""
     if threads:
         torch.set_num_threads(threads)
     device = torch.device(device_name)
     model = load("resnet50").to(device)
     images = batch_of(model, 1)
+    before = peak_rss_gib()
     started = time.perf_counter()
     ScoreCAM(model.module, "layer4", chunk_size=chunk_size)(images, [281])
     synchronise(device)
-    peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
-    queue.put((time.perf_counter() - started, peak))
+    cuda = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
+    queue.put((time.perf_counter() - started, before, peak_rss_gib(), cuda))
 
 
 def scorecam_row(device: torch.device, chunk_size: int, threads: int) -> tuple:
@@ -128,10 +138,9 @@ def scorecam_row(device: torch.device, chunk_size: int, threads: int) -> tuple:
     queue = context.Queue()
     child = context.Process(target=scorecam_peak, args=(device.type, chunk_size, threads, queue))
     child.start()
-    seconds, cuda_peak = queue.get()
+    seconds, before, peak, cuda_peak = queue.get()
     child.join()
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20  # KiB -> GiB (Linux)
-    return device.type, chunk_size, seconds, rss, cuda_peak
+    return device.type, chunk_size, seconds, before, peak, cuda_peak
 
 
 HEADER = (f"{'device':6} {'model':20} {'method':22} {'explainers img/s':>16} {'peer img/s':>11} "
@@ -149,7 +158,8 @@ def main() -> None:
     parser.add_argument("--device", default="cpu,cuda", help="comma-separated; cuda is skipped when absent")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per cell; the fastest counts")
-    parser.add_argument("--methods", default=DEFAULT_METHODS, type=lambda s: s.split(","))
+    parser.add_argument("--methods", default=DEFAULT_METHODS, type=lambda s: [m for m in s.split(",") if m],
+                        help='comma-separated; "" runs only the Score-CAM memory check')
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0: torch's default); 1 is steadiest on a busy machine")
     parser.add_argument("--scorecam-chunk", type=int, default=32, help="0 skips the Score-CAM memory run")
@@ -166,11 +176,11 @@ def main() -> None:
     for device in devices:
         throughput_rows(args, device)
     if args.scorecam_chunk:
-        print(f"\n{'device':6} {'chunk':>5} {'Score-CAM ResNet-50 224px, 1 image: s':>38} {'peak RSS GiB':>12} "
-              f"{'peak CUDA GiB':>13}")
+        print(f"\nScore-CAM, ResNet-50, one 224 x 224 image, in a fresh process:\n{'device':6} {'chunk':>5} "
+              f"{'seconds':>8} {'peak RSS GiB before':>19} {'peak RSS GiB':>12} {'peak CUDA GiB':>13}")
         for device in devices:
-            device_type, chunk, seconds, rss, cuda_peak = scorecam_row(device, args.scorecam_chunk, args.threads)
-            print(f"{device_type:6} {chunk:5d} {seconds:38.1f} {rss:12.2f} {cuda_peak:13.2f}")
+            device_type, chunk, seconds, before, peak, cuda = scorecam_row(device, args.scorecam_chunk, args.threads)
+            print(f"{device_type:6} {chunk:5d} {seconds:8.1f} {before:19.2f} {peak:12.2f} {cuda:13.2f}")
     print(f"\n(numpy {np.__version__})")
 
 
