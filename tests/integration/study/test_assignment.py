@@ -161,3 +161,24 @@ def run_on_sqlite_file() -> None:
                       "balanced": consent_in_threads(balanced, participants=PARTICIPANTS, workers=8)},
     }
     print(json.dumps(summary))
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_consent_form_sent_at_once_from_many_threads_makes_one_participant():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL")
+    study = make_study(n_correct=2, n_incorrect=1)
+    barrier = threading.Barrier(8)
+
+    def send() -> int:
+        barrier.wait()
+        try:
+            return flow.consent(study, "one-form-double-clicked-0001", {}).pk
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(8) as pool:
+        created = {future.result() for future in [pool.submit(send) for _ in range(8)]}
+    assert len(created) == 1 and Participant.objects.count() == 1
+    assert Study.objects.get(pk=study.pk).assignments_made == 1
