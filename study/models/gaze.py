@@ -49,6 +49,21 @@ class GazeDataset(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def report_for(self, stimulus: str) -> dict:
+        """From the last gaze report: {"methods", "metrics", "scores": {method: {metric: value}},
+        "maps": {method: media path}, "created_at", "model"}; empty if there is none."""
+        report = self.last_report or {}
+        if stimulus not in report.get("scores", {}):
+            return {}
+        return {
+            "methods": report["methods"],
+            "metrics": report["metrics"],
+            "model": report["model"],
+            "created_at": report["created_at"],
+            "scores": report["scores"][stimulus],
+            "maps": report["maps"][stimulus],
+        }
+
 
 class GazeStimulus(models.Model):
     dataset = models.ForeignKey(GazeDataset, on_delete=models.CASCADE, related_name="stimuli")

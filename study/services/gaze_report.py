@@ -164,22 +164,6 @@ def gaze_report(
     )
 
 
-def report_for_stimulus(dataset: GazeDataset, stimulus: str) -> dict:
-    """From the data set's last report: {"methods", "metrics", "scores": {method: {metric: value}},
-    "maps": {method: media path}, "created_at", "model"}; empty if there is none."""
-    report = dataset.last_report or {}
-    if stimulus not in report.get("scores", {}):
-        return {}
-    return {
-        "methods": report["methods"],
-        "metrics": report["metrics"],
-        "model": report["model"],
-        "created_at": report["created_at"],
-        "scores": report["scores"][stimulus],
-        "maps": report["maps"][stimulus],
-    }
-
-
 def _score(row, maps: np.ndarray, metrics: Sequence[str]) -> pd.DataFrame:
     """Scores `(M, len(metrics))` of maps `(M, S, S)` against the stimulus' GFDM and fixations."""
     with row.gaze_map.array.open("rb") as f:

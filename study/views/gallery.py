@@ -1,11 +1,13 @@
 """The explanations gallery (/r/gallery/): the demo's ImageNet photos, the bundled EfficientNet-Lite0's
-top-5 predictions for each, and its explanation maps by several methods (from the explainer cache)."""
+top-5 predictions for each, and its explanation maps by several methods (from the explainer cache).
+
+The demo service is imported inside the views: it loads torch, which the web workers that serve
+participants should not pay for at start-up."""
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from study.services import demo
 from study.views.researcher import researcher_required
 
 RENDERS = {"overlay", "mask"}
@@ -14,6 +16,8 @@ RENDERS = {"overlay", "mask"}
 @require_safe
 @researcher_required
 def gallery(request: HttpRequest) -> HttpResponse:
+    from study.services import demo
+
     entries = demo.read_gallery()
     methods = [method for method, _ in entries[0].maps] if entries else []
     return render(request, "study/gallery/gallery.html", {"entries": entries, "methods": methods})
@@ -22,6 +26,8 @@ def gallery(request: HttpRequest) -> HttpResponse:
 @require_safe
 @researcher_required
 def photo(request: HttpRequest, name: str) -> FileResponse:
+    from study.services import demo
+
     if name not in {entry.name for entry in demo.read_gallery()}:
         raise Http404("no such photo")
     return FileResponse((demo.gallery_dir() / "photos" / f"{name}.png").open("rb"), content_type="image/png")
@@ -30,6 +36,8 @@ def photo(request: HttpRequest, name: str) -> FileResponse:
 @require_safe
 @researcher_required
 def explanation(request: HttpRequest, key: str, render_name: str) -> FileResponse:
+    from study.services import demo
+
     known = {key for entry in demo.read_gallery() for _, key in entry.maps}
     path = demo.gallery_file(key, render_name) if key in known and render_name in RENDERS else None
     if path is None:

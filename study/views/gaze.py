@@ -25,7 +25,6 @@ from study.services.gaze_import import (
     unpacked_limit,
     zip_entries,
 )
-from study.services.gaze_report import report_for_stimulus
 from study.views.researcher import researcher_required
 
 
@@ -179,7 +178,7 @@ def stimulus_detail(request: HttpRequest, name: str, stimulus: str) -> HttpRespo
     return render(
         request,
         "study/gaze/stimulus.html",
-        {"dataset": row.dataset, "stimulus": row, "report": report_for_stimulus(row.dataset, row.name)},
+        {"dataset": row.dataset, "stimulus": row, "report": row.dataset.report_for(row.name)},
     )
 
 
@@ -197,7 +196,7 @@ def stimulus_file(
     elif kind == "gfdm" and hasattr(row, "gaze_map"):
         relative = row.gaze_map.preview.name
     elif kind == "map":
-        relative = report_for_stimulus(row.dataset, row.name).get("maps", {}).get(method, "")
+        relative = row.dataset.report_for(row.name).get("maps", {}).get(method, "")
     else:
         raise Http404("no such file")
     folder = (Path(settings.MEDIA_ROOT) / "gaze" / row.dataset.name).resolve()
