@@ -90,13 +90,19 @@ def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alp
 
 
 def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """The review's format: one row per method, one column per metric, "0.5857 +- 0.104"."""
+    """The review's format: one row per method, one column per metric, "0.5857 ± 0.104".
+
+    Column n is the method's largest image count; a metric scored on fewer images (NSS and AUC
+    need fixation points) says its own count, "1.4873 ± n/a (n=1)"."""
     formatted = pd.DataFrame({"Method": table["method"]})
+    n_max = table[[f"{metric}_n" for metric in metrics]].max(axis=1).to_numpy()
     for metric in metrics:
-        formatted[metric.upper()] = [
-            f"{mean:.4f} ± {sd:.3f}" for mean, sd in zip(table[f"{metric}_mean"], table[f"{metric}_sd"])
-        ]
-    formatted["n"] = table[f"{metrics[0]}_n"].to_numpy()
+        cells = []
+        for mean, sd, n, most in zip(table[f"{metric}_mean"], table[f"{metric}_sd"], table[f"{metric}_n"], n_max):
+            cell = f"{mean:.4f} ± {'n/a' if np.isnan(sd) else f'{sd:.3f}'}"
+            cells.append(cell if n == most else f"{cell} (n={n})")
+        formatted[metric.upper()] = cells
+    formatted["n"] = n_max
     return formatted
 
 

@@ -137,3 +137,16 @@ def test_write_text_is_all_or_nothing(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         reports.write_text(target, "new")
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["a.md"]
+
+
+def test_gaze_table_names_the_count_of_a_metric_scored_on_fewer_images():
+    scores = pd.DataFrame({
+        "method": ["gradcam"] * 3,
+        "image": ["a", "b", "c"],
+        "pcc": [0.1, 0.2, 0.3],
+        "nss": [1.5, np.nan, np.nan],
+    })
+    formatted = reports.format_gaze_table(reports.gaze_table(scores), ["pcc", "nss"])
+    assert formatted.loc[0, "PCC"] == "0.2000 ± 0.100"
+    assert formatted.loc[0, "NSS"] == "1.5000 ± n/a (n=1)"
+    assert formatted.loc[0, "n"] == 3
