@@ -1,7 +1,9 @@
-"""Top-level URLs: participant pages at the root, researcher pages under /r/, admin."""
+"""Top-level URLs: participant pages under /s/ and /p/, researcher pages under /r/ (the site root
+leads there), admin, and participants' media."""
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from study.views.media import participant_media
 
@@ -10,5 +12,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("media/<path:path>", participant_media, name="participant-media"),
+    path("", RedirectView.as_view(pattern_name="researcher-home"), name="home"),
     path("", include("study.urls")),
 ]

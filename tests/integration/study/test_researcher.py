@@ -195,3 +195,8 @@ def test_researcher_urls_leave_the_gaze_and_gallery_pages_reachable():
     assert resolve("/r/gaze/").url_name == "gaze-list"
     assert resolve("/r/studies/gaze/").url_name == "researcher-dashboard"
     assert resolve("/r/gaze/trials.csv").url_name == "researcher-trials-csv"
+
+
+def test_site_root_leads_to_the_researcher_pages(client):
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == "/r/"
