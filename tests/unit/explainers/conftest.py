@@ -29,9 +29,10 @@ def small_cnn() -> SmallCNN:
     return SmallCNN(num_classes=10, width=8).eval()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="session")
 def one_torch_thread():
-    """Run these small-tensor tests on one CPU thread (far quicker on a busy machine); restore after."""
+    """Run these small-tensor tests, module fixtures included, on one CPU thread (far quicker on a
+    busy machine, and one reduction order, so reruns agree to the bit); restore after."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
