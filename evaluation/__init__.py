@@ -14,10 +14,11 @@ from evaluation.faithfulness import ADCC, ConfidenceChange, Curve, adcc, confide
 from evaluation.localisation import Annotation, box_mask, energy_pointing_game, pointing_game, read_voc_annotation
 from evaluation.sanity import (
     DataRandomisation, Randomisation, Similarity, data_randomisation, map_similarity, parameter_randomisation,
+    randomisable_layers,
 )
 
 __all__ = ["ADCC", "Annotation", "ConfidenceChange", "Curve", "DataRandomisation", "EvaluationError",
            "Plausibility", "Randomisation", "Similarity", "adcc", "box_mask", "confidence_change",
            "data_randomisation", "deletion_curve", "energy_pointing_game", "insertion_curve", "map_similarity",
-           "parameter_randomisation", "plausibility_test", "pointing_game", "read_voc_annotation", "segment",
+           "parameter_randomisation", "plausibility_test", "randomisable_layers", "pointing_game", "read_voc_annotation", "segment",
            "segment_pgd"]

@@ -57,8 +57,8 @@ class Randomisation:
     """Maps of the original model compared with maps after randomising each unit in turn."""
 
     order: str  # "cascading" (top unit first, the ones above stay random) or "independent"
-    layers: tuple[str, ...]  # the units, in the order they were randomised
-    similarity: tuple[Similarity, ...]  # one per unit
+    layers: tuple[str, ...]  # the units after which maps were compared, in the order randomised
+    similarity: tuple[Similarity, ...]  # one per compared unit
 
 
 def randomisable_layers(module: nn.Module) -> list[str]:
@@ -68,12 +68,13 @@ def randomisable_layers(module: nn.Module) -> list[str]:
 
 
 def parameter_randomisation(model, images: torch.Tensor, targets, method: str, *, order: str = "cascading",
-                            layers: Sequence[str] | None = None, seed: int = 0,
-                            **params) -> Randomisation:
+                            layers: Sequence[str] | None = None, compare: Sequence[str] | None = None,
+                            seed: int = 0, **params) -> Randomisation:
     """Randomise `layers` (module names, default `randomisable_layers`, taken from the top) one after
     the other and compare each map of `method` with the original's. A unit is randomised by seeding
     torch with `seed` and calling `reset_parameters()` on it and every submodule that has one, in
-    definition order; the model itself is left untouched (a deep copy is randomised).
+    definition order; the model itself is left untouched (a deep copy is randomised). Maps are
+    compared after each unit in `compare` (default: every unit), e.g. every block of a deep net.
 
     Same result as Quantus' MPRT (layer_order "top_down" / "independent", its seed = ours - 1,
     normalise=False, abs=False, similarity_func=correlation_spearman) when the units are single
@@ -85,6 +86,9 @@ def parameter_randomisation(model, images: torch.Tensor, targets, method: str, *
     module = copy.deepcopy(module_of(model))
     randomised = dataclasses.replace(model, module=module) if isinstance(model, LoadedModel) else module
     names = list(layers) if layers is not None else randomisable_layers(module)[::-1]
+    compared = set(names if compare is None else compare)
+    if not compared <= set(names):
+        raise EvaluationError(f"units to compare {sorted(compared - set(names))} are not among the randomised ones")
     state = copy.deepcopy(module.state_dict())
     results = []
     for name in names:
@@ -98,8 +102,10 @@ def parameter_randomisation(model, images: torch.Tensor, targets, method: str, *
         for layer in unit.modules():
             if hasattr(layer, "reset_parameters"):
                 layer.reset_parameters()
-        results.append(map_similarity(original, explain(randomised, images, targets, method, **params).cpu().numpy()))
-    return Randomisation(order, tuple(names), tuple(results))
+        if name in compared:
+            maps = explain(randomised, images, targets, method, **params).cpu().numpy()
+            results.append(map_similarity(original, maps))
+    return Randomisation(order, tuple(n for n in names if n in compared), tuple(results))
 
 
 @dataclass(frozen=True)
