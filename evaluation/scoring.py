@@ -14,13 +14,14 @@ def module_of(model: LoadedModel | nn.Module) -> nn.Module:
 
 def probabilities(model: LoadedModel | nn.Module, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
     """(N, 3, H, W) model inputs -> (N, C) class probabilities (softmax; sigmoid for a multi-label
-    LoadedModel), under inference mode, `batch_size` images per forward pass."""
+    LoadedModel), under inference mode, `batch_size` images per forward pass. The chunks go in as
+    channels-last tensors: on the CPU that halves the time of depthwise-convolution nets."""
     module = module_of(model)
     multi_label = isinstance(model, LoadedModel) and model.multi_label
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(images), batch_size):
-            logits = module(images[start:start + batch_size])
+            logits = module(images[start:start + batch_size].contiguous(memory_format=torch.channels_last))
             outputs.append(logits.sigmoid() if multi_label else logits.softmax(dim=1))
     return torch.cat(outputs)
 
