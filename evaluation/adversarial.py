@@ -107,7 +107,8 @@ class Plausibility:
     attack: Attack
     segments: np.ndarray  # (B, H, W) segment ids
     chosen: np.ndarray  # (B, k) the perturbed segments
-    recovery: dict[str, np.ndarray]  # method -> (B,) share of its top-k segments that were perturbed; NaN if not flipped
+    # method -> (B,) share of its top-k segments that were perturbed; NaN where the label did not flip
+    recovery: dict[str, np.ndarray]
 
     @property
     def flip_rate(self) -> float:
@@ -115,14 +116,16 @@ class Plausibility:
         return float(self.attack.flipped.mean())
 
 
-def plausibility_test(model, images: torch.Tensor, targets, methods: Sequence[str], *, segmentation: str = "grid",
-                      n_segments: int = 16, k: int = 3, epsilon: float = 8 / 255, step_size: float = 1 / 255,
-                      max_steps: int = 50, seed: int = 0) -> Plausibility:
+def plausibility_test(model, images: torch.Tensor, targets, methods: Sequence[str], *,
+                      segmentation: str = "grid", n_segments: int = 16, k: int = 3,
+                      epsilon: float = 8 / 255, step_size: float = 1 / 255, max_steps: int = 50,
+                      seed: int = 0) -> Plausibility:
     """Perturb k randomly chosen (seeded) segments of each image by `segment_pgd`, explain each
     flipped image for its new top-1 class with every method and score how many of the method's
     top-k segments (by mean map value) are the perturbed ones (Hoedt et al.: k = 3, 4x4 grid or SLIC 16)."""
     targets = check_batch(images, targets)
-    segments = np.stack([segment(pixels, segmentation, n_segments) for pixels in display_pixels(model, images)])
+    segments = np.stack([segment(pixels, segmentation, n_segments)
+                         for pixels in display_pixels(model, images)])
     rng = np.random.default_rng(seed)
     chosen = []
     for ids in segments:
@@ -132,15 +135,16 @@ def plausibility_test(model, images: torch.Tensor, targets, methods: Sequence[st
         chosen.append(rng.choice(present, size=k, replace=False))
     chosen = np.array(chosen)
     masks = torch.from_numpy(np.stack([np.isin(ids, c) for ids, c in zip(segments, chosen)]))
-    attack = segment_pgd(model, images, targets, masks, epsilon=epsilon, step_size=step_size, max_steps=max_steps)
+    attack = segment_pgd(model, images, targets, masks, epsilon=epsilon, step_size=step_size,
+                         max_steps=max_steps)
     recovery = {}
     flipped = attack.flipped
     for method in methods:
         scores = np.full(len(images), np.nan)
         if flipped.any():
             index = torch.from_numpy(np.flatnonzero(flipped)).to(images.device)
-            maps = explain(model, attack.images[index], torch.from_numpy(attack.labels[flipped]).to(images.device),
-                           method).detach().cpu().numpy()
+            labels = torch.from_numpy(attack.labels[flipped]).to(images.device)
+            maps = explain(model, attack.images[index], labels, method).detach().cpu().numpy()
             top = top_segments(maps, segments[flipped], k)
             scores[flipped] = [np.isin(t, c).mean() for t, c in zip(top, chosen[flipped])]
         recovery[method] = scores

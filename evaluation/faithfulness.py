@@ -60,7 +60,8 @@ def baseline_images(model, images: torch.Tensor, baseline: str | torch.Tensor) -
         return torch.zeros_like(images)
     if baseline == "blur":
         return gaussian_blur(images, kernel_size=[11, 11], sigma=[5.0, 5.0])
-    raise EvaluationError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)} or give a tensor")
+    raise EvaluationError(f"unknown baseline {baseline!r}; choose from {', '.join(BASELINES)} "
+                          "or give a tensor")
 
 
 def _curve(model, images, targets, maps, step, baseline, batch_size, insert) -> Curve:

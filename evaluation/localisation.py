@@ -44,7 +44,8 @@ def read_voc_annotation(path: str | Path) -> Annotation:
             for obj in root.findall("object")
         )
     except (ET.ParseError, OSError, TypeError, ValueError) as error:
-        raise EvaluationError(f"{path}: not a readable VOC annotation (size and object boxes): {error}") from error
+        raise EvaluationError(f"{path}: not a readable VOC annotation (size and object boxes): "
+                              f"{error}") from error
     if not boxes:
         raise EvaluationError(f"{path}: no <object> boxes")
     filename = (root.findtext("filename") or f"{path.stem}.jpg").strip()

@@ -88,7 +88,8 @@ def parameter_randomisation(model, images: torch.Tensor, targets, method: str, *
     names = list(layers) if layers is not None else randomisable_layers(module)[::-1]
     compared = set(names if compare is None else compare)
     if not compared <= set(names):
-        raise EvaluationError(f"units to compare {sorted(compared - set(names))} are not among the randomised ones")
+        raise EvaluationError(f"units to compare {sorted(compared - set(names))} "
+                              "are not among the randomised ones")
     state = copy.deepcopy(module.state_dict())
     results = []
     for name in names:

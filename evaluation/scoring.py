@@ -26,7 +26,8 @@ def probabilities(model: LoadedModel | nn.Module, images: torch.Tensor, batch_si
     return torch.cat(outputs)
 
 
-def target_probabilities(model, images: torch.Tensor, targets: torch.Tensor, batch_size: int = 64) -> torch.Tensor:
+def target_probabilities(model, images: torch.Tensor, targets: torch.Tensor,
+                         batch_size: int = 64) -> torch.Tensor:
     """(N, 3, H, W) inputs and (N,) classes -> (N,) probability of each image's class."""
     return probabilities(model, images, batch_size).gather(1, targets[:, None])[:, 0]
 
@@ -38,7 +39,8 @@ def check_batch(images: torch.Tensor, targets, maps: torch.Tensor | None = None)
     targets = torch.as_tensor(targets, dtype=torch.int64, device=images.device).reshape(-1)
     if len(targets) != len(images):
         raise EvaluationError(f"got {len(targets)} targets for {len(images)} images; give one per image")
-    if maps is not None and (maps.dim() != 3 or maps.shape[0] != len(images) or maps.shape[1:] != images.shape[2:]):
+    if maps is not None and (maps.dim() != 3 or maps.shape[0] != len(images)
+                             or maps.shape[1:] != images.shape[2:]):
         raise EvaluationError(f"maps must be (B, H, W) = {(len(images), *images.shape[2:])}, "
                               f"got {tuple(maps.shape)}")
     return targets

@@ -33,6 +33,7 @@ METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence", "a
            "energy_pointing_game", "randomisation", "plausibility")
 BOX_METRICS = ("pointing_game", "energy_pointing_game")
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TITLES = {"spearman": "Spearman rank correlation", "ssim": "SSIM", "hog": "HOG similarity"}
 RANDOMISATION_POINTS = 8  # layers of the cascade at which maps are compared (the last one included)
 
 
@@ -100,7 +101,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
     step = step or size
     rows, curves, randomisation = [], {"deletion": {}, "insertion": {}}, {}
     flips = []
-    bar = tqdm(total=len(paths) * len(methods), desc="evaluating explainers", unit="map", disable=not progress)
+    bar = tqdm(total=len(paths) * len(methods), desc="evaluating explainers", unit="map",
+               disable=not progress)
     try:
         for start in range(0, len(paths), batch_size):
             batch_paths = paths[start:start + batch_size]
@@ -117,7 +119,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
                 if attack is not None:
                     scores["plausibility"] = attack.recovery[method]
                 for i, path in enumerate(batch_paths):
-                    rows.append({"image": path.name, "method": method, "target": model.class_names[targets[i]],
+                    rows.append({"image": path.name, "method": method,
+                                 "target": model.class_names[targets[i]],
                                  **{metric: float(values[i]) for metric, values in scores.items()}})
                 bar.update(len(batch_paths))
     except (explainers.ExplainerError, evaluation.EvaluationError) as error:
@@ -132,7 +135,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
 
 def _read_boxes(paths: list[Path], annotation_dir: Path | None) -> dict[str, evaluation.Annotation]:
     if annotation_dir is None:
-        raise EvaluationReportError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) with boxes")
+        raise EvaluationReportError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) "
+                                    "with boxes")
     boxes = {}
     for path in paths:
         xml = annotation_dir / f"{path.stem}.xml"
@@ -157,10 +161,12 @@ def _masks(model, paths, boxes, targets, size) -> np.ndarray:
     return np.stack(masks)
 
 
-def _score(model, x, targets, maps, method, metrics, step, masks, curves, randomisation) -> dict[str, np.ndarray]:
+def _score(model, x, targets, maps, method, metrics, step, masks, curves,
+           randomisation) -> dict[str, np.ndarray]:
     """(B,) scores per metric for one batch and method; mean curves and randomisation kept aside."""
     scores = {}
-    for name, function in (("deletion", evaluation.deletion_curve), ("insertion", evaluation.insertion_curve)):
+    for name, function in (("deletion", evaluation.deletion_curve),
+                           ("insertion", evaluation.insertion_curve)):
         if name in metrics:
             curve = function(model, x, targets, maps, step=step)
             scores[name] = curve.auc
@@ -240,7 +246,7 @@ def _randomisation_figure(randomisation: dict) -> plt.Figure:
             values = np.concatenate([[getattr(s, measure) for s in r.similarity] for r in results], axis=1)
             panel.plot(range(len(layers)), np.nanmean(values, axis=1), marker="o", label=method)
             panel.set_xticks(range(len(layers)), layers, rotation=60, ha="right", fontsize="x-small")
-            panel.set_title({"spearman": "Spearman rank correlation", "ssim": "SSIM", "hog": "HOG similarity"}[measure])
+            panel.set_title(TITLES[measure])
     panels[0].set_ylabel("similarity to the original map")
     panels[0].legend(fontsize="small")
     figure.suptitle("Cascading randomisation from the top layer")

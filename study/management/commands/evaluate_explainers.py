@@ -1,4 +1,5 @@
-"""python manage.py evaluate_explainers --model SPEC --images DIR --methods gradcam,fem --metrics deletion,insertion --out DIR"""
+"""python manage.py evaluate_explainers --model SPEC --images DIR --methods gradcam,fem
+--metrics deletion,insertion --out DIR"""
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,20 +11,23 @@ from study.services.evaluation_report import (
 
 
 class Command(BaseCommand):
-    help = ("Score explanation methods on a folder of images (deletion/insertion AUC, Average Drop, Increase "
-            "in Confidence, ADCC, pointing games, cascading randomisation, adversarial plausibility) and write "
-            "scores.csv, table.csv/.md/.tex and the figures.")
+    help = ("Score explanation methods on a folder of images (deletion/insertion AUC, Average Drop, "
+            "Increase in Confidence, ADCC, pointing games, cascading randomisation, adversarial "
+            "plausibility) and write scores.csv, table.csv/.md/.tex and the figures.")
 
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True, help="'efficientnet-lite0' or a model spec JSON file")
         parser.add_argument("--images", required=True, type=Path,
                             help="a folder of images, or a VOC folder (JPEGImages/ + Annotations/)")
-        parser.add_argument("--methods", required=True, help=f"comma-separated, from {', '.join(explainer_methods())}")
-        parser.add_argument("--metrics", default="deletion,insertion", help=f"comma-separated, from {', '.join(METRICS)}")
+        parser.add_argument("--methods", required=True,
+                            help=f"comma-separated, from {', '.join(explainer_methods())}")
+        parser.add_argument("--metrics", default="deletion,insertion",
+                            help=f"comma-separated, from {', '.join(METRICS)}")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
         parser.add_argument("--batch-size", type=int, default=8)
-        parser.add_argument("--step", type=int, help="pixels per deletion/insertion step (default: the input side)")
+        parser.add_argument("--step", type=int,
+                            help="pixels per deletion/insertion step (default: the input side)")
 
     def handle(self, **options):
         try:

@@ -15,7 +15,8 @@ from explainers.nets import SmallCNN
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 VOC = """<annotation><filename>{name}.png</filename><size><width>{w}</width><height>{h}</height></size>
-<object><name>thing</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>
+<object><name>thing</name>
+<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>
 </object></annotation>"""
 
 
@@ -68,7 +69,8 @@ def test_writes_the_table_and_figures(spec, voc, tmp_path):
     table = pd.read_csv(out / "table.csv")
     assert list(table["Method"]) == ["gradcam", "gradient"] and (table["n"] == 3).all()
     mean_deletion = scores.groupby("method")["deletion"].mean()
-    assert table.set_index("Method").loc["gradcam", "deletion"].startswith(f"{mean_deletion['gradcam']:.4f} ± ")
+    cell = table.set_index("Method").loc["gradcam", "deletion"]
+    assert cell.startswith(f"{mean_deletion['gradcam']:.4f} ± ")
     assert "| Method |" in (out / "table.md").read_text() and "| Method |" in printed
     assert r"\toprule" in (out / "table.tex").read_text()
     for figure in ("deletion.png", "insertion.png", "randomisation.png"):
@@ -91,7 +93,8 @@ def test_bad_input_is_refused_and_nothing_written(spec, voc, tmp_path, args, mes
     folders["broken"].mkdir()
     Image.fromarray(np.zeros((8, 8, 3), dtype=np.uint8)).save(folders["broken"] / "fine.png")
     (folders["broken"] / "bad.jpg").write_bytes(b"\xff\xd8 not a jpeg")
-    options = {"--model": spec, "--images": str(voc), "--metrics": "deletion", "--out": str(tmp_path / "report")}
+    options = {"--model": spec, "--images": str(voc), "--metrics": "deletion",
+               "--out": str(tmp_path / "report")}
     for flag, value in zip(args[::2], args[1::2]):
         options[flag] = value.format(**{k: str(v) for k, v in folders.items()})
     with pytest.raises(CommandError, match=message):

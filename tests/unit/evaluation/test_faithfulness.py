@@ -25,13 +25,15 @@ def gradcam_maps(model, x):
 def test_deletion_matches_quantus_pixel_flipping(small_cnn, photos, step):
     x = pixels(photos, 48)  # Quantus wants its step (3 * step here) to divide H W
     targets, maps = gradcam_maps(small_cnn, x)
-    ours = deletion_curve(small_cnn, x, targets, maps, step=step, baseline=torch.zeros(1, 3, 1, 1), batch_size=37)
+    ours = deletion_curve(small_cnn, x, targets, maps, step=step, baseline=torch.zeros(1, 3, 1, 1),
+                          batch_size=37)
     # Quantus flips (channel, pixel) features: the map repeated over the 3 channels and 3 * step
     # features per step remove the same `step` pixels in every channel.
     quantus = PixelFlipping(features_in_step=3 * step, perturb_baseline=0.0, normalise=False, abs=False,
                             disable_warnings=True)
     theirs = np.array(quantus(model=small_cnn, x_batch=x.numpy(), y_batch=targets.numpy(),
-                              a_batch=maps[:, None].expand(-1, 3, -1, -1).numpy(), channel_first=True, softmax=True, device="cpu"))
+                              a_batch=maps[:, None].expand(-1, 3, -1, -1).numpy(), channel_first=True,
+                              softmax=True, device="cpu"))
     assert ours.scores.shape == (8, 48 * 48 // step + 1)
     np.testing.assert_allclose(ours.scores[:, 1:], theirs, atol=1e-5)
     quantus_auc = np.trapezoid(theirs, dx=1, axis=1)
@@ -82,7 +84,8 @@ def test_deletion_ends_at_the_baseline_and_insertion_at_the_image(lite0, photos)
     black = lite0.module(lite0.black((224, 224)).expand(2, -1, -1, -1)).softmax(1)
     np.testing.assert_allclose(deletion.scores[:, 0], full, rtol=1e-4)
     np.testing.assert_allclose(insertion.scores[:, -1], full, rtol=1e-4)
-    np.testing.assert_allclose(deletion.scores[:, -1], black[torch.arange(2), targets].detach().numpy(), rtol=1e-4)
+    on_black = black[torch.arange(2), targets].detach().numpy()
+    np.testing.assert_allclose(deletion.scores[:, -1], on_black, rtol=1e-4)
     # A map that points at the object deletes faster than its inverse (the curves' purpose).
     inverse = deletion_curve(lite0, x, targets, 1 - maps, step=224 * 224 // 4)
     assert (deletion.auc < inverse.auc).all()
@@ -130,8 +133,10 @@ def test_adcc_by_its_formula(small_cnn, photos):
     targets = small_cnn(x).argmax(1)
     result = adcc(small_cnn, x, targets, "gradcam", target_layer=small_cnn.default_target_layer)
     maps = explain(small_cnn, x, targets, "gradcam", target_layer=small_cnn.default_target_layer)
-    masked_maps = explain(small_cnn, x * maps[:, None], targets, "gradcam", target_layer=small_cnn.default_target_layer)
-    coherency = [(np.corrcoef(a.ravel(), b.ravel())[0, 1] + 1) / 2 for a, b in zip(maps.numpy(), masked_maps.numpy())]
+    masked_maps = explain(small_cnn, x * maps[:, None], targets, "gradcam",
+                          target_layer=small_cnn.default_target_layer)
+    coherency = [(np.corrcoef(a.ravel(), b.ravel())[0, 1] + 1) / 2
+                 for a, b in zip(maps.numpy(), masked_maps.numpy())]
     np.testing.assert_allclose(result.coherency, coherency, atol=1e-6)
     np.testing.assert_allclose(result.complexity, maps.numpy().mean(axis=(1, 2)), atol=1e-6)
     change = confidence_change(small_cnn, x, targets, maps)

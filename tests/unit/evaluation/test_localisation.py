@@ -52,7 +52,8 @@ def test_energy_pointing_game_by_hand():
 VOC = """<annotation><filename>2008_000001.jpg</filename><size><width>200</width><height>100</height>
 <depth>3</depth></size>
 <object><name>dog</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>100</xmax><ymax>50</ymax></bndbox></object>
-<object><name>cat</name><bndbox><xmin>151</xmin><ymin>51</ymin><xmax>200</xmax><ymax>100</ymax></bndbox></object>
+<object><name>cat</name>
+<bndbox><xmin>151</xmin><ymin>51</ymin><xmax>200</xmax><ymax>100</ymax></bndbox></object>
 </annotation>"""
 
 

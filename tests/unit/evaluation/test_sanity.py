@@ -37,8 +37,9 @@ def test_parameter_randomisation_matches_quantus_mprt(small_cnn, photos, order, 
     ours = parameter_randomisation(small_cnn, x, targets, "gradient", order=order, seed=43)
     theirs = MPRT(layer_order=quantus_order, seed=42, normalise=False, abs=False, disable_warnings=True,
                   similarity_func=correlation_spearman)(
-        model=small_cnn, x_batch=x.numpy(), y_batch=targets.numpy(), a_batch=explain_func(small_cnn, x, targets),
-        explain_func=explain_func, channel_first=True, device="cpu")
+        model=small_cnn, x_batch=x.numpy(), y_batch=targets.numpy(),
+        a_batch=explain_func(small_cnn, x, targets), explain_func=explain_func, channel_first=True,
+        device="cpu")
     names = [name for name in theirs if name != "original"]
     # Quantus lists independent randomisation from the input up; the order changes nothing there.
     assert list(ours.layers) == (names if order == "cascading" else names[::-1])
