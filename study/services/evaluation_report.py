@@ -91,6 +91,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
     per deletion/insertion step (default: the input side, RISE's 224 at 224 x 224)."""
     methods = parse_names(",".join(methods), explainer_methods(), "methods")
     metrics = parse_names(",".join(metrics), METRICS, "metrics")
+    if batch_size < 1 or (step is not None and step < 1):
+        raise EvaluationReportError(f"batch size and step must be at least 1, got {batch_size} and {step}")
     paths, annotation_dir = find_images(images_dir)
     boxes = _read_boxes(paths, annotation_dir) if set(metrics) & set(BOX_METRICS) else {}
     try:

@@ -85,6 +85,7 @@ def test_writes_the_table_and_figures(spec, voc, tmp_path):
     (["--methods", "gradcam", "--images", "{empty}"], "no images"),
     (["--methods", "gradcam", "--images", "{broken}"], "cannot read image"),
     (["--methods", "gradcam", "--model", "{missing}"], "neither"),
+    (["--methods", "gradcam", "--step", "0"], "at least 1"),
 ])
 def test_bad_input_is_refused_and_nothing_written(spec, voc, tmp_path, args, message):
     folders = {"plain": voc / "JPEGImages", "empty": tmp_path / "empty", "broken": tmp_path / "broken",
