@@ -17,7 +17,6 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-import torch
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
