@@ -1,0 +1,268 @@
+"""Score explanation methods on a folder of images with the `evaluation` library and write the
+table (CSV, Markdown, LaTeX) and figures (mean deletion and insertion curves, the cascading
+randomisation figure). `evaluate_explainers` is what the command runs, and what a job calls.
+
+Every input is checked before anything is computed or written: the methods and metrics, the
+folder, every image (opened whole), the VOC annotations the pointing games need, the model and
+the device. Files are written only at the end, each to a temporary name and then renamed.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+import evaluation
+import explainers
+from analysis.reports import to_latex, to_markdown, write_text
+from explainers.precompute import resolve_device
+
+matplotlib.use("Agg")
+from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
+
+METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence", "adcc", "pointing_game",
+           "energy_pointing_game", "randomisation", "plausibility")
+BOX_METRICS = ("pointing_game", "energy_pointing_game")
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+TITLES = {"spearman": "Spearman rank correlation", "ssim": "SSIM", "hog": "HOG similarity"}
+RANDOMISATION_POINTS = 8  # layers of the cascade at which maps are compared (the last one included)
+
+
+class EvaluationReportError(Exception):
+    """The evaluation cannot run: unknown method or metric, no or unreadable images, bad model or device."""
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    scores: pd.DataFrame  # one row per image and method: image, method, target, one column per metric
+    table: pd.DataFrame  # Method, "mean ± SD" per metric, n
+    flip_rate: float | None  # share of images the plausibility attack flipped (when asked for)
+    files: tuple[Path, ...]
+
+
+def explainer_methods() -> tuple[str, ...]:
+    """The map-producing methods of `explainers.explain` (pv makes images, not maps)."""
+    return tuple(m for m in explainers.METHODS if m != "pv")
+
+
+def parse_names(text: str, known: Sequence[str], what: str) -> list[str]:
+    """'a,b' -> ['a', 'b'], each in `known` and distinct; raises EvaluationReportError."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names or len(set(names)) != len(names):
+        raise EvaluationReportError(f"{what} must be distinct names from {', '.join(known)}; got {text!r}")
+    return names
+
+
+def find_images(folder: Path) -> tuple[list[Path], Path | None]:
+    """Images of a folder (or of its VOC `JPEGImages/`), sorted, each opened whole; and the VOC
+    `Annotations/` folder when there is one."""
+    folder = Path(folder)
+    annotations = folder / "Annotations" if (folder / "JPEGImages").is_dir() else None
+    source = folder / "JPEGImages" if annotations else folder
+    if not source.is_dir():
+        raise EvaluationReportError(f"--images {folder} is not a folder")
+    paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not paths:
+        raise EvaluationReportError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+    for path in paths:
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (OSError, UnidentifiedImageError) as error:
+            raise EvaluationReportError(f"cannot read image {path}: {error}") from error
+    return paths, annotations
+
+
+def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str], metrics: Sequence[str],
+                        out_dir: Path, *, device: str = "cpu", batch_size: int = 8, step: int | None = None,
+                        progress: bool = False) -> EvaluationReport:
+    """Explain every image for the model's top-1 class with each method, score the maps with each
+    metric and write scores.csv, table.{csv,md,tex} and the figures into `out_dir`. `step`: pixels
+    per deletion/insertion step (default: the input side, RISE's 224 at 224 x 224)."""
+    methods = parse_names(",".join(methods), explainer_methods(), "methods")
+    metrics = parse_names(",".join(metrics), METRICS, "metrics")
+    if batch_size < 1 or (step is not None and step < 1):
+        raise EvaluationReportError(f"batch size and step must be at least 1, got {batch_size} and {step}")
+    paths, annotation_dir = find_images(images_dir)
+    boxes = _read_boxes(paths, annotation_dir) if set(metrics) & set(BOX_METRICS) else {}
+    try:
+        model = explainers.load_model(model_spec).to(resolve_device(device))
+    except explainers.ExplainerError as error:
+        raise EvaluationReportError(str(error)) from error
+    size = model.input_size
+    step = step or size
+    rows, curves, randomisation = [], {"deletion": {}, "insertion": {}}, {}
+    flips = []
+    bar = tqdm(total=len(paths) * len(methods), desc="evaluating explainers", unit="map",
+               disable=not progress)
+    try:
+        for start in range(0, len(paths), batch_size):
+            batch_paths = paths[start:start + batch_size]
+            x = model.preprocess(batch_paths)
+            targets = explainers.predict(model, x).argmax(dim=1)
+            masks = _masks(model, batch_paths, boxes, targets, size) if boxes else None
+            attack = (evaluation.plausibility_test(model, x, targets, methods) if "plausibility" in metrics
+                      else None)
+            if attack is not None:
+                flips.extend(attack.attack.flipped.tolist())
+            for method in methods:
+                maps = explainers.explain(model, x, targets, method).detach()
+                scores = _score(model, x, targets, maps, method, metrics, step, masks, curves, randomisation)
+                if attack is not None:
+                    scores["plausibility"] = attack.recovery[method]
+                for i, path in enumerate(batch_paths):
+                    rows.append({"image": path.name, "method": method,
+                                 "target": model.class_names[targets[i]],
+                                 **{metric: float(values[i]) for metric, values in scores.items()}})
+                bar.update(len(batch_paths))
+    except (explainers.ExplainerError, evaluation.EvaluationError) as error:
+        raise EvaluationReportError(str(error)) from error
+    finally:
+        bar.close()
+    frame = pd.DataFrame.from_records(rows)
+    table = summary_table(frame, methods, metrics)
+    files = _write(Path(out_dir), frame, table, curves, randomisation)
+    return EvaluationReport(frame, table, float(np.mean(flips)) if flips else None, tuple(files))
+
+
+def _read_boxes(paths: list[Path], annotation_dir: Path | None) -> dict[str, evaluation.Annotation]:
+    if annotation_dir is None:
+        raise EvaluationReportError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) "
+                                    "with boxes")
+    boxes = {}
+    for path in paths:
+        xml = annotation_dir / f"{path.stem}.xml"
+        if not xml.is_file():
+            raise EvaluationReportError(f"no annotation {xml} for {path.name}")
+        try:
+            boxes[path.name] = evaluation.read_voc_annotation(xml)
+        except evaluation.EvaluationError as error:
+            raise EvaluationReportError(str(error)) from error
+    return boxes
+
+
+def _masks(model, paths, boxes, targets, size) -> np.ndarray:
+    """(B, S, S) bool: the boxes of the target class where the annotation has it, else every box
+    (an ImageNet model's class names are not VOC's)."""
+    masks = []
+    for path, target in zip(paths, targets.tolist()):
+        annotation = boxes[path.name]
+        name = model.class_names[target]
+        labels = {name} if any(box.label == name for box in annotation.boxes) else None
+        masks.append(evaluation.box_mask(annotation, (size, size), labels))
+    return np.stack(masks)
+
+
+def _score(model, x, targets, maps, method, metrics, step, masks, curves,
+           randomisation) -> dict[str, np.ndarray]:
+    """(B,) scores per metric for one batch and method; mean curves and randomisation kept aside."""
+    scores = {}
+    for name, function in (("deletion", evaluation.deletion_curve),
+                           ("insertion", evaluation.insertion_curve)):
+        if name in metrics:
+            curve = function(model, x, targets, maps, step=step)
+            scores[name] = curve.auc
+            curves[name].setdefault(method, []).append((curve.fractions, curve.scores))
+    if {"average_drop", "increase_in_confidence"} & set(metrics):
+        change = evaluation.confidence_change(model, x, targets, maps)
+        per_image = {"average_drop": 100 * change.drop,
+                     "increase_in_confidence": 100 * (change.masked > change.full).astype(float)}
+        scores |= {k: v for k, v in per_image.items() if k in metrics}
+    if "adcc" in metrics:
+        scores["adcc"] = evaluation.adcc(model, x, targets, method, maps).adcc
+    if masks is not None:
+        map_array = maps.cpu().numpy()
+        if "pointing_game" in metrics:
+            scores["pointing_game"] = evaluation.pointing_game(map_array, masks)
+        if "energy_pointing_game" in metrics:
+            scores["energy_pointing_game"] = evaluation.energy_pointing_game(map_array, masks)
+    if "randomisation" in metrics:
+        layers = evaluation.randomisable_layers(model.module)[::-1]
+        points = np.unique(np.linspace(0, len(layers) - 1, RANDOMISATION_POINTS).round().astype(int))
+        result = evaluation.parameter_randomisation(model, x, targets, method, layers=layers,
+                                                    compare=[layers[i] for i in points])
+        randomisation.setdefault(method, []).append(result)
+        scores["randomisation"] = result.similarity[-1].spearman
+    return scores
+
+
+def summary_table(scores: pd.DataFrame, methods: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
+    """One row per method: "mean ± SD" of each metric over the images (NaNs left out), and n images."""
+    rows = []
+    for method in methods:
+        part = scores[scores["method"] == method]
+        row = {"Method": method}
+        for metric in metrics:
+            values = part[metric].dropna()
+            row[metric] = f"{values.mean():.4f} ± {values.std(ddof=1):.4f}" if len(values) > 1 else (
+                f"{values.mean():.4f}" if len(values) else "n/a")
+        rows.append(row | {"n": len(part)})
+    return pd.DataFrame(rows)
+
+
+def _write(out: Path, frame, table, curves, randomisation) -> list[Path]:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        files = [write_text(out / "scores.csv", frame.to_csv(index=False, float_format="%.6g")),
+                 write_text(out / "table.csv", table.to_csv(index=False)),
+                 write_text(out / "table.md", to_markdown(table)),
+                 write_text(out / "table.tex", to_latex(table))]
+        for name, by_method in curves.items():
+            if by_method:
+                files.append(_save(out / f"{name}.png", _curve_figure(name, by_method)))
+        if randomisation:
+            files.append(_save(out / "randomisation.png", _randomisation_figure(randomisation)))
+    except OSError as error:
+        raise EvaluationReportError(f"cannot write the report into {out}: {error}") from error
+    return files
+
+
+def _curve_figure(name: str, by_method: dict) -> plt.Figure:
+    figure, axes = plt.subplots(figsize=(5, 4))
+    for method, parts in by_method.items():
+        fractions = parts[0][0]
+        scores = np.concatenate([s for _, s in parts])
+        auc = np.trapezoid(scores, fractions, axis=1).mean()
+        axes.plot(fractions, scores.mean(axis=0), label=f"{method} (AUC {auc:.3f})")
+    axes.set(xlabel=f"fraction of pixels {'deleted' if name == 'deletion' else 'inserted'}",
+             ylabel="probability of the class", title=f"{name.capitalize()} (mean over images)", ylim=(0, 1))
+    axes.legend(fontsize="small")
+    return figure
+
+
+def _randomisation_figure(randomisation: dict) -> plt.Figure:
+    figure, panels = plt.subplots(1, 3, figsize=(13, 4), sharey=True)
+    for method, results in randomisation.items():
+        layers = results[0].layers
+        for panel, measure in zip(panels, ("spearman", "ssim", "hog")):
+            values = np.concatenate([[getattr(s, measure) for s in r.similarity] for r in results], axis=1)
+            panel.plot(range(len(layers)), np.nanmean(values, axis=1), marker="o", label=method)
+            panel.set_xticks(range(len(layers)), layers, rotation=60, ha="right", fontsize="x-small")
+            panel.set_title(TITLES[measure])
+    panels[0].set_ylabel("similarity to the original map")
+    panels[0].legend(fontsize="small")
+    figure.suptitle("Cascading randomisation from the top layer")
+    figure.tight_layout()
+    return figure
+
+
+def _save(path: Path, figure: plt.Figure) -> Path:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=120, bbox_inches="tight")
+        os.replace(temporary, path)
+    finally:
+        plt.close(figure)
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+    return path
