@@ -112,10 +112,13 @@ def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFra
 @dataclass(frozen=True)
 class SimulatabilityReport:
     """The numeric tables of a survey: Table 1 (arm x subset), the Mann-Whitney tests, the
-    "can't tell" rates, per-question accuracies and the participation summary."""
+    trial-level logistic mixed model beside them (empty with `mixed_note` saying why when it
+    cannot be fitted), the "can't tell" rates, per-question accuracies and the participation summary."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
+    mixed: pd.DataFrame
+    mixed_note: str
     cant_tell: pd.DataFrame
     questions: pd.DataFrame
     participation: pd.DataFrame
@@ -132,20 +135,40 @@ def default_comparisons(accuracies: pd.DataFrame) -> list[tuple[str, str, dict[s
     return [(a, b, None) for a, b in itertools.combinations(sorted(techniques.index), 2)]
 
 
+def mixed_model_table(model: simulatability.MixedModel) -> pd.DataFrame:
+    """The mixed model as rows: term, estimate (log-odds), sd, z; then one `sd(<group>)` row per
+    random effect (its posterior mean SD in log-odds, sd and z empty)."""
+    random = pd.DataFrame({"term": [f"sd({name})" for name in model.random_sd],
+                           "estimate": list(model.random_sd.values()), "sd": np.nan, "z": np.nan})
+    return pd.concat([model.fixed, random], ignore_index=True)
+
+
 def simulatability_report(
     trials: pd.DataFrame,
     participants: pd.DataFrame | None = None,
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+    method: str = "auto",
 ) -> SimulatabilityReport:
-    """All survey tables; only completed participants count when `participants` is given."""
+    """All survey tables; only completed participants count when `participants` is given.
+
+    method: how the Mann-Whitney p-values are computed (`simulatability.mann_whitney`); the
+    PV paper's convention is method="asymptotic" with the default comparisons.
+    """
     accuracies = simulatability.participant_accuracies(trials, participants)
     if accuracies.empty:
         raise AnalysisError("no answered questions to analyse (no completed participant yet?)")
     comparisons = default_comparisons(accuracies) if comparisons is None else comparisons
-    tests = [simulatability.compare_arms(accuracies, a, b, alternatives) for a, b, alternatives in comparisons]
+    tests = [simulatability.compare_arms(accuracies, a, b, alternatives, method=method)
+             for a, b, alternatives in comparisons]
+    try:
+        mixed, mixed_note = mixed_model_table(simulatability.mixed_effects_model(trials, participants)), ""
+    except AnalysisError as error:
+        mixed, mixed_note = pd.DataFrame(columns=["term", "estimate", "sd", "z"]), f"not fitted: {error}"
     return SimulatabilityReport(
         table=simulatability.accuracy_table(accuracies),
         tests=pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=simulatability.TEST_COLUMNS),
+        mixed=mixed,
+        mixed_note=mixed_note,
         cant_tell=simulatability.cant_tell_rates(trials, participants),
         questions=simulatability.question_accuracies(trials, participants),
         participation=(simulatability.participation_summary(participants) if participants is not None
@@ -175,16 +198,38 @@ def format_table1(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
-    """Mann-Whitney rows as printed: U, Z to 2 decimals, p in scientific notation, r with its CI."""
+    """Mann-Whitney rows as printed: how p was computed, U, Z to 2 decimals, p in scientific
+    notation, r (rank-biserial) and CL (common-language effect) with their bootstrap intervals
+    ("degenerate" when every resample gave the same value), and any small-sample warning."""
+    def effect(value: float, low: float, high: float, degenerate: bool) -> str:
+        return f"{value:.2f} (interval degenerate)" if degenerate else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+    degenerate = tests["ci_degenerate"].astype(bool)
     return pd.DataFrame({
         "Subset": tests["subset"].str.capitalize(),
         "Comparison": tests["first"] + " vs " + tests["second"],
         "H1": tests["alternative"],
+        "p method": tests["method"],
+        "n": tests["n_first"].astype(str) + " vs " + tests["n_second"].astype(str),
         "U": tests["u"].map(lambda u: f"{u:g}"),
         "Z": tests["z"].map(lambda z: f"{z:.2f}"),
         "p": tests["pvalue"].map(lambda p: f"{p:.3g}"),
-        "r (95% CI)": [f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
-                       for r, lo, hi in zip(tests["effect"], tests["ci_low"], tests["ci_high"])],
+        "r (95% CI)": list(map(effect, tests["effect"], tests["ci_low"], tests["ci_high"], degenerate)),
+        "CL (95% CI)": list(map(effect, tests["common_language"], tests["cl_low"], tests["cl_high"], degenerate)),
+        "Warning": tests["warning"].fillna(""),
+    })
+
+
+def format_mixed_model(mixed: pd.DataFrame) -> pd.DataFrame:
+    """The mixed model's rows as printed: estimates and SDs to 3 decimals, z to 2."""
+    def number(value: float, digits: int) -> str:
+        return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+    return pd.DataFrame({
+        "Term": mixed["term"],
+        "Estimate (log-odds)": mixed["estimate"].map(lambda v: number(v, 3)),
+        "Posterior SD": mixed["sd"].map(lambda v: number(v, 3)),
+        "z": mixed["z"].map(lambda v: number(v, 2)),
     })
 
 
@@ -237,24 +282,34 @@ def write_simulatability_report(
     participants: pd.DataFrame | None,
     out_dir: str | os.PathLike,
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+    method: str = "auto",
 ) -> list[Path]:
-    """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, cant_tell.csv, questions.csv,
-    participation.csv (with participants) and the Figure 6 histograms into `out_dir`.
+    """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, mannwhitney.tex, mixed_model.csv,
+    cant_tell.csv, questions.csv, participation.csv (with participants) and the Figure 6
+    histograms into `out_dir`. table1.md holds Table 1, the tests (each naming its p method) and
+    the mixed model beside them.
 
     Everything is computed before the first file is written; returns the paths written.
     """
-    report = simulatability_report(trials, participants, comparisons)
+    report = simulatability_report(trials, participants, comparisons, method)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table1, tests = format_table1(report.table), format_tests(report.tests)
     markdown = "## Simulatability (Table 1)\n\n" + to_markdown(table1)
     if len(tests):
         markdown += "\n## Mann-Whitney U on per-participant accuracies\n\n" + to_markdown(tests)
+        for warning in dict.fromkeys(w for w in report.tests["warning"] if w):
+            markdown += f"\n**Warning:** {warning}.\n"
+    markdown += ("\n## Logistic mixed model of each answer (random participant and question intercepts)\n\n"
+                 + (to_markdown(format_mixed_model(report.mixed)) if report.mixed_note == ""
+                    else report.mixed_note + "\n"))
     files = {
         "table1.csv": report.table.to_csv(index=False),
         "table1.md": markdown,
         "table1.tex": to_latex(table1),
         "mannwhitney.csv": report.tests.to_csv(index=False),
+        "mannwhitney.tex": to_latex(tests),
+        "mixed_model.csv": report.mixed.to_csv(index=False),
         "cant_tell.csv": report.cant_tell.to_csv(index=False),
         "questions.csv": report.questions.to_csv(index=False),
     }

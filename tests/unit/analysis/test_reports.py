@@ -102,20 +102,32 @@ def test_table1_in_the_papers_form():
     assert table1.loc[0, "Model incorrect"] == f"{100 * gradcam['mean']:.1f}% (±{100 * gradcam['se']:.1f}%)"
     tests = reports.format_tests(report.tests)
     assert tests["H1"].tolist() == ["greater", "less"] and tests["Z"].str.match(r"-?\d\.\d\d$").all()
+    assert tests["p method"].tolist() == ["normal approximation"] * 2  # 98 participants: auto picks it
+    assert tests["n"].tolist() == ["58 vs 40"] * 2 and (tests["Warning"] == "").all()
+    assert tests["CL (95% CI)"].str.match(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]$").all()
+    # the trial-level mixed model stands beside the tests
+    assert report.mixed_note == "" and "C(arm)[T.PV]" in report.mixed["term"].tolist()
+    assert report.mixed["term"].tolist()[-2:] == ["sd(participant)", "sd(item)"]
 
 
 def test_write_simulatability_report(tmp_path):
     paths = reports.write_simulatability_report(tiny_trials(), tiny_participants(), tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == sorted(["table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "cant_tell.csv",
-                            "questions.csv", "participation.csv", "histogram_model_correct.png",
-                            "histogram_model_incorrect.png"])
+    assert names == sorted(["table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "mannwhitney.tex",
+                            "mixed_model.csv", "cant_tell.csv", "questions.csv", "participation.csv",
+                            "histogram_model_correct.png", "histogram_model_incorrect.png"])
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing temporary left behind
     table1 = pd.read_csv(tmp_path / "table1.csv")
     assert set(table1.columns) >= {"arm", "subset", "n", "mean", "se", "chance"}
     tests = pd.read_csv(tmp_path / "mannwhitney.csv")
     assert tests["alternative"].tolist() == ["greater", "less"]  # gradcam vs pv: the paper's tests
-    assert "| Grad-CAM | gradcam | 2 |" in (tmp_path / "table1.md").read_text()
+    markdown = (tmp_path / "table1.md").read_text()
+    assert "| Grad-CAM | gradcam | 2 |" in markdown
+    # two and one participants: exact p, a warning in the table, the markdown and the LaTeX
+    assert set(tests["method"]) <= {"exact", "exact permutation (ties)"}
+    assert tests["warning"].str.startswith("fewer than 10 participants").all()
+    assert "**Warning:** fewer than 10 participants in an arm (2 vs 1): a pilot" in markdown
+    assert "exact" in (tmp_path / "mannwhitney.tex").read_text()
 
 
 def test_nothing_is_written_when_the_input_is_bad(tmp_path):
