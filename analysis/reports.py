@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from analysis import simulatability
+from analysis import gaze_figures, simulatability
 from analysis.errors import AnalysisError, MissingColumnsError
 
 # ---------------------------------------------------------------- gaze comparison
@@ -54,12 +54,20 @@ def gaze_table(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd
     return pd.DataFrame(parts).reset_index()
 
 
-def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+MIN_PAIRED_N = 6  # below 6 images the two-sided signed-rank test cannot reach p < 0.05 at all
+PAIRED_COLUMNS = ["metric", "method_a", "method_b", "n", "median_diff", "effect", "statistic", "pvalue",
+                  "pvalue_holm", "reject", "note"]
+
+
+def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alpha: float = 0.05,
+                 min_n: int = MIN_PAIRED_N) -> pd.DataFrame:
     """Wilcoxon signed-rank test for each metric and pair of methods, on images both scored.
 
-    Two-sided, scipy's default (exact for small n without ties, else normal approximation);
-    p-values Holm-corrected over the method pairs of each metric (statsmodels). Columns:
-    metric, method_a, method_b, n, median_diff (a - b), statistic, pvalue, pvalue_holm, reject.
+    Two-sided, scipy's default (exact for small n without ties, else normal approximation); only
+    pairs with at least `min_n` images are tested, their p-values Holm-corrected over the tested
+    pairs of each metric (statsmodels). effect: matched-pairs rank-biserial correlation
+    (T+ - T-) / (T+ + T-) over the nonzero differences a - b, in [-1, 1]. note says why a pair
+    was not tested. Columns: PAIRED_COLUMNS.
     """
     metrics = _metric_columns(scores, metrics)
     if scores.duplicated(["method", "image"]).any():
@@ -71,11 +79,16 @@ def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alp
         family = []
         for first, second in itertools.combinations(methods, 2):
             pair = wide[[first, second]].dropna()
-            difference = pair[first] - pair[second]
+            difference = (pair[first] - pair[second]).to_numpy()
             row = {"metric": metric, "method_a": first, "method_b": second, "n": len(pair),
-                   "median_diff": float(difference.median()) if len(pair) else np.nan,
-                   "statistic": np.nan, "pvalue": np.nan}
-            if len(pair) > 0 and (difference != 0).any():
+                   "median_diff": float(np.median(difference)) if len(pair) else np.nan,
+                   "effect": _rank_biserial(difference), "statistic": np.nan, "pvalue": np.nan,
+                   "pvalue_holm": np.nan, "reject": np.nan, "note": ""}
+            if len(pair) < min_n:
+                row["note"] = f"not tested: {len(pair)} image(s) scored by both, fewer than {min_n}"
+            elif not difference.any():
+                row["note"] = "not tested: every difference is 0"
+            else:
                 result = stats.wilcoxon(pair[first], pair[second])
                 row["statistic"], row["pvalue"] = float(result.statistic), float(result.pvalue)
             family.append(row)
@@ -85,24 +98,33 @@ def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alp
             for row, flag, value in zip(tested, reject, corrected):
                 row["pvalue_holm"], row["reject"] = float(value), bool(flag)
         rows.extend(family)
-    columns = ["metric", "method_a", "method_b", "n", "median_diff", "statistic", "pvalue", "pvalue_holm", "reject"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _rank_biserial(difference: np.ndarray) -> float:
+    """(T+ - T-) / (T+ + T-) of the signed ranks of the nonzero differences; NaN when there are none."""
+    nonzero = difference[difference != 0]
+    if nonzero.size == 0:
+        return np.nan
+    ranks = stats.rankdata(np.abs(nonzero))
+    return float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
 
 
 def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """The review's format: one row per method, one column per metric, "0.5857 ± 0.104".
+    """The review's format: one row per method, one column per metric, "0.5857 ± 0.104 (n=3)".
 
-    Column n is the method's largest image count; a metric scored on fewer images (NSS and AUC
-    need fixation points) says its own count, "1.4873 ± n/a (n=1)"."""
+    Every cell names the number of images its metric was scored on (NSS and the AUCs need
+    fixation points, the inter-observer row observers); column n is the method's largest count."""
     formatted = pd.DataFrame({"Method": table["method"]})
-    n_max = table[[f"{metric}_n" for metric in metrics]].max(axis=1).to_numpy()
     for metric in metrics:
         cells = []
-        for mean, sd, n, most in zip(table[f"{metric}_mean"], table[f"{metric}_sd"], table[f"{metric}_n"], n_max):
-            cell = f"{mean:.4f} ± {'n/a' if np.isnan(sd) else f'{sd:.3f}'}"
-            cells.append(cell if n == most else f"{cell} (n={n})")
+        for mean, sd, n in zip(table[f"{metric}_mean"], table[f"{metric}_sd"], table[f"{metric}_n"]):
+            if n == 0:
+                cells.append("n/a (n=0)")
+            else:
+                cells.append(f"{mean:.4f} ± {'n/a' if np.isnan(sd) else f'{sd:.3f}'} (n={n})")
         formatted[metric.upper()] = cells
-    formatted["n"] = n_max
+    formatted["n"] = table[[f"{metric}_n" for metric in metrics]].max(axis=1).to_numpy()
     return formatted
 
 
@@ -263,18 +285,23 @@ def to_latex(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` whole or not at all (temporary file in the same folder, then rename)."""
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` whole or not at all (temporary file in the same folder, then rename)."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
     return path
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8, newlines as given) to `path` whole or not at all."""
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_simulatability_report(
@@ -319,23 +346,56 @@ def write_simulatability_report(
     return paths + simulatability.plot_histograms(report.accuracies, out_dir)
 
 
-def write_gaze_report(scores: pd.DataFrame, out_dir: str | os.PathLike, metrics: Sequence[str] | None = None,
-                      alpha: float = 0.05) -> list[Path]:
-    """Write gaze_table.csv, gaze_table.md, gaze_table.tex and paired_tests.csv into `out_dir`.
+def write_gaze_report(
+    scores: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    metrics: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    baselines: Sequence[str] = (),
+    panel: Sequence[gaze_figures.PanelRow] = (),
+    notes: Sequence[str] = (),
+) -> list[Path]:
+    """Write gaze_table.csv, gaze_table.md, gaze_table.tex, paired_tests.csv, mean_ranks.csv, the
+    figures (figure_boxes.png, figure_ranking.png, figure_panel.png when `panel` is given) and
+    report.html (every table and figure, `notes` on top) into `out_dir`.
 
-    scores: one row per method and image, columns method, image and one per metric.
+    scores: one row per method and image, columns method, image and one per metric; the methods
+    named in `baselines` (centre bias, inter-observer) get table rows and boxes but take no part
+    in the paired tests or the ranking. Everything is computed before the first file is written.
     """
     metrics = _metric_columns(scores, metrics)
-    table, tests = gaze_table(scores, metrics), paired_tests(scores, metrics, alpha)
+    table = gaze_table(scores, metrics)
+    explained = scores[~scores["method"].isin(baselines)]
+    tests = paired_tests(explained, metrics, alpha)
+    ranks = gaze_figures.mean_ranks(explained, metrics)
     formatted = format_gaze_table(table, metrics)
-    markdown = "## Explanation maps vs human gaze (mean ± SD)\n\n" + to_markdown(formatted)
-    markdown += "\n## Paired Wilcoxon signed-rank tests (Holm per metric)\n\n" + to_markdown(tests)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
+    markdown = "## Explanation maps vs human gaze (mean ± SD, n images per cell)\n\n" + to_markdown(formatted)
+    markdown += (f"\n## Paired Wilcoxon signed-rank tests (Holm per metric, n >= {MIN_PAIRED_N})\n\n"
+                 + to_markdown(tests))
+    figures = {
+        "figure_boxes": gaze_figures.figure_png(gaze_figures.metric_boxes(scores, metrics, baselines)),
+        "figure_ranking": gaze_figures.figure_png(gaze_figures.ranking_plot(explained, metrics)),
+    }
+    if panel:
+        figures["figure_panel"] = gaze_figures.figure_png(gaze_figures.stimulus_panel(panel))
+    sections = [("Notes", note) for note in notes] + [
+        ("Explanation maps vs human gaze (mean ± SD, n images per cell)", formatted),
+        ("Per-stimulus maps", figures.get("figure_panel", b"")),
+        ("Scores per method", figures["figure_boxes"]),
+        ("Ranking (mean rank over images scored by every method, 1 = best)", figures["figure_ranking"]),
+        (f"Paired Wilcoxon signed-rank tests (Holm per metric, only pairs with n >= {MIN_PAIRED_N})",
+         tests.drop(columns=["reject"])),
+    ]
+    sections = [(heading, content) for heading, content in sections if not isinstance(content, bytes) or content]
+    texts = {
         "gaze_table.csv": table.to_csv(index=False),
         "gaze_table.md": markdown,
         "gaze_table.tex": to_latex(formatted),
         "paired_tests.csv": tests.to_csv(index=False),
+        "mean_ranks.csv": ranks.to_csv(index=False),
+        "report.html": gaze_figures.html_report("Explanation maps vs human gaze", sections),
     }
-    return [write_text(out_dir / name, text) for name, text in files.items()]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_text(out_dir / name, text) for name, text in texts.items()]
+    return paths + [write_bytes(out_dir / f"{name}.png", data) for name, data in figures.items()]
