@@ -52,7 +52,7 @@ def stimulus_panel(rows: Sequence[PanelRow]) -> Figure:
             axis.set_yticks([])
             if index == 0:
                 axis.set_title(title, fontsize=9)
-        axis_row[0].set_ylabel(row.name, fontsize=7)
+        axis_row[0].set_ylabel(row.name if len(row.name) <= 24 else row.name[:23] + "…", fontsize=7)
     return figure
 
 
@@ -69,8 +69,8 @@ def metric_boxes(scores: pd.DataFrame, metrics: Sequence[str], baselines: Sequen
             boxes = axis.boxplot([values[i] for i in shown], positions=shown, widths=0.6, patch_artist=True)
             for i, patch in zip(shown, boxes["boxes"]):
                 patch.set_facecolor("0.8" if methods[i] in baselines else "tab:blue")
-        axis.set_xticks(range(len(methods)),
-                        [f"{method}\n(n={v.size})" for method, v in zip(methods, values)], fontsize=7, rotation=30)
+        labels = [f"{method}\n(n={v.size})" for method, v in zip(methods, values)]
+        axis.set_xticks(range(len(methods)), labels, fontsize=7, rotation=30)
         direction = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
         axis.set_title(f"{metric.upper()} ({direction})", fontsize=9)
     for axis in axes[len(metrics):]:
@@ -120,7 +120,8 @@ def html_report(title: str, sections: Sequence[tuple[str, str | pd.DataFrame | b
     """One self-contained HTML page: per section a heading and a table (DataFrame, escaped), a
     paragraph (str, escaped) or a PNG figure (bytes, embedded as a data URL)."""
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{html.escape(title)}</title>",
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
         "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
         "</head><body>", f"<h1>{html.escape(title)}</h1>",

@@ -33,7 +33,8 @@ class Arm:
     def __post_init__(self) -> None:
         if not 0 <= self.accuracy <= 1:
             raise AnalysisError(f"an arm's accuracy must lie in [0, 1], got {self.accuracy}")
-        if self.skill_sd < 0 or (self.skill_sd > 0 and self.skill_sd**2 >= self.accuracy * (1 - self.accuracy)):
+        limit = self.accuracy * (1 - self.accuracy)
+        if self.skill_sd < 0 or (self.skill_sd > 0 and self.skill_sd**2 >= limit):
             raise AnalysisError(
                 f"skill_sd must be >= 0 and below sqrt(accuracy (1 - accuracy)) = "
                 f"{np.sqrt(self.accuracy * (1 - self.accuracy)):.3f}, got {self.skill_sd}"

@@ -94,7 +94,8 @@ def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alp
             family.append(row)
         tested = [row for row in family if not np.isnan(row["pvalue"])]
         if tested:
-            reject, corrected, _, _ = multipletests([row["pvalue"] for row in tested], alpha=alpha, method="holm")
+            pvalues = [row["pvalue"] for row in tested]
+            reject, corrected, _, _ = multipletests(pvalues, alpha=alpha, method="holm")
             for row, flag, value in zip(tested, reject, corrected):
                 row["pvalue_holm"], row["reject"] = float(value), bool(flag)
         rows.extend(family)
@@ -188,7 +189,8 @@ def simulatability_report(
         mixed, mixed_note = pd.DataFrame(columns=["term", "estimate", "sd", "z"]), f"not fitted: {error}"
     return SimulatabilityReport(
         table=simulatability.accuracy_table(accuracies),
-        tests=pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=simulatability.TEST_COLUMNS),
+        tests=(pd.concat(tests, ignore_index=True) if tests
+               else pd.DataFrame(columns=simulatability.TEST_COLUMNS)),
         mixed=mixed,
         mixed_note=mixed_note,
         cant_tell=simulatability.cant_tell_rates(trials, participants),
@@ -237,7 +239,8 @@ def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
         "Z": tests["z"].map(lambda z: f"{z:.2f}"),
         "p": tests["pvalue"].map(lambda p: f"{p:.3g}"),
         "r (95% CI)": list(map(effect, tests["effect"], tests["ci_low"], tests["ci_high"], degenerate)),
-        "CL (95% CI)": list(map(effect, tests["common_language"], tests["cl_low"], tests["cl_high"], degenerate)),
+        "CL (95% CI)": list(map(effect, tests["common_language"], tests["cl_low"], tests["cl_high"],
+                                degenerate)),
         "Warning": tests["warning"].fillna(""),
     })
 
@@ -386,7 +389,8 @@ def write_gaze_report(
         (f"Paired Wilcoxon signed-rank tests (Holm per metric, only pairs with n >= {MIN_PAIRED_N})",
          tests.drop(columns=["reject"])),
     ]
-    sections = [(heading, content) for heading, content in sections if not isinstance(content, bytes) or content]
+    sections = [(heading, content) for heading, content in sections
+                if not isinstance(content, bytes) or content]  # no panel: no empty figure
     texts = {
         "gaze_table.csv": table.to_csv(index=False),
         "gaze_table.md": markdown,

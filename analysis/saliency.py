@@ -474,7 +474,9 @@ def centre_bias(shape: tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.ndarr
     return bias / bias.sum()
 
 
-def shuffled_fixations(others: Sequence[tuple[np.ndarray, tuple[int, int]]], shape: tuple[int, int]) -> np.ndarray:
+def shuffled_fixations(
+    others: Sequence[tuple[np.ndarray, tuple[int, int]]], shape: tuple[int, int]
+) -> np.ndarray:
     """Other images' fixations on a `shape` (H, W) grid, for `sauc`: `(H, W)` bool.
 
     others: (points `(N, 2)` as (x, y) in pixels, that image's (H, W)) per other image; points are
@@ -528,8 +530,8 @@ def _area_matrix(size_in: int, size_out: int) -> np.ndarray:
     """`(size_out, size_in)` weights averaging the input pixels each output pixel covers (area resize)."""
     edges = np.linspace(0, size_in, size_out + 1)
     starts, ends = np.arange(size_in), np.arange(size_in) + 1
-    overlap = np.clip(np.minimum(ends[None, :], edges[1:, None]) - np.maximum(starts[None, :], edges[:-1, None]),
-                      0, None)
+    overlap = np.minimum(ends[None, :], edges[1:, None]) - np.maximum(starts[None, :], edges[:-1, None])
+    overlap = np.clip(overlap, 0, None)
     return overlap / overlap.sum(axis=1, keepdims=True)
 
 

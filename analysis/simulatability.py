@@ -33,14 +33,15 @@ PARTICIPANT_COLUMNS = ("participant", "arm", "technique", "status", "attention_f
 STATUSES = ("active", "completed", "withdrawn", "dropped")
 ALTERNATIVES = ("two-sided", "less", "greater")
 METHODS = ("auto", "exact", "asymptotic")
-EXACT_MAX_TOTAL = 60  # "auto" gives exact p-values up to n_a + n_b = 60 participants, the normal approximation above
+EXACT_MAX_TOTAL = 60  # "auto": exact p-values up to n_a + n_b = 60 participants, normal approximation above
 SMALL_ARM = 10  # fewer participants than this in an arm: a warning in every table and report
 # The PV paper's hypotheses with Grad-CAM first: lower accuracy when the model is wrong, higher when right.
 PAPER_ALTERNATIVES = {"model incorrect": "less", "model correct": "greater"}
 # The paper's convention: those one-sided hypotheses, the normal approximation, no continuity correction.
 PAPER_CONVENTION = {"alternatives": PAPER_ALTERNATIVES, "method": "asymptotic", "continuity": False}
-TEST_COLUMNS = ("subset", "first", "second", "alternative", "method", "n_first", "n_second", "u", "z", "pvalue",
-                "effect", "ci_low", "ci_high", "common_language", "cl_low", "cl_high", "ci_degenerate", "warning")
+TEST_COLUMNS = ("subset", "first", "second", "alternative", "method", "n_first", "n_second", "u", "z",
+                "pvalue", "effect", "ci_low", "ci_high", "common_language", "cl_low", "cl_high",
+                "ci_degenerate", "warning")
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     missing = [column for column in columns if column not in frame.columns]
@@ -191,7 +192,8 @@ def mann_whitney(
     return MannWhitney(
         u=float(u), z=float(z), pvalue=float(pvalue), alternative=alternative, method=label, n_a=n_a, n_b=n_b,
         effect=float(2 * common_language - 1), ci_low=2 * cl_low - 1, ci_high=2 * cl_high - 1,
-        common_language=float(common_language), cl_low=cl_low, cl_high=cl_high, ci_degenerate=cl_low == cl_high,
+        common_language=float(common_language), cl_low=cl_low, cl_high=cl_high,
+        ci_degenerate=cl_low == cl_high,
         continuity=continuity, warning=warning,
     )
 

@@ -19,12 +19,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--first", type=float, help="expected mean accuracy of the first arm (0-1)")
         parser.add_argument("--second", type=float, help="expected mean accuracy of the second arm (0-1)")
-        parser.add_argument("--first-sd", type=float, default=0.0, help="SD of participants' true accuracies")
-        parser.add_argument("--second-sd", type=float, default=0.0, help="SD of participants' true accuracies")
+        parser.add_argument("--first-sd", type=float, default=0.0, help="SD of true accuracies, first arm")
+        parser.add_argument("--second-sd", type=float, default=0.0, help="SD of true accuracies, second arm")
         parser.add_argument("--questions", type=int, help="questions each participant answers in the subset")
-        parser.add_argument("--pilot", metavar="SLUG", help="take accuracies, SDs and questions from this study")
+        parser.add_argument("--pilot", metavar="SLUG", help="take accuracies, SDs, questions from this study")
         parser.add_argument("--subset", choices=list(SUBSETS.values()), default="model incorrect")
-        parser.add_argument("--arms", nargs=2, metavar=("FIRST", "SECOND"), help="the pilot's arms to compare")
+        parser.add_argument("--arms", nargs=2, metavar=("FIRST", "SECOND"), help="the pilot's two arms")
         parser.add_argument("--power", type=float, default=0.8)
         parser.add_argument("--alpha", type=float, default=0.05)
         parser.add_argument("--alternative", choices=ALTERNATIVES, default="two-sided",
@@ -38,8 +38,8 @@ class Command(BaseCommand):
             first, second, questions, names = self._arms(options)
             result = sample_size(
                 first, second, questions, power=options["power"], alpha=options["alpha"],
-                alternative=options["alternative"], n_simulations=options["simulations"], seed=options["seed"],
-                max_per_arm=options["max_per_arm"],
+                alternative=options["alternative"], n_simulations=options["simulations"],
+                seed=options["seed"], max_per_arm=options["max_per_arm"],
             )
         except AnalysisError as error:
             raise CommandError(str(error)) from error
