@@ -10,9 +10,12 @@ from django.urls import reverse
 from PIL import Image
 
 import explainers
+from analysis.baselines import INTER_OBSERVER, inter_observer_scores
+from analysis.saliency import shuffled_fixations
 from study.models import GazeDataset, GazeStimulus
-from study.services.gaze_import import folder_entries, import_gaze
+from study.services.gaze_import import ImportOptions, folder_entries, import_gaze, import_gaze_path
 from study.services.gaze_report import GazeReportError, parse_methods
+from tests.integration.gaze.helpers import stimulus_png, write_tree
 
 pytestmark = pytest.mark.django_db
 SUBSET = ("i05june05_static_street_boston_p1010764", "i1000274881", "i210")
@@ -131,3 +134,35 @@ def test_bad_report_requests_are_refused(subset, tmp_path):
             str(tmp_path),
         )
     assert GazeDataset.objects.get(name="mit-subset").last_report == {}
+
+
+@pytest.mark.slow
+def test_observers_give_a_ceiling_row_and_other_stimuli_the_sauc_negatives(tmp_path, isolated_media):
+    """Two small stimuli with fixations by three observers each: every metric on both, the centre bias
+    and the leave-one-observer-out ceiling as baseline rows, the ceiling's scores as analysis computes them."""
+    rng = np.random.default_rng(0)
+    lines = ["image,x,y,observer"]
+    for stimulus in ("s0", "s1"):  # everyone looks near two off-centre spots
+        for observer in ("ann", "bob", "cat"):
+            spots = np.array([[6, 6], [41, 29]] * 2) + rng.integers(-2, 3, (4, 2))
+            lines += [f"{stimulus}.png,{x},{y},{observer}" for x, y in spots]
+    files = {f"stimuli/s{i}.png": stimulus_png(48, 36, seed=i) for i in range(2)}
+    files["fixations.csv"] = "\n".join(lines).encode()
+    import_gaze_path("observed", write_tree(tmp_path / "src", files), ImportOptions(sigma_px=3.0))
+    out = tmp_path / "report"
+    call_command("gaze_report", "observed", "--model", "efficientnet-lite0", "--methods", "gradcam",
+                 "--out", str(out), "--verbosity", "0")
+    table = pd.read_csv(out / "gaze_table.csv").set_index("method")
+    assert table.index.tolist() == ["gradcam", "centre bias", INTER_OBSERVER]
+    for metric in ("pcc", "sim", "kld", "emd", "nss", "auc_judd", "sauc", "ig"):
+        assert table[f"{metric}_n"].tolist() == [2, 2, 2], metric
+    per_image = pd.read_csv(out / "per_image.csv").set_index(["method", "image"])
+    stored = np.load(GazeStimulus.objects.get(name="s0").fixations.array.path)
+    other = np.load(GazeStimulus.objects.get(name="s1").fixations.array.path)
+    points = np.column_stack([stored["x"], stored["y"]])
+    others = shuffled_fixations([(np.column_stack([other["x"], other["y"]]), (36, 48))], (36, 48))
+    expected = inter_observer_scores(points, stored["observer"], (36, 48), 3.0, ["pcc", "nss", "sauc"], others)
+    for metric, value in expected.items():
+        assert per_image.loc[(INTER_OBSERVER, "s0"), metric] == pytest.approx(value, rel=1e-4)
+    # observers who agree predict each other better than the centre does
+    assert table.loc[INTER_OBSERVER, "nss_mean"] > table.loc["centre bias", "nss_mean"]
