@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from analysis import power  # noqa: E402
 
 
-def loop_power(first: power.Arm, second: power.Arm, n: int, questions: int, n_simulations: int, seed: int) -> float:
+def loop_power(
+    first: power.Arm, second: power.Arm, n: int, questions: int, n_simulations: int, seed: int
+) -> float:
     """The same simulation written plainly: one study, one participant at a time, scipy's test per study."""
     rng = np.random.default_rng(seed)
 
@@ -48,7 +50,8 @@ def main() -> None:
     looped = loop_power(first, second, 50, 14, 2000, seed=1)
     loop_s = time.perf_counter() - start
     loop_se = np.sqrt(looped * (1 - looped) / 2000)
-    print(f"{'loop over scipy.stats.mannwhitneyu':<36}{2000:>12}{loop_s:>9.3f}{looped:>8.3f}{loop_se:>8.3f}")
+    row = f"{2000:>12}{loop_s:>9.3f}{looped:>8.3f}{loop_se:>8.3f}"
+    print(f"{'loop over scipy.stats.mannwhitneyu':<36}{row}")
     print(f"speed-up {loop_s / ours_s:.0f}x")
 
     start = time.perf_counter()
