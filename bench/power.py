@@ -22,7 +22,7 @@ from analysis import power  # noqa: E402
 def loop_power(
     first: power.Arm, second: power.Arm, n: int, questions: int, n_simulations: int, seed: int
 ) -> float:
-    """The same simulation written plainly: one study, one participant at a time, scipy's test per study."""
+    """The same simulation written plainly: one study and participant at a time, scipy's test."""
     rng = np.random.default_rng(seed)
 
     def accuracy(arm: power.Arm) -> float:
