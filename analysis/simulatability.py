@@ -34,6 +34,7 @@ STATUSES = ("active", "completed", "withdrawn", "dropped")
 ALTERNATIVES = ("two-sided", "less", "greater")
 METHODS = ("auto", "exact", "asymptotic")
 EXACT_MAX_TOTAL = 60  # "auto": exact p-values up to n_a + n_b = 60 participants, normal approximation above
+PERMUTATION_CELLS = 50_000_000  # at most 400 MB for the exact permutation distribution with ties
 SMALL_ARM = 10  # fewer participants than this in an arm: a warning in every table and report
 # The PV paper's hypotheses with Grad-CAM first: lower accuracy when the model is wrong, higher when right.
 PAPER_ALTERNATIVES = {"model incorrect": "less", "model correct": "greater"}
@@ -220,11 +221,19 @@ def _permutation_pvalue(ranks: np.ndarray, n_a: int, alternative: str) -> float:
     """p of the rank sum of the first `n_a` of `ranks` `(n,)` (mid-ranks) over all splits.
 
     counts[k, s]: how many k-subsets of the ranks seen so far have doubled rank sum s (mid-ranks
-    are halves, so doubled they are integers and the distribution is exact).
+    are halves, so doubled they are integers and the distribution is exact). The smaller sample's
+    sum is counted (the larger one's is the total minus it, so "less" turns into "greater").
     """
     doubled = np.rint(2 * ranks).astype(np.int64)
+    total = int(doubled.sum())
     observed = int(doubled[:n_a].sum())
-    counts = np.zeros((n_a + 1, int(doubled.sum()) + 1))
+    if n_a > ranks.size - n_a:
+        n_a, observed = ranks.size - n_a, total - observed
+        alternative = {"less": "greater", "greater": "less"}.get(alternative, alternative)
+    if (n_a + 1) * (total + 1) > PERMUTATION_CELLS:
+        raise AnalysisError(f"an exact p with ties for {ranks.size} participants needs too large a table; "
+                            "use method='asymptotic' (or 'auto')")
+    counts = np.zeros((n_a + 1, total + 1))
     counts[0, 0] = 1.0
     for rank in doubled:
         counts[1:, rank:] += counts[:-1, :-rank].copy()

@@ -142,6 +142,18 @@ def test_exact_permutation_with_ties_by_hand():
     assert sim.mann_whitney([0, 1], [1, 1]).pvalue == pytest.approx(1.0)
 
 
+def test_exact_p_with_ties_for_unequal_arms_and_its_limit():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 5, 40).astype(float), rng.integers(1, 6, 7).astype(float)
+    for alternative in sim.ALTERNATIVES:  # the smaller arm's sum is counted: same p either way round
+        forward = sim.mann_whitney(a, b, alternative, method="exact", n_boot=10).pvalue
+        mirrored = {"less": "greater", "greater": "less"}.get(alternative, alternative)
+        assert forward == pytest.approx(sim.mann_whitney(b, a, mirrored, method="exact", n_boot=10).pvalue)
+    big = np.repeat([0.0, 1.0], 300)
+    with pytest.raises(AnalysisError, match="use method='asymptotic'"):
+        sim.mann_whitney(big, big, method="exact", n_boot=10)
+
+
 def test_effect_sizes_and_their_intervals():
     # a = 1 2 2 3, b = 2 3 4: U = 2.5 of 12 pairs, CL = 2.5 / 12, r = 2 CL - 1
     result = sim.mann_whitney([1, 2, 2, 3], [2, 3, 4], n_boot=500)
