@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from analysis import simulatability
+from analysis import gaze_figures, simulatability
 from analysis.errors import AnalysisError, MissingColumnsError
 
 # ---------------------------------------------------------------- gaze comparison
@@ -54,12 +54,20 @@ def gaze_table(scores: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd
     return pd.DataFrame(parts).reset_index()
 
 
-def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alpha: float = 0.05) -> pd.DataFrame:
+MIN_PAIRED_N = 6  # below 6 images the two-sided signed-rank test cannot reach p < 0.05 at all
+PAIRED_COLUMNS = ["metric", "method_a", "method_b", "n", "median_diff", "effect", "statistic", "pvalue",
+                  "pvalue_holm", "reject", "note"]
+
+
+def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alpha: float = 0.05,
+                 min_n: int = MIN_PAIRED_N) -> pd.DataFrame:
     """Wilcoxon signed-rank test for each metric and pair of methods, on images both scored.
 
-    Two-sided, scipy's default (exact for small n without ties, else normal approximation);
-    p-values Holm-corrected over the method pairs of each metric (statsmodels). Columns:
-    metric, method_a, method_b, n, median_diff (a - b), statistic, pvalue, pvalue_holm, reject.
+    Two-sided, scipy's default (exact for small n without ties, else normal approximation); only
+    pairs with at least `min_n` images are tested, their p-values Holm-corrected over the tested
+    pairs of each metric (statsmodels). effect: matched-pairs rank-biserial correlation
+    (T+ - T-) / (T+ + T-) over the nonzero differences a - b, in [-1, 1]. note says why a pair
+    was not tested. Columns: PAIRED_COLUMNS.
     """
     metrics = _metric_columns(scores, metrics)
     if scores.duplicated(["method", "image"]).any():
@@ -71,38 +79,53 @@ def paired_tests(scores: pd.DataFrame, metrics: Sequence[str] | None = None, alp
         family = []
         for first, second in itertools.combinations(methods, 2):
             pair = wide[[first, second]].dropna()
-            difference = pair[first] - pair[second]
+            difference = (pair[first] - pair[second]).to_numpy()
             row = {"metric": metric, "method_a": first, "method_b": second, "n": len(pair),
-                   "median_diff": float(difference.median()) if len(pair) else np.nan,
-                   "statistic": np.nan, "pvalue": np.nan}
-            if len(pair) > 0 and (difference != 0).any():
+                   "median_diff": float(np.median(difference)) if len(pair) else np.nan,
+                   "effect": _rank_biserial(difference), "statistic": np.nan, "pvalue": np.nan,
+                   "pvalue_holm": np.nan, "reject": np.nan, "note": ""}
+            if len(pair) < min_n:
+                row["note"] = f"not tested: {len(pair)} image(s) scored by both, fewer than {min_n}"
+            elif not difference.any():
+                row["note"] = "not tested: every difference is 0"
+            else:
                 result = stats.wilcoxon(pair[first], pair[second])
                 row["statistic"], row["pvalue"] = float(result.statistic), float(result.pvalue)
             family.append(row)
         tested = [row for row in family if not np.isnan(row["pvalue"])]
         if tested:
-            reject, corrected, _, _ = multipletests([row["pvalue"] for row in tested], alpha=alpha, method="holm")
+            pvalues = [row["pvalue"] for row in tested]
+            reject, corrected, _, _ = multipletests(pvalues, alpha=alpha, method="holm")
             for row, flag, value in zip(tested, reject, corrected):
                 row["pvalue_holm"], row["reject"] = float(value), bool(flag)
         rows.extend(family)
-    columns = ["metric", "method_a", "method_b", "n", "median_diff", "statistic", "pvalue", "pvalue_holm", "reject"]
-    return pd.DataFrame(rows, columns=columns)
+    return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
+
+
+def _rank_biserial(difference: np.ndarray) -> float:
+    """(T+ - T-) / (T+ + T-) of the signed ranks of the nonzero differences; NaN when there are none."""
+    nonzero = difference[difference != 0]
+    if nonzero.size == 0:
+        return np.nan
+    ranks = stats.rankdata(np.abs(nonzero))
+    return float((ranks[nonzero > 0].sum() - ranks[nonzero < 0].sum()) / ranks.sum())
 
 
 def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """The review's format: one row per method, one column per metric, "0.5857 ± 0.104".
+    """The review's format: one row per method, one column per metric, "0.5857 ± 0.104 (n=3)".
 
-    Column n is the method's largest image count; a metric scored on fewer images (NSS and AUC
-    need fixation points) says its own count, "1.4873 ± n/a (n=1)"."""
+    Every cell names the number of images its metric was scored on (NSS and the AUCs need
+    fixation points, the inter-observer row observers); column n is the method's largest count."""
     formatted = pd.DataFrame({"Method": table["method"]})
-    n_max = table[[f"{metric}_n" for metric in metrics]].max(axis=1).to_numpy()
     for metric in metrics:
         cells = []
-        for mean, sd, n, most in zip(table[f"{metric}_mean"], table[f"{metric}_sd"], table[f"{metric}_n"], n_max):
-            cell = f"{mean:.4f} ± {'n/a' if np.isnan(sd) else f'{sd:.3f}'}"
-            cells.append(cell if n == most else f"{cell} (n={n})")
+        for mean, sd, n in zip(table[f"{metric}_mean"], table[f"{metric}_sd"], table[f"{metric}_n"]):
+            if n == 0:
+                cells.append("n/a (n=0)")
+            else:
+                cells.append(f"{mean:.4f} ± {'n/a' if np.isnan(sd) else f'{sd:.3f}'} (n={n})")
         formatted[metric.upper()] = cells
-    formatted["n"] = n_max
+    formatted["n"] = table[[f"{metric}_n" for metric in metrics]].max(axis=1).to_numpy()
     return formatted
 
 
@@ -112,10 +135,13 @@ def format_gaze_table(table: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFra
 @dataclass(frozen=True)
 class SimulatabilityReport:
     """The numeric tables of a survey: Table 1 (arm x subset), the Mann-Whitney tests, the
-    "can't tell" rates, per-question accuracies and the participation summary."""
+    trial-level logistic mixed model beside them (empty with `mixed_note` saying why when it
+    cannot be fitted), the "can't tell" rates, per-question accuracies and the participation summary."""
 
     table: pd.DataFrame
     tests: pd.DataFrame
+    mixed: pd.DataFrame
+    mixed_note: str
     cant_tell: pd.DataFrame
     questions: pd.DataFrame
     participation: pd.DataFrame
@@ -132,20 +158,41 @@ def default_comparisons(accuracies: pd.DataFrame) -> list[tuple[str, str, dict[s
     return [(a, b, None) for a, b in itertools.combinations(sorted(techniques.index), 2)]
 
 
+def mixed_model_table(model: simulatability.MixedModel) -> pd.DataFrame:
+    """The mixed model as rows: term, estimate (log-odds), sd, z; then one `sd(<group>)` row per
+    random effect (its posterior mean SD in log-odds, sd and z empty)."""
+    random = pd.DataFrame({"term": [f"sd({name})" for name in model.random_sd],
+                           "estimate": list(model.random_sd.values()), "sd": np.nan, "z": np.nan})
+    return pd.concat([model.fixed, random], ignore_index=True)
+
+
 def simulatability_report(
     trials: pd.DataFrame,
     participants: pd.DataFrame | None = None,
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+    method: str = "auto",
 ) -> SimulatabilityReport:
-    """All survey tables; only completed participants count when `participants` is given."""
+    """All survey tables; only completed participants count when `participants` is given.
+
+    method: how the Mann-Whitney p-values are computed (`simulatability.mann_whitney`); the
+    PV paper's convention is method="asymptotic" with the default comparisons.
+    """
     accuracies = simulatability.participant_accuracies(trials, participants)
     if accuracies.empty:
         raise AnalysisError("no answered questions to analyse (no completed participant yet?)")
     comparisons = default_comparisons(accuracies) if comparisons is None else comparisons
-    tests = [simulatability.compare_arms(accuracies, a, b, alternatives) for a, b, alternatives in comparisons]
+    tests = [simulatability.compare_arms(accuracies, a, b, alternatives, method=method)
+             for a, b, alternatives in comparisons]
+    try:
+        mixed, mixed_note = mixed_model_table(simulatability.mixed_effects_model(trials, participants)), ""
+    except AnalysisError as error:
+        mixed, mixed_note = pd.DataFrame(columns=["term", "estimate", "sd", "z"]), f"not fitted: {error}"
     return SimulatabilityReport(
         table=simulatability.accuracy_table(accuracies),
-        tests=pd.concat(tests, ignore_index=True) if tests else pd.DataFrame(columns=simulatability.TEST_COLUMNS),
+        tests=(pd.concat(tests, ignore_index=True) if tests
+               else pd.DataFrame(columns=simulatability.TEST_COLUMNS)),
+        mixed=mixed,
+        mixed_note=mixed_note,
         cant_tell=simulatability.cant_tell_rates(trials, participants),
         questions=simulatability.question_accuracies(trials, participants),
         participation=(simulatability.participation_summary(participants) if participants is not None
@@ -175,16 +222,39 @@ def format_table1(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def format_tests(tests: pd.DataFrame) -> pd.DataFrame:
-    """Mann-Whitney rows as printed: U, Z to 2 decimals, p in scientific notation, r with its CI."""
+    """Mann-Whitney rows as printed: how p was computed, U, Z to 2 decimals, p in scientific
+    notation, r (rank-biserial) and CL (common-language effect) with their bootstrap intervals
+    ("degenerate" when every resample gave the same value), and any small-sample warning."""
+    def effect(value: float, low: float, high: float, degenerate: bool) -> str:
+        return f"{value:.2f} (interval degenerate)" if degenerate else f"{value:.2f} [{low:.2f}, {high:.2f}]"
+
+    degenerate = tests["ci_degenerate"].astype(bool)
     return pd.DataFrame({
         "Subset": tests["subset"].str.capitalize(),
         "Comparison": tests["first"] + " vs " + tests["second"],
         "H1": tests["alternative"],
+        "p method": tests["method"],
+        "n": tests["n_first"].astype(str) + " vs " + tests["n_second"].astype(str),
         "U": tests["u"].map(lambda u: f"{u:g}"),
         "Z": tests["z"].map(lambda z: f"{z:.2f}"),
         "p": tests["pvalue"].map(lambda p: f"{p:.3g}"),
-        "r (95% CI)": [f"{r:.2f} [{lo:.2f}, {hi:.2f}]"
-                       for r, lo, hi in zip(tests["effect"], tests["ci_low"], tests["ci_high"])],
+        "r (95% CI)": list(map(effect, tests["effect"], tests["ci_low"], tests["ci_high"], degenerate)),
+        "CL (95% CI)": list(map(effect, tests["common_language"], tests["cl_low"], tests["cl_high"],
+                                degenerate)),
+        "Warning": tests["warning"].fillna(""),
+    })
+
+
+def format_mixed_model(mixed: pd.DataFrame) -> pd.DataFrame:
+    """The mixed model's rows as printed: estimates and SDs to 3 decimals, z to 2."""
+    def number(value: float, digits: int) -> str:
+        return "" if pd.isna(value) else f"{value:.{digits}f}"
+
+    return pd.DataFrame({
+        "Term": mixed["term"],
+        "Estimate (log-odds)": mixed["estimate"].map(lambda v: number(v, 3)),
+        "Posterior SD": mixed["sd"].map(lambda v: number(v, 3)),
+        "z": mixed["z"].map(lambda v: number(v, 2)),
     })
 
 
@@ -218,13 +288,13 @@ def to_latex(frame: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write `text` to `path` whole or not at all (temporary file in the same folder, then rename)."""
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` whole or not at all (temporary file in the same folder, then rename)."""
     path = Path(path)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
@@ -232,29 +302,44 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return path
 
 
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write `text` (UTF-8, newlines as given) to `path` whole or not at all."""
+    return write_bytes(path, text.encode("utf-8"))
+
+
 def write_simulatability_report(
     trials: pd.DataFrame,
     participants: pd.DataFrame | None,
     out_dir: str | os.PathLike,
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
+    method: str = "auto",
 ) -> list[Path]:
-    """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, cant_tell.csv, questions.csv,
-    participation.csv (with participants) and the Figure 6 histograms into `out_dir`.
+    """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, mannwhitney.tex, mixed_model.csv,
+    cant_tell.csv, questions.csv, participation.csv (with participants) and the Figure 6
+    histograms into `out_dir`. table1.md holds Table 1, the tests (each naming its p method) and
+    the mixed model beside them.
 
     Everything is computed before the first file is written; returns the paths written.
     """
-    report = simulatability_report(trials, participants, comparisons)
+    report = simulatability_report(trials, participants, comparisons, method)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table1, tests = format_table1(report.table), format_tests(report.tests)
     markdown = "## Simulatability (Table 1)\n\n" + to_markdown(table1)
     if len(tests):
         markdown += "\n## Mann-Whitney U on per-participant accuracies\n\n" + to_markdown(tests)
+        for warning in dict.fromkeys(w for w in report.tests["warning"] if w):
+            markdown += f"\n**Warning:** {warning}.\n"
+    markdown += ("\n## Logistic mixed model of each answer (random participant and question intercepts)\n\n"
+                 + (to_markdown(format_mixed_model(report.mixed)) if report.mixed_note == ""
+                    else report.mixed_note + "\n"))
     files = {
         "table1.csv": report.table.to_csv(index=False),
         "table1.md": markdown,
         "table1.tex": to_latex(table1),
         "mannwhitney.csv": report.tests.to_csv(index=False),
+        "mannwhitney.tex": to_latex(tests),
+        "mixed_model.csv": report.mixed.to_csv(index=False),
         "cant_tell.csv": report.cant_tell.to_csv(index=False),
         "questions.csv": report.questions.to_csv(index=False),
     }
@@ -264,23 +349,57 @@ def write_simulatability_report(
     return paths + simulatability.plot_histograms(report.accuracies, out_dir)
 
 
-def write_gaze_report(scores: pd.DataFrame, out_dir: str | os.PathLike, metrics: Sequence[str] | None = None,
-                      alpha: float = 0.05) -> list[Path]:
-    """Write gaze_table.csv, gaze_table.md, gaze_table.tex and paired_tests.csv into `out_dir`.
+def write_gaze_report(
+    scores: pd.DataFrame,
+    out_dir: str | os.PathLike,
+    metrics: Sequence[str] | None = None,
+    alpha: float = 0.05,
+    baselines: Sequence[str] = (),
+    panel: Sequence[gaze_figures.PanelRow] = (),
+    notes: Sequence[str] = (),
+) -> list[Path]:
+    """Write gaze_table.csv, gaze_table.md, gaze_table.tex, paired_tests.csv, mean_ranks.csv, the
+    figures (figure_boxes.png, figure_ranking.png, figure_panel.png when `panel` is given) and
+    report.html (every table and figure, `notes` on top) into `out_dir`.
 
-    scores: one row per method and image, columns method, image and one per metric.
+    scores: one row per method and image, columns method, image and one per metric; the methods
+    named in `baselines` (centre bias, inter-observer) get table rows and boxes but take no part
+    in the paired tests or the ranking. Everything is computed before the first file is written.
     """
     metrics = _metric_columns(scores, metrics)
-    table, tests = gaze_table(scores, metrics), paired_tests(scores, metrics, alpha)
+    table = gaze_table(scores, metrics)
+    explained = scores[~scores["method"].isin(baselines)]
+    tests = paired_tests(explained, metrics, alpha)
+    ranks = gaze_figures.mean_ranks(explained, metrics)
     formatted = format_gaze_table(table, metrics)
-    markdown = "## Explanation maps vs human gaze (mean ± SD)\n\n" + to_markdown(formatted)
-    markdown += "\n## Paired Wilcoxon signed-rank tests (Holm per metric)\n\n" + to_markdown(tests)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    files = {
+    markdown = "## Explanation maps vs human gaze (mean ± SD, n images per cell)\n\n" + to_markdown(formatted)
+    markdown += (f"\n## Paired Wilcoxon signed-rank tests (Holm per metric, n >= {MIN_PAIRED_N})\n\n"
+                 + to_markdown(tests))
+    figures = {
+        "figure_boxes": gaze_figures.figure_png(gaze_figures.metric_boxes(scores, metrics, baselines)),
+        "figure_ranking": gaze_figures.figure_png(gaze_figures.ranking_plot(explained, metrics)),
+    }
+    if panel:
+        figures["figure_panel"] = gaze_figures.figure_png(gaze_figures.stimulus_panel(panel))
+    sections = [("Notes", note) for note in notes] + [
+        ("Explanation maps vs human gaze (mean ± SD, n images per cell)", formatted),
+        ("Per-stimulus maps", figures.get("figure_panel", b"")),
+        ("Scores per method", figures["figure_boxes"]),
+        ("Ranking (mean rank over images scored by every method, 1 = best)", figures["figure_ranking"]),
+        (f"Paired Wilcoxon signed-rank tests (Holm per metric, only pairs with n >= {MIN_PAIRED_N})",
+         tests.drop(columns=["reject"])),
+    ]
+    sections = [(heading, content) for heading, content in sections
+                if not isinstance(content, bytes) or content]  # no panel: no empty figure
+    texts = {
         "gaze_table.csv": table.to_csv(index=False),
         "gaze_table.md": markdown,
         "gaze_table.tex": to_latex(formatted),
         "paired_tests.csv": tests.to_csv(index=False),
+        "mean_ranks.csv": ranks.to_csv(index=False),
+        "report.html": gaze_figures.html_report("Explanation maps vs human gaze", sections),
     }
-    return [write_text(out_dir / name, text) for name, text in files.items()]
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [write_text(out_dir / name, text) for name, text in texts.items()]
+    return paths + [write_bytes(out_dir / f"{name}.png", data) for name, data in figures.items()]

@@ -15,6 +15,7 @@ where that code or pysaliency (0.2.22) differs. Everywhere here:
   products are summed row by row (1 row = W pixels) and rows in float64, so float32 scores agree
   with float64 ones to about 1e-6 unless a map's offset dwarfs its spread (e.g. 1e4 + noise).
 
+`centre_bias` is the benchmark's centre baseline (for IG and the report's baseline rows).
 `score_maps` is the entry point: a batch, one gaze map, a list of metric names, a data frame.
 Fixation points `(N, 2)` as (x, y) become a fixation map with `analysis.gfdm.fixation_map`.
 """
@@ -23,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
 from functools import cached_property, partial
 
 import numpy as np
@@ -236,7 +238,8 @@ def _kld(maps: _Maps, gaze: _Gaze) -> np.ndarray:
     logs[empty] = 1 / maps.pixels  # an all-zero map counts as uniform
     logs += MATLAB_EPS
     np.log(logs, out=logs)
-    return gaze.entropy_term - _row_dot(logs, gaze.probability)
+    # identical maps give 0 up to rounding (e.g. -3.5e-13): clip below at the true minimum, 0
+    return np.maximum(gaze.entropy_term - _row_dot(logs, gaze.probability), 0.0)
 
 
 def _spearman(maps: _Maps, gaze: _Gaze) -> np.ndarray:
@@ -279,7 +282,8 @@ def sim(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
 
     Both maps are min-max normalised, then scaled to sum to 1, as in the MIT code; pysaliency
     only shifts maps with negative values and skips the min-max step, so its SIM differs for
-    maps whose minimum is above zero.
+    maps whose minimum is above zero. An all-zero gaze map (no fixation) is refused with a
+    MapShapeError (pysaliency reads it as uniform): there is nothing to compare with.
     """
     density = _Gaze(gaze, work_dtype(saliency_map))
     return _score(partial(_sim, gaze=density), saliency_map, density.shape)
@@ -291,6 +295,8 @@ def kld(saliency_map: np.ndarray, gaze: np.ndarray) -> Score:
     `sum(g * log(eps + g / (s + eps)))`, both maps scaled to sum to 1 (no min-max step),
     eps = 2.2204e-16 as in MATLAB; pysaliency's `MIT_KLDiv` is the same, its default
     `image_based_kl_divergence` adds 1e-20 to the maps and no epsilon. Maps must be >= 0.
+    Rounding can leave about -1e-13 for identical maps; results are clipped at 0. An all-zero
+    gaze map (no fixation) is refused with a MapShapeError (pysaliency reads it as uniform).
     """
     density = _Gaze(gaze, work_dtype(saliency_map))
     return _score(partial(_kld, gaze=density), saliency_map, density.shape)
@@ -347,11 +353,19 @@ def _split_aucs(maps: _Maps, positives: np.ndarray, negatives: np.ndarray, step:
     for row in maps.flat_min_max:
         hit_values, false_values = row[positives], row[negatives]
         top = max(hit_values.max(), false_values.max())
-        thresholds = np.arange(int(np.floor(top / step + 1e-9)) + 1)[::-1] * step  # 0:step:max, descending
+        thresholds = _thresholds(top, step)
         hits = (hit_values[None, :] >= thresholds[:, None]).mean(axis=1)  # (T,)
         false_alarms = (false_values[:, None, :] >= thresholds[None, :, None]).mean(axis=2)  # (S, T)
         scores.append(np.mean([_area(split, hits) for split in false_alarms]))
     return np.array(scores)
+
+
+def _thresholds(top: float, step: float) -> np.ndarray:
+    """0:step:top, descending, each k * step computed as k * numerator / denominator of step as a
+    fraction (0.1 = 1/10), so 3 * 0.1 is 0.3 exactly and a pixel of 0.3 counts as >= 0.3."""
+    fraction = Fraction(step).limit_denominator(1_000_000)
+    count = int(np.floor(top * fraction.denominator / fraction.numerator + 1e-9))
+    return np.arange(count, -1, -1) * fraction.numerator / fraction.denominator
 
 
 def _area(false_alarms: np.ndarray, hits: np.ndarray) -> float:
@@ -438,10 +452,143 @@ def _score(scorer: Callable[[_Maps], np.ndarray], saliency_map: np.ndarray, shap
     return float(scores[0]) if single else scores.astype(np.float64)
 
 
+# ---------------------------------------------------------------- baselines, information gain, EMD
+
+CENTRE_SIGMA = 0.25  # of the image's width (x) and height (y): a symmetric Gaussian stretched to the image
+EMD_DOWNSAMPLE = 32  # the MIT code's imresize(fixationMap, 1/32) before the EMD
+
+
+def centre_bias(shape: tuple[int, int], sigma: float = CENTRE_SIGMA) -> np.ndarray:
+    """The MIT benchmark's centre baseline: a symmetric Gaussian stretched to the image's aspect ratio.
+
+    `(H, W)` float64 summing to 1: exp(-((x - cx)^2 / (sigma W)^2 + (y - cy)^2 / (sigma H)^2) / 2)
+    around the image centre (cx = (W - 1) / 2 in pixel-centre coordinates). The benchmark does not
+    publish its width; sigma = 0.25 of each side here.
+    """
+    height, width = shape
+    if min(height, width) < 1 or not sigma > 0:
+        raise MapShapeError(f"centre_bias needs a positive shape and sigma, got {shape}, {sigma}")
+    rows = np.exp(-0.5 * ((np.arange(height) - (height - 1) / 2) / (sigma * height)) ** 2)
+    cols = np.exp(-0.5 * ((np.arange(width) - (width - 1) / 2) / (sigma * width)) ** 2)
+    bias = np.outer(rows, cols)
+    return bias / bias.sum()
+
+
+def shuffled_fixations(
+    others: Sequence[tuple[np.ndarray, tuple[int, int]]], shape: tuple[int, int]
+) -> np.ndarray:
+    """Other images' fixations on a `shape` (H, W) grid, for `sauc`: `(H, W)` bool.
+
+    others: (points `(N, 2)` as (x, y) in pixels, that image's (H, W)) per other image; points are
+    scaled to `shape` (pixel centres aligned, x by W / W_other, y likewise) and rounded.
+    """
+    fixated = np.zeros(shape, dtype=bool)
+    for points, (height, width) in others:
+        points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        cols = np.clip(np.rint((points[:, 0] + 0.5) * shape[1] / width - 0.5), 0, shape[1] - 1).astype(int)
+        rows = np.clip(np.rint((points[:, 1] + 0.5) * shape[0] / height - 0.5), 0, shape[0] - 1).astype(int)
+        fixated[rows, cols] = True
+    return fixated
+
+
+def _probabilities(flat_min_max: np.ndarray) -> np.ndarray:
+    """`(B, N)` min-max scaled maps as float64 distributions; a constant (all-zero) row is uniform."""
+    flat = flat_min_max.astype(np.float64)
+    totals = flat.sum(axis=1, keepdims=True)
+    return np.where(totals > 0, flat / np.where(totals > 0, totals, 1.0), 1.0 / flat.shape[1])
+
+
+def _ig(maps: _Maps, fixations: _Fixations, baseline: np.ndarray) -> np.ndarray:
+    """Mean over fixated pixels of log2(eps + p) - log2(eps + b); `baseline` `(H*W,)` a distribution."""
+    p = _probabilities(maps.flat_min_max)[:, fixations.index]
+    b = baseline[fixations.index]
+    return np.mean(np.log2(MATLAB_EPS + p) - np.log2(MATLAB_EPS + b)[None, :], axis=1)
+
+
+def _baseline_distribution(baseline: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """A baseline map resized to `shape`, min-max scaled and summing to 1, flat `(H*W,)` float64."""
+    baseline = np.asarray(baseline, dtype=np.float64)
+    if baseline.ndim != 2 or not np.isfinite(baseline).all():
+        raise MapShapeError(f"the baseline must be one finite (h, w) map, got shape {baseline.shape}")
+    return _probabilities(_Maps(resize_bilinear(baseline[None], shape)).flat_min_max)[0]
+
+
+def information_gain(saliency_map: np.ndarray, fixations: np.ndarray, baseline: np.ndarray) -> Score:
+    """Information gain of the map over `baseline` (e.g. `centre_bias`), in bits per fixation.
+
+    As the MIT code's `InfoGain` (after Kümmerer et al., PNAS 2015): both maps resized to the
+    fixation map, min-max scaled, divided by their sums, then the mean over fixated pixels of
+    log2(eps + p) - log2(eps + b), eps = 2.2204e-16. > 0: the map predicts the fixations better.
+    A constant map counts as uniform (the MIT code gives NaN); each fixated pixel counts once.
+    """
+    fix = _Fixations(fixations)
+    distribution = _baseline_distribution(baseline, fix.shape)
+    return _score(partial(_ig, fixations=fix, baseline=distribution), saliency_map, fix.shape)
+
+
+def _area_matrix(size_in: int, size_out: int) -> np.ndarray:
+    """`(size_out, size_in)` weights averaging the input pixels each output pixel covers (area resize)."""
+    edges = np.linspace(0, size_in, size_out + 1)
+    starts, ends = np.arange(size_in), np.arange(size_in) + 1
+    overlap = np.minimum(ends[None, :], edges[1:, None]) - np.maximum(starts[None, :], edges[:-1, None])
+    overlap = np.clip(overlap, 0, None)
+    return overlap / overlap.sum(axis=1, keepdims=True)
+
+
+def downsample(maps: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """`(B, H, W)` maps averaged over blocks to `(B, h, w)` float64 (area resize, no aliasing)."""
+    maps = np.asarray(maps, dtype=np.float64)
+    rows = _area_matrix(maps.shape[-2], shape[0])
+    cols = _area_matrix(maps.shape[-1], shape[1])
+    return rows @ maps @ cols.T
+
+
+def transport_cost(p: np.ndarray, q: np.ndarray) -> float:
+    """Earth mover's distance between two distributions `(h, w)` on the same grid (each summing to 1),
+    ground distance Euclidean in pixels: `ot.emd2` (POT's exact network simplex)."""
+    import ot
+
+    rows, cols = np.indices(p.shape)
+    grid = np.column_stack([rows.ravel(), cols.ravel()]).astype(np.float64)
+    cost = ot.dist(grid, grid, metric="euclidean")
+    return float(ot.emd2(p.ravel(), q.ravel(), cost, numItermax=10_000_000))
+
+
+def _emd(maps: _Maps, gaze: _Gaze, factor: int) -> np.ndarray:
+    from skimage.exposure import match_histograms
+
+    shape = (-(-gaze.shape[0] // factor), -(-gaze.shape[1] // factor))  # ceil, as MATLAB's imresize
+    target = downsample(gaze.density[None], shape)[0]
+    target /= target.sum()
+    scores = []
+    for small in downsample(maps.values, shape):
+        matched = np.clip(match_histograms(small, target), 0, None)  # the MIT code's histMatchMaps
+        total = matched.sum()
+        matched = matched / total if total > 0 else np.full(shape, 1.0 / matched.size)
+        scores.append(transport_cost(target, matched))
+    return np.array(scores)
+
+
+def emd(saliency_map: np.ndarray, gaze: np.ndarray, factor: int = EMD_DOWNSAMPLE) -> Score:
+    """Earth mover's distance to a gaze density (MIT `EMD`), in pixels of the downsampled grid; >= 0,
+    lower is better.
+
+    As the MIT code: both maps shrunk by `factor` (here by area averaging; MATLAB's imresize
+    filters bicubically), the map's values matched to the density's histogram (here exact
+    quantile matching, skimage's `match_histograms`; MATLAB matches 256 bins), both scaled to
+    sum to 1, then the transport cost with Euclidean ground distance (POT instead of FastEMD;
+    equal masses, so FastEMD's extra-mass penalty plays no part).
+    """
+    density = _Gaze(gaze, work_dtype(saliency_map))
+    return _score(partial(_emd, gaze=density, factor=factor), saliency_map, density.shape)
+
+
 # ---------------------------------------------------------------- entry point
 
-DENSITY_METRICS = {"pcc": _pcc, "sim": _sim, "kld": _kld, "spearman": _spearman, "ssim": _ssim}
-FIXATION_METRICS = ("nss", "auc_judd", "auc_borji", "sauc")
+DENSITY_METRICS = {"pcc": _pcc, "sim": _sim, "kld": _kld, "spearman": _spearman, "ssim": _ssim,
+                   "emd": partial(_emd, factor=EMD_DOWNSAMPLE)}
+FIXATION_METRICS = ("nss", "auc_judd", "auc_borji", "sauc", "ig")
+LOWER_IS_BETTER = ("kld", "emd")
 METRICS = (*DENSITY_METRICS, *FIXATION_METRICS)
 
 
@@ -451,14 +598,16 @@ def score_maps(
     fixations: np.ndarray | None = None,
     metrics: Sequence[str] = ("pcc", "sim", "kld"),
     other_fixations: np.ndarray | None = None,
+    baseline: np.ndarray | None = None,
     seed: int = 0,
     chunk_size: int = 8,
     workers: int | None = None,
 ) -> pd.DataFrame:
     """Score maps `(B, h, w)` against one gaze map: B rows, one float64 column per metric.
 
-    density `(H, W)` serves pcc, sim, kld, spearman, ssim; fixations `(H, W)` (nonzero =
-    fixated) serves nss, auc_judd, auc_borji and, with other_fixations, sauc. Maps are scored
+    density `(H, W)` serves pcc, sim, kld, spearman, ssim, emd; fixations `(H, W)` (nonzero =
+    fixated) serves nss, auc_judd, auc_borji, with other_fixations sauc, and with a baseline
+    map (e.g. `centre_bias`) ig. Maps are scored
     `chunk_size` at a time on `workers` threads (all cores by default); the random draws of
     the AUCs come from `seed` and are the same for every map.
     """
@@ -471,7 +620,7 @@ def score_maps(
     gaze = fix = None
     if any(name in DENSITY_METRICS for name in metrics):
         if density is None:
-            raise AnalysisError("pcc, sim, kld, spearman and ssim need a gaze density")
+            raise AnalysisError("pcc, sim, kld, spearman, ssim and emd need a gaze density")
         gaze = _Gaze(density, work_dtype(maps))
     if any(name in FIXATION_METRICS for name in metrics):
         if fixations is None:
@@ -481,6 +630,8 @@ def score_maps(
         raise MapShapeError(f"density {gaze.shape} and fixations {fix.shape} differ in shape")
     if "sauc" in metrics and other_fixations is None:
         raise AnalysisError("sauc needs other_fixations (other images' fixations)")
+    if "ig" in metrics and baseline is None:
+        raise AnalysisError("ig needs a baseline map (e.g. analysis.saliency.centre_bias)")
     scorers: dict[str, Callable[[_Maps], np.ndarray]] = {}
     for name in metrics:
         if name in DENSITY_METRICS:
@@ -489,6 +640,8 @@ def score_maps(
             scorers[name] = partial(_nss, fixations=fix)
         elif name == "auc_judd":
             scorers[name] = partial(_auc_judd, fixations=fix)
+        elif name == "ig":
+            scorers[name] = partial(_ig, fixations=fix, baseline=_baseline_distribution(baseline, fix.shape))
         elif name == "auc_borji":
             scorers[name] = partial(_split_aucs, positives=fix.index, negatives=_borji_draws(fix, 100, seed), step=0.1)
         else:

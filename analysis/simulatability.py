@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from scipy import stats
 
 from analysis.errors import AnalysisError, MissingColumnsError
@@ -31,11 +32,17 @@ TRIAL_COLUMNS = ("participant", "arm", "technique", "item", "model_correct", "is
 PARTICIPANT_COLUMNS = ("participant", "arm", "technique", "status", "attention_failures")
 STATUSES = ("active", "completed", "withdrawn", "dropped")
 ALTERNATIVES = ("two-sided", "less", "greater")
+METHODS = ("auto", "exact", "asymptotic")
+EXACT_MAX_TOTAL = 60  # "auto": exact p-values up to n_a + n_b = 60 participants, normal approximation above
+PERMUTATION_CELLS = 50_000_000  # at most 400 MB for the exact permutation distribution with ties
+SMALL_ARM = 10  # fewer participants than this in an arm: a warning in every table and report
 # The PV paper's hypotheses with Grad-CAM first: lower accuracy when the model is wrong, higher when right.
 PAPER_ALTERNATIVES = {"model incorrect": "less", "model correct": "greater"}
-TEST_COLUMNS = ("subset", "first", "second", "alternative", "n_first", "n_second", "u", "z", "pvalue", "effect",
-                "ci_low", "ci_high")
-
+# The paper's convention: those one-sided hypotheses, the normal approximation, no continuity correction.
+PAPER_CONVENTION = {"alternatives": PAPER_ALTERNATIVES, "method": "asymptotic", "continuity": False}
+TEST_COLUMNS = ("subset", "first", "second", "alternative", "method", "n_first", "n_second", "u", "z",
+                "pvalue", "effect", "ci_low", "ci_high", "common_language", "cl_low", "cl_high",
+                "ci_degenerate", "warning")
 
 def _require(frame: pd.DataFrame, columns: tuple[str, ...], name: str) -> None:
     missing = [column for column in columns if column not in frame.columns]
@@ -100,84 +107,156 @@ def accuracy_table(accuracies: pd.DataFrame, chance: float = CHANCE) -> pd.DataF
 
 @dataclass(frozen=True)
 class MannWhitney:
-    """Mann-Whitney U of sample a vs b, normal approximation with tie correction.
+    """Mann-Whitney U of sample a vs b.
 
-    u: U of a (pairs with a > b, ties counting 1/2); z: its standard score (continuity-corrected
-    when asked); pvalue for `alternative` ("less": a tends lower); effect: rank-biserial
-    correlation 2U / (n_a n_b) - 1 in [-1, 1], > 0 when a tends higher, with a percentile
-    bootstrap confidence interval [ci_low, ci_high].
+    u: U of a (pairs with a > b, ties counting 1/2); z: its standard score under the normal
+    approximation with tie correction (continuity-corrected when asked), reported whatever the
+    p-value's method; pvalue for `alternative` ("less": a tends lower), computed by `method`
+    (see `mann_whitney`). effect: rank-biserial correlation 2U / (n_a n_b) - 1 in [-1, 1], > 0 when
+    a tends higher; common_language: U / (n_a n_b) = P(a > b) + P(a = b) / 2 in [0, 1]; each with
+    a percentile bootstrap interval. ci_degenerate: every resample gave the same value (complete
+    separation, or one participant in an arm), so the interval carries no information.
+    warning: "" or why the result needs care (an arm smaller than SMALL_ARM).
     """
 
     u: float
     z: float
     pvalue: float
     alternative: str
+    method: str
     n_a: int
     n_b: int
     effect: float
     ci_low: float
     ci_high: float
+    common_language: float
+    cl_low: float
+    cl_high: float
+    ci_degenerate: bool
     continuity: bool
+    warning: str
 
 
 def mann_whitney(
     a: np.ndarray,
     b: np.ndarray,
     alternative: str = "two-sided",
+    method: str = "auto",
     continuity: bool = False,
     n_boot: int = 2000,
     confidence: float = 0.95,
     seed: int = 0,
 ) -> MannWhitney:
-    """Mann-Whitney U test of `a` `(n_a,)` vs `b` `(n_b,)` (normal approximation, tie-corrected).
+    """Mann-Whitney U test of `a` `(n_a,)` vs `b` `(n_b,)`.
 
-    p-values match `scipy.stats.mannwhitneyu(a, b, alternative, use_continuity=continuity,
-    method="asymptotic")`; the PV paper reports this test without continuity correction.
+    method "exact": without ties, scipy's exact null distribution of U; with ties, the exact
+    permutation distribution of U given the tied ranks (every split of the pooled sample, counted
+    by dynamic programming, so no random draws). "asymptotic": the normal approximation with
+    tie correction (the PV paper's, which uses no continuity correction). "auto": exact when
+    n_a + n_b <= EXACT_MAX_TOTAL, else asymptotic. p-values equal `scipy.stats.mannwhitneyu(a, b,
+    alternative, use_continuity=continuity, method=...)` with "exact" (no ties), "asymptotic",
+    or an exhaustive `PermutationMethod` (ties); continuity only affects the asymptotic method.
     """
     if alternative not in ALTERNATIVES:
         raise AnalysisError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
+    if method not in METHODS:
+        raise AnalysisError(f"method must be one of {METHODS}, got {method!r}")
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim != 1 or b.ndim != 1 or a.size == 0 or b.size == 0:
         raise AnalysisError("mann_whitney needs two non-empty 1-D samples")
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         raise AnalysisError("mann_whitney samples contain NaN or infinite values")
     n_a, n_b = a.size, b.size
+    n = n_a + n_b
     pooled = np.concatenate([a, b])
     ranks = stats.rankdata(pooled)
     u = ranks[:n_a].sum() - n_a * (n_a + 1) / 2
     _, tie_counts = np.unique(pooled, return_counts=True)
-    n = n_a + n_b
+    ties = bool((tie_counts > 1).any())
     variance = n_a * n_b / 12 * ((n + 1) - np.sum(tie_counts**3 - tie_counts) / (n * (n - 1)))
-    shift = u - n_a * n_b / 2
-    if continuity:  # half a unit towards the null, never past it
+    z = _z_score(u - n_a * n_b / 2, variance, alternative, continuity)
+    if method == "auto":
+        method = "exact" if n <= EXACT_MAX_TOTAL else "asymptotic"
+    if method == "asymptotic":
+        label = "normal approximation" + (", continuity-corrected" if continuity else "")
+        pvalue = _normal_pvalue(z, alternative)
+    elif ties:
+        label = "exact permutation (ties)"
+        pvalue = _permutation_pvalue(ranks, n_a, alternative)
+    else:
+        label = "exact"
+        pvalue = float(stats.mannwhitneyu(a, b, alternative=alternative, method="exact").pvalue)
+    cl_low, cl_high = _bootstrap_common_language(a, b, n_boot, confidence, seed)
+    common_language = u / (n_a * n_b)
+    warning = (f"fewer than {SMALL_ARM} participants in an arm ({n_a} vs {n_b}): a pilot, not a result"
+               if min(n_a, n_b) < SMALL_ARM else "")
+    return MannWhitney(
+        u=float(u), z=float(z), pvalue=float(pvalue), alternative=alternative, method=label, n_a=n_a, n_b=n_b,
+        effect=float(2 * common_language - 1), ci_low=2 * cl_low - 1, ci_high=2 * cl_high - 1,
+        common_language=float(common_language), cl_low=cl_low, cl_high=cl_high,
+        ci_degenerate=cl_low == cl_high,
+        continuity=continuity, warning=warning,
+    )
+
+
+def _z_score(shift: float, variance: float, alternative: str, continuity: bool) -> float:
+    """(U - n_a n_b / 2) / SD, the continuity correction moving half a unit towards the null."""
+    if continuity:
         if alternative == "two-sided":
             shift = np.sign(shift) * max(abs(shift) - 0.5, 0.0)
         else:
             shift -= 0.5 if alternative == "greater" else -0.5
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = shift / np.sqrt(variance) if variance > 0 else np.nan
+    return shift / np.sqrt(variance) if variance > 0 else np.nan
+
+
+def _normal_pvalue(z: float, alternative: str) -> float:
     if alternative == "less":
-        pvalue = stats.norm.cdf(z)
-    elif alternative == "greater":
-        pvalue = stats.norm.sf(z)
-    else:
-        pvalue = min(1.0, 2 * stats.norm.sf(abs(z)))
-    low, high = _bootstrap_effect(a, b, n_boot, confidence, seed)
-    return MannWhitney(
-        u=float(u), z=float(z), pvalue=float(pvalue), alternative=alternative, n_a=n_a, n_b=n_b,
-        effect=float(2 * u / (n_a * n_b) - 1), ci_low=low, ci_high=high, continuity=continuity,
-    )
+        return float(stats.norm.cdf(z))
+    if alternative == "greater":
+        return float(stats.norm.sf(z))
+    return float(min(1.0, 2 * stats.norm.sf(abs(z))))
 
 
-def _bootstrap_effect(a: np.ndarray, b: np.ndarray, n_boot: int, confidence: float, seed: int) -> tuple[float, float]:
-    """Percentile bootstrap interval of the rank-biserial correlation, resampling a and b apart."""
+def _permutation_pvalue(ranks: np.ndarray, n_a: int, alternative: str) -> float:
+    """p of the rank sum of the first `n_a` of `ranks` `(n,)` (mid-ranks) over all splits.
+
+    counts[k, s]: how many k-subsets of the ranks seen so far have doubled rank sum s (mid-ranks
+    are halves, so doubled they are integers and the distribution is exact). The smaller sample's
+    sum is counted (the larger one's is the total minus it, so "less" turns into "greater").
+    """
+    doubled = np.rint(2 * ranks).astype(np.int64)
+    total = int(doubled.sum())
+    observed = int(doubled[:n_a].sum())
+    if n_a > ranks.size - n_a:
+        n_a, observed = ranks.size - n_a, total - observed
+        alternative = {"less": "greater", "greater": "less"}.get(alternative, alternative)
+    if (n_a + 1) * (total + 1) > PERMUTATION_CELLS:
+        raise AnalysisError(f"an exact p with ties for {ranks.size} participants needs too large a table; "
+                            "use method='asymptotic' (or 'auto')")
+    counts = np.zeros((n_a + 1, total + 1))
+    counts[0, 0] = 1.0
+    for rank in doubled:
+        counts[1:, rank:] += counts[:-1, :-rank].copy()
+    null = counts[n_a] / counts[n_a].sum()
+    less, greater = null[:observed + 1].sum(), null[observed:].sum()
+    if alternative == "less":
+        return float(min(less, 1.0))
+    if alternative == "greater":
+        return float(min(greater, 1.0))
+    return float(min(1.0, 2 * min(less, greater)))
+
+
+def _bootstrap_common_language(
+    a: np.ndarray, b: np.ndarray, n_boot: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of P(a > b) + P(a = b) / 2, resampling a and b apart."""
     rng = np.random.default_rng(seed)
     effects = np.empty(n_boot)
     for start in range(0, n_boot, 200):  # (200, n_a, n_b) comparisons at a time
         count = min(200, n_boot - start)
         ra = a[rng.integers(0, a.size, (count, a.size))][:, :, None]
         rb = b[rng.integers(0, b.size, (count, b.size))][:, None, :]
-        effects[start:start + count] = np.mean((ra > rb) + 0.5 * (ra == rb), axis=(1, 2)) * 2 - 1
+        effects[start:start + count] = np.mean((ra > rb) + 0.5 * (ra == rb), axis=(1, 2))
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(effects, [tail, 100 - tail])
     return float(low), float(high)
@@ -188,14 +267,15 @@ def compare_arms(
     first: str,
     second: str,
     alternatives: dict[str, str] | None = None,
+    method: str = "auto",
     continuity: bool = False,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Mann-Whitney U of per-participant accuracies, arm `first` vs `second`, per subset.
 
-    alternatives: subset -> "less" / "greater" / "two-sided" (default two-sided); PAPER_ALTERNATIVES
-    are the paper's with Grad-CAM first. Columns: subset, first, second, alternative, n_first,
-    n_second, u, z, pvalue, effect, ci_low, ci_high.
+    alternatives: subset -> "less" / "greater" / "two-sided" (default two-sided); method as in
+    `mann_whitney`. `compare_arms(acc, gradcam, pv, **PAPER_CONVENTION)` is the PV paper's test.
+    Columns: TEST_COLUMNS (method names how each p was computed; warning is "" or why to care).
     """
     _require(accuracies, ("arm", "subset", "accuracy"), "accuracies")
     arms = set(accuracies["arm"])
@@ -210,11 +290,13 @@ def compare_arms(
         if a.size == 0 or b.size == 0:
             continue
         alternative = (alternatives or {}).get(subset, "two-sided")
-        result = mann_whitney(a, b, alternative, continuity=continuity, seed=seed)
+        result = mann_whitney(a, b, alternative, method=method, continuity=continuity, seed=seed)
         rows.append({
             "subset": subset, "first": first, "second": second, "alternative": alternative,
-            "n_first": result.n_a, "n_second": result.n_b, "u": result.u, "z": result.z,
-            "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low, "ci_high": result.ci_high,
+            "method": result.method, "n_first": result.n_a, "n_second": result.n_b, "u": result.u,
+            "z": result.z, "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low,
+            "ci_high": result.ci_high, "common_language": result.common_language, "cl_low": result.cl_low,
+            "cl_high": result.cl_high, "ci_degenerate": result.ci_degenerate, "warning": result.warning,
         })
     return pd.DataFrame(rows, columns=list(TEST_COLUMNS))
 
@@ -282,6 +364,7 @@ def plot_histograms(accuracies: pd.DataFrame, out_dir: str | os.PathLike) -> lis
             axis.hist(values, bins=bins, color="0.35", edgecolor="white")
             axis.axvline(CHANCE, color="tab:red", linestyle="--", linewidth=1, label="chance")
             axis.set(title=f"{arm} (n = {len(values)})", xlabel="accuracy", xlim=(-0.05, 1.05))
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no 0.2 participants
         axes[0][0].set_ylabel("participants")
         axes[0][0].legend(frameon=False)
         figure.suptitle(subset.capitalize())

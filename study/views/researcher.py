@@ -14,7 +14,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
 from study.models import Participant, Study
-from study.services import dashboard, export
+from study.services import dashboard, export, planning
 
 
 def researcher_required(view: Callable) -> Callable:
@@ -49,7 +49,10 @@ def study_list(request: HttpRequest) -> HttpResponse:
 @researcher_required
 def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     study = get_object_or_404(Study, slug=slug)
-    return render(request, "study/researcher/dashboard.html", {"summary": dashboard.summarize(study)})
+    plan_form, plan, plan_error = planning.plan_from_query(request.GET)
+    return render(request, "study/researcher/dashboard.html", {
+        "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
+    })
 
 
 @researcher_required

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.errors import AnalysisError
 from analysis.reports import write_simulatability_report
+from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
 from study.services.export import participants_dataframe, trials_dataframe
 
@@ -13,20 +14,28 @@ from study.services.export import participants_dataframe, trials_dataframe
 class Command(BaseCommand):
     help = (
         "Analyse a study's answers (completed participants only): write table1.csv/.md/.tex, "
-        "mannwhitney.csv, cant_tell.csv, questions.csv, participation.csv and the accuracy histograms."
+        "mannwhitney.csv/.tex (each p naming its method), mixed_model.csv, cant_tell.csv, questions.csv, "
+        "participation.csv and the accuracy histograms."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the study's slug")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+        parser.add_argument(
+            "--method", choices=METHODS, default="auto",
+            help="Mann-Whitney p-values: exact (permutation with ties), asymptotic (the PV paper's normal "
+                 f"approximation) or auto (exact up to {EXACT_MAX_TOTAL} participants in the two arms)",
+        )
 
-    def handle(self, slug: str, out: Path, **options):
+    def handle(self, slug: str, out: Path, method: str, **options):
         try:
             study = Study.objects.get(slug=slug)
         except Study.DoesNotExist:
             raise CommandError(f"No study with slug {slug!r}.") from None
         try:
-            paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study), out)
+            paths = write_simulatability_report(
+                trials_dataframe(study), participants_dataframe(study), out, method=method
+            )
         except AnalysisError as error:
             raise CommandError(f"Cannot analyse study {slug!r}: {error}") from error
         except OSError as error:

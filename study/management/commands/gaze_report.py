@@ -11,8 +11,9 @@ from study.services.gaze_report import GazeReportError, gaze_report, parse_metho
 
 class Command(BaseCommand):
     help = (
-        "Explain each stimulus of a gaze data set for the model's top-1 class, score every map against "
-        "the GFDMs and write per_image.csv, gaze_table.csv/.md/.tex and paired_tests.csv."
+        "Explain each stimulus of a gaze data set for the model's top-1 class, score every map and the "
+        "baselines (centre bias, inter-observer ceiling) against the gaze data and write per_image.csv, "
+        "gaze_table.csv/.md/.tex, paired_tests.csv, mean_ranks.csv, the figures and report.html."
     )
 
     def add_arguments(self, parser):

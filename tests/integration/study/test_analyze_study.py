@@ -7,6 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from PIL import Image
+from scipy import stats
 
 from study.models import Participant, Trial
 from study.models.study import CANT_TELL
@@ -53,8 +54,9 @@ def test_writes_the_tables_and_histograms(answered_study, tmp_path):
     out = tmp_path / "analysis"
     call_command("analyze_study", "analyzed", "--out", str(out))
     assert {p.name for p in out.iterdir()} == {
-        "table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "cant_tell.csv", "questions.csv",
-        "participation.csv", "histogram_model_correct.png", "histogram_model_incorrect.png",
+        "table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "mannwhitney.tex", "mixed_model.csv",
+        "cant_tell.csv", "questions.csv", "participation.csv", "histogram_model_correct.png",
+        "histogram_model_incorrect.png",
     }
     table = pd.read_csv(out / "table1.csv").set_index(["arm", "subset"])
     # Grad-CAM, model right: 3/3, 3/3, 2/3; model wrong: 0/2 each. PV, right: 1/3, 1/3, 0/3; wrong: 2/2, 1/2, 2/2
@@ -67,12 +69,30 @@ def test_writes_the_tables_and_histograms(answered_study, tmp_path):
     assert tests.loc["model incorrect", "alternative"] == "less" and tests.loc["model correct", "alternative"] == "greater"
     # model wrong: Grad-CAM 0 0 0 vs PV 1 .5 1, every pair lower: U = 0, effect -1
     assert tests.loc["model incorrect", "u"] == 0 and tests.loc["model incorrect", "effect"] == -1
+    # 3 vs 3 participants: exact p over the 20 splits (PV's 1, .5, 1 tie: the permutation
+    # distribution of the tied ranks), a warning, and a degenerate interval at complete separation
+    wrong = tests.loc["model incorrect"]
+    assert wrong["method"] == "exact permutation (ties)" and wrong["pvalue"] == pytest.approx(1 / 20)
+    assert wrong["warning"].startswith("fewer than 10 participants") and wrong["ci_degenerate"]
+    mixed = pd.read_csv(out / "mixed_model.csv")
+    assert {"C(arm)[T.pv]", "model_right", "sd(participant)", "sd(item)"} <= set(mixed["term"])
     participation = pd.read_csv(out / "participation.csv").set_index("arm")
     assert participation.loc["pv", ["consented", "completed", "withdrawn", "failed_attention"]].tolist() == [4, 3, 1, 1]
     markdown = (out / "table1.md").read_text()
     assert "| gradcam | gradcam | 3 | 88.9% (±11.1%) | 0.0% (±0.0%) |" in markdown
+    assert "-1.00 (interval degenerate)" in markdown and "Logistic mixed model" in markdown
     with Image.open(out / "histogram_model_incorrect.png") as image:
         assert image.format == "PNG"
+
+
+def test_the_papers_normal_approximation_on_request(answered_study, tmp_path):
+    call_command("analyze_study", "analyzed", "--out", str(tmp_path), "--method", "asymptotic")
+    tests = pd.read_csv(tmp_path / "mannwhitney.csv").set_index("subset")
+    assert (tests["method"] == "normal approximation").all()
+    # U = 0 of 9 pairs; tied ranks: Grad-CAM's three 0s and PV's two 1s
+    assert tests.loc["model incorrect", "pvalue"] == pytest.approx(
+        stats.mannwhitneyu([0, 0, 0], [1, 0.5, 1], alternative="less", use_continuity=False,
+                           method="asymptotic").pvalue)
 
 
 def test_unknown_study_and_empty_study_are_clear_errors(tmp_path):

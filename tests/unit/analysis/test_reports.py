@@ -28,16 +28,23 @@ def test_gaze_table_by_hand():
     assert table.loc["gradcam", "sim_sd"] == pytest.approx(np.sqrt(0.1 / 4))
     assert table.loc["fem", "sim_n"] == 4 and table.loc["fem", "sim_mean"] == pytest.approx(0.55)
     formatted = reports.format_gaze_table(reports.gaze_table(gaze_scores()), ["sim", "pcc"])
-    assert formatted.loc[0, "SIM"] == "0.6000 ± 0.158"
+    assert formatted.loc[0, "SIM"] == "0.6000 ± 0.158 (n=5)" and formatted.loc[2, "SIM"] == "0.5500 ± 0.129 (n=4)"
     assert list(formatted.columns) == ["Method", "SIM", "PCC", "n"]
 
 
 def test_paired_tests_by_hand():
-    tests = reports.paired_tests(gaze_scores(), ["pcc", "sim"]).set_index(["metric", "method_a", "method_b"])
+    tests = reports.paired_tests(gaze_scores(), ["pcc", "sim"], min_n=1)
+    tests = tests.set_index(["metric", "method_a", "method_b"])
     # pcc, gradcam - pv: -0.1 -0.2 -0.3 -0.4 -0.5, all one sign: W = 0, exact two-sided p = 2 / 2^5
     row = tests.loc[("pcc", "gradcam", "pv")]
     assert (row["n"], row["statistic"], row["pvalue"]) == (5, 0.0, pytest.approx(2 / 32))
-    assert row["median_diff"] == pytest.approx(-0.3)
+    assert row["median_diff"] == pytest.approx(-0.3) and row["effect"] == -1.0  # every rank negative
+    # sim, gradcam - pv: .1 .2 .2 .3 .5 -> ranks 1, 2.5, 2.5, 4, 5, all positive: +1
+    assert tests.loc[("sim", "gradcam", "pv"), "effect"] == 1.0
+    # sim, pv - fem on images 0-3: -.1 -.2 -.2 -.3 -> -1; gradcam - fem there: 0 0 0 0 -> no effect, no test
+    assert tests.loc[("sim", "pv", "fem"), "effect"] == -1.0
+    assert np.isnan(tests.loc[("sim", "gradcam", "fem"), "effect"])
+    assert tests.loc[("sim", "gradcam", "fem"), "note"] == "not tested: every difference is 0"
     # pcc, gradcam - fem: all differences 0, no test
     assert np.isnan(tests.loc[("pcc", "gradcam", "fem"), "pvalue"])
     # sim, gradcam vs fem on the four images both have: identical, no test; pv vs fem on four
@@ -48,6 +55,19 @@ def test_paired_tests_by_hand():
         m = len(family)
         expected = np.minimum(1, np.maximum.accumulate(family["pvalue"].to_numpy() * (m - np.arange(m))))
         np.testing.assert_allclose(family["pvalue_holm"], expected)
+
+
+def test_paired_tests_need_a_minimum_number_of_images():
+    tests = reports.paired_tests(gaze_scores(), ["pcc"])  # 5 or 4 images per pair, fewer than 6
+    assert tests["pvalue"].isna().all() and tests["pvalue_holm"].isna().all()
+    assert tests["note"].str.startswith("not tested: ").all()
+    assert tests.loc[0, "note"] == "not tested: 5 image(s) scored by both, fewer than 6"
+    assert tests.loc[0, "effect"] == -1.0  # the effect size is still reported
+
+
+def test_rank_biserial_with_mixed_signs_by_hand():
+    # differences 1, -2, 3, 0: nonzero ranks of |d| 1, 2, 3; T+ = 1 + 3, T- = 2: (4 - 2) / 6
+    assert reports._rank_biserial(np.array([1.0, -2.0, 3.0, 0.0])) == pytest.approx(1 / 3)
 
 
 def test_paired_tests_match_scipy_on_a_larger_sample():
@@ -78,11 +98,24 @@ def test_markdown_and_latex_escape_their_specials():
 
 
 def test_write_gaze_report(tmp_path):
-    paths = reports.write_gaze_report(gaze_scores(), tmp_path / "out")
-    assert [p.name for p in paths] == ["gaze_table.csv", "gaze_table.md", "gaze_table.tex", "paired_tests.csv"]
+    scores = pd.concat([gaze_scores(), gaze_scores().query("method == 'pv'").assign(method="centre bias", sim=0.3)])
+    paths = reports.write_gaze_report(scores, tmp_path / "out", baselines=["centre bias"], notes=["a note"])
+    assert [p.name for p in paths] == ["gaze_table.csv", "gaze_table.md", "gaze_table.tex", "paired_tests.csv",
+                                       "mean_ranks.csv", "report.html", "figure_boxes.png", "figure_ranking.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(p.name for p in paths)
     back = pd.read_csv(paths[0])
-    pd.testing.assert_frame_equal(back, reports.gaze_table(gaze_scores()), check_dtype=False)
-    assert "0.6000 ± 0.158" in paths[1].read_text()
+    pd.testing.assert_frame_equal(back, reports.gaze_table(scores), check_dtype=False)
+    assert back["method"].tolist() == ["gradcam", "pv", "fem", "centre bias"]
+    assert "0.6000 ± 0.158 (n=5)" in paths[1].read_text()
+    tests = pd.read_csv(paths[3])
+    assert "centre bias" not in set(tests["method_a"]) | set(tests["method_b"])  # baselines are not tested
+    ranks = pd.read_csv(paths[4]).set_index(["metric", "method"])
+    # pcc, images 0-4 (all three scored): pv is above both on every image: rank 1
+    assert ranks.loc[("pcc", "pv"), "mean_rank"] == 1.0 and ranks.loc[("pcc", "pv"), "n"] == 5
+    # gradcam and fem tie on pcc everywhere: (2 + 3) / 2 each
+    assert ranks.loc[("pcc", "gradcam"), "mean_rank"] == ranks.loc[("pcc", "fem"), "mean_rank"] == 2.5
+    page = paths[5].read_text()
+    assert page.count('<img alt=') == 2 and "a note" in page and "0.6000 ± 0.158 (n=5)" in page
 
 
 def test_default_comparisons():
@@ -102,20 +135,32 @@ def test_table1_in_the_papers_form():
     assert table1.loc[0, "Model incorrect"] == f"{100 * gradcam['mean']:.1f}% (±{100 * gradcam['se']:.1f}%)"
     tests = reports.format_tests(report.tests)
     assert tests["H1"].tolist() == ["greater", "less"] and tests["Z"].str.match(r"-?\d\.\d\d$").all()
+    assert tests["p method"].tolist() == ["normal approximation"] * 2  # 98 participants: auto picks it
+    assert tests["n"].tolist() == ["58 vs 40"] * 2 and (tests["Warning"] == "").all()
+    assert tests["CL (95% CI)"].str.match(r"0\.\d\d \[0\.\d\d, 0\.\d\d\]$").all()
+    # the trial-level mixed model stands beside the tests
+    assert report.mixed_note == "" and "C(arm)[T.PV]" in report.mixed["term"].tolist()
+    assert report.mixed["term"].tolist()[-2:] == ["sd(participant)", "sd(item)"]
 
 
 def test_write_simulatability_report(tmp_path):
     paths = reports.write_simulatability_report(tiny_trials(), tiny_participants(), tmp_path)
     names = sorted(p.name for p in paths)
-    assert names == sorted(["table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "cant_tell.csv",
-                            "questions.csv", "participation.csv", "histogram_model_correct.png",
-                            "histogram_model_incorrect.png"])
+    assert names == sorted(["table1.csv", "table1.md", "table1.tex", "mannwhitney.csv", "mannwhitney.tex",
+                            "mixed_model.csv", "cant_tell.csv", "questions.csv", "participation.csv",
+                            "histogram_model_correct.png", "histogram_model_incorrect.png"])
     assert sorted(p.name for p in tmp_path.iterdir()) == names  # nothing temporary left behind
     table1 = pd.read_csv(tmp_path / "table1.csv")
     assert set(table1.columns) >= {"arm", "subset", "n", "mean", "se", "chance"}
     tests = pd.read_csv(tmp_path / "mannwhitney.csv")
     assert tests["alternative"].tolist() == ["greater", "less"]  # gradcam vs pv: the paper's tests
-    assert "| Grad-CAM | gradcam | 2 |" in (tmp_path / "table1.md").read_text()
+    markdown = (tmp_path / "table1.md").read_text()
+    assert "| Grad-CAM | gradcam | 2 |" in markdown
+    # two and one participants: exact p, a warning in the table, the markdown and the LaTeX
+    assert set(tests["method"]) <= {"exact", "exact permutation (ties)"}
+    assert tests["warning"].str.startswith("fewer than 10 participants").all()
+    assert "**Warning:** fewer than 10 participants in an arm (2 vs 1): a pilot" in markdown
+    assert "exact" in (tmp_path / "mannwhitney.tex").read_text()
 
 
 def test_nothing_is_written_when_the_input_is_bad(tmp_path):
@@ -147,6 +192,26 @@ def test_gaze_table_names_the_count_of_a_metric_scored_on_fewer_images():
         "nss": [1.5, np.nan, np.nan],
     })
     formatted = reports.format_gaze_table(reports.gaze_table(scores), ["pcc", "nss"])
-    assert formatted.loc[0, "PCC"] == "0.2000 ± 0.100"
+    assert formatted.loc[0, "PCC"] == "0.2000 ± 0.100 (n=3)"
     assert formatted.loc[0, "NSS"] == "1.5000 ± n/a (n=1)"
+    none = reports.format_gaze_table(reports.gaze_table(scores.assign(nss=np.nan)), ["pcc", "nss"])
+    assert none.loc[0, "NSS"] == "n/a (n=0)"
     assert formatted.loc[0, "n"] == 3
+
+
+def test_panel_and_figures_render(tmp_path):
+    from PIL import Image
+
+    from analysis import gaze_figures
+
+    rng = np.random.default_rng(0)
+    panel = [gaze_figures.PanelRow(f"s{i}", rng.integers(0, 255, (30, 40, 3), dtype=np.uint8), rng.random((30, 40)),
+                                   {"gradcam": rng.random((7, 7)), "pv": rng.random((7, 7))}) for i in range(2)]
+    figure = gaze_figures.stimulus_panel(panel)
+    assert len(figure.axes) == 2 * 4 and [a.get_title() for a in figure.axes[:4]] == ["image", "GFDM", "gradcam", "pv"]
+    boxes = gaze_figures.metric_boxes(gaze_scores(), ["sim", "pcc"], baselines=["fem"])
+    assert [t.get_text() for t in boxes.axes[0].get_xticklabels()] == ["gradcam\n(n=5)", "pv\n(n=5)", "fem\n(n=4)"]
+    paths = reports.write_gaze_report(gaze_scores(), tmp_path, panel=panel)
+    with Image.open(tmp_path / "figure_panel.png") as image:
+        assert image.format == "PNG" and image.size[0] > 500
+    assert paths[5].read_text().count("data:image/png;base64,") == 3

@@ -228,21 +228,25 @@ def test_a_batch_scores_like_single_maps():
     maps = rng.random((5, 12, 16)).astype(np.float32)
     gaze = rng.random((24, 32))
     fixated = gaze > 0.8
+    baseline = saliency.centre_bias((24, 32))
     frame = saliency.score_maps(maps, gaze, fixated, metrics=saliency.METRICS, other_fixations=gaze < 0.2,
-                                chunk_size=2, workers=2)
+                                baseline=baseline, chunk_size=2, workers=2)
     assert list(frame.columns) == list(saliency.METRICS) and len(frame) == 5
     for i, smap in enumerate(maps):
         assert frame.loc[i, "pcc"] == pytest.approx(saliency.pcc(smap, gaze), rel=1e-6)
         assert frame.loc[i, "kld"] == pytest.approx(saliency.kld(smap, gaze), rel=1e-6)
         assert frame.loc[i, "auc_judd"] == pytest.approx(saliency.auc_judd(smap, fixated), rel=1e-9)
         assert frame.loc[i, "sauc"] == pytest.approx(saliency.sauc(smap, fixated, gaze < 0.2), rel=1e-9)
+        assert frame.loc[i, "ig"] == pytest.approx(saliency.information_gain(smap, fixated, baseline), rel=1e-9)
+        assert frame.loc[i, "emd"] == pytest.approx(saliency.emd(smap, gaze), rel=1e-6)
     np.testing.assert_allclose(saliency.sim(maps, gaze), frame["sim"], rtol=1e-6)
 
 
 def test_scoring_leaves_the_maps_untouched():
     maps = np.random.default_rng(6).random((3, 16, 16)).astype(np.float32)
     before = maps.copy()
-    saliency.score_maps(maps, np.ones((16, 16)), np.eye(16), metrics=saliency.METRICS[:-1])
+    saliency.score_maps(maps, np.ones((16, 16)), np.eye(16), metrics=[m for m in saliency.METRICS if m != "sauc"],
+                        baseline=np.ones((16, 16)))
     np.testing.assert_array_equal(maps, before)
 
 
@@ -343,3 +347,160 @@ def test_float32_maps_score_like_float64_maps_even_when_tiny_or_huge(scale):
     for metric in (saliency.pcc, saliency.sim, saliency.kld, saliency.nss):
         target = gaze > 0.9 if metric is saliency.nss else gaze
         assert metric(smap.astype(np.float32), target) == pytest.approx(metric(smap, target), rel=1e-5)
+
+
+# ---------------------------------------------------------------- edges found against pysaliency's cases
+
+
+def test_kld_of_a_map_with_itself_is_never_negative():
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        gaze = rng.random((37, 53)) ** 4
+        assert saliency.kld(gaze, gaze) >= 0.0
+        assert saliency.kld(gaze.astype(np.float32), gaze) >= 0.0
+
+
+def test_a_pixel_of_exactly_a_threshold_counts_as_above_it():
+    # min-max keeps the values 0, .3, .25, 1; the fixated pixel is exactly .3, the other image's .25.
+    # At the threshold .3 the fixation is in and the other is out: ROC point (0, 1), AUC 1. Built as
+    # 3 * 0.1 = 0.30000000000000004, the threshold would miss the fixation: ROC (0, 0) -> (1, 1), 0.5.
+    smap = np.array([[0.0, 0.3, 0.25, 1.0]])
+    fixated = np.array([[0, 1, 0, 0]])
+    other = np.array([[0, 0, 1, 0]])
+    assert 3 * 0.1 != 0.3 and saliency._thresholds(1.0, 0.1)[7] == 0.3
+    assert saliency.sauc(smap, fixated, other, n_splits=2) == 1.0
+    assert saliency.auc_borji(np.array([[0.0, 0.3, 1.0]]), np.array([[0, 1, 0]]), n_splits=50) > 0.5
+
+
+def test_an_all_zero_gaze_map_is_refused_with_a_clear_error():
+    for metric in (saliency.sim, saliency.kld, saliency.pcc, saliency.emd):
+        with pytest.raises(MapShapeError, match="not all zero"):
+            metric(np.eye(4), np.zeros((4, 4)))
+
+
+# ---------------------------------------------------------------- baselines, information gain, EMD
+
+
+def test_centre_bias_as_the_mit_benchmark_defines_it():
+    bias = saliency.centre_bias((30, 40))
+    assert bias.sum() == pytest.approx(1.0) and bias.shape == (30, 40)
+    # symmetric about the centre, peak there (between pixels 14/15 and 19/20)
+    np.testing.assert_allclose(bias, bias[::-1, ::-1], rtol=1e-12)
+    assert bias[14, 19] == bias.max()
+    # stretched to the aspect ratio: a quarter of the width to the side equals a quarter of the height down
+    log = np.log(bias / bias.max())
+    rows, cols = np.mgrid[0:30, 0:40]
+    expected = -0.5 * (((cols - 19.5) / (0.25 * 40)) ** 2 + ((rows - 14.5) / (0.25 * 30)) ** 2)
+    np.testing.assert_allclose(log - log.max(), expected - expected.max(), atol=1e-12)
+
+
+def test_information_gain_by_hand():
+    # map (1, 2, 3, 4) -> min-max (0, 1/3, 2/3, 1) -> /2 = (0, 1/6, 1/3, 1/2); baseline uniform
+    # -> min-max of a constant is all zero: uniform (1/4 each). Fixations on 3 and 4:
+    # mean(log2(1/3 / 1/4), log2(1/2 / 1/4)) = (log2(4/3) + 1) / 2 bits
+    fixated = np.array([[0, 0], [1, 1]])
+    expected = (np.log2(4 / 3) + 1) / 2
+    assert saliency.information_gain(RAMP, fixated, np.ones((2, 2))) == pytest.approx(expected, rel=1e-9)
+    # a map is no better than itself, and the centre bias predicts centred fixations better than uniform
+    assert saliency.information_gain(RAMP, fixated, RAMP) == pytest.approx(0.0, abs=1e-12)
+    centred = np.zeros((9, 9))
+    centred[4, 4] = 1
+    assert saliency.information_gain(saliency.centre_bias((9, 9)), centred, np.ones((9, 9))) > 0
+
+
+def test_information_gain_in_bits_of_a_worked_density():
+    # p = (.1, .2, .3, .4) after min-max? no: use a map whose min is 0 so min-max keeps ratios
+    smap = np.array([[0.0, 1.0], [2.0, 5.0]])  # -> /8 after min-max (0, 1/5, 2/5, 1) -> (0, 1/8, 1/4, 5/8)
+    base = np.array([[0.0, 1.0], [1.0, 2.0]])  # -> (0, .5, .5, 1) -> (0, 1/4, 1/4, 1/2)
+    fixated = np.array([[0, 1], [0, 1]])
+    expected = np.mean([np.log2((1 / 8) / (1 / 4)), np.log2((5 / 8) / (1 / 2))])
+    assert saliency.information_gain(smap, fixated, base) == pytest.approx(expected, rel=1e-12)
+
+
+def linprog_emd(p: np.ndarray, q: np.ndarray) -> float:
+    """The transport problem as a plain linear program (scipy's HiGHS): min sum C f, rows of f sum to
+    p, columns to q, f >= 0, C the Euclidean distance between pixel positions."""
+    from scipy.optimize import linprog
+
+    positions = np.argwhere(np.ones(p.shape)).astype(float)
+    cost = np.linalg.norm(positions[:, None] - positions[None, :], axis=2)
+    n = p.size
+    rows = np.kron(np.eye(n), np.ones(n))  # sum over j of f[i, j]
+    cols = np.kron(np.ones(n), np.eye(n))  # sum over i of f[i, j]
+    result = linprog(cost.ravel(), A_eq=np.vstack([rows, cols]), b_eq=np.r_[p.ravel(), q.ravel()],
+                     bounds=(0, None), method="highs")
+    assert result.status == 0
+    return float(result.fun)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_transport_cost_matches_a_linear_program_on_4x4(seed):
+    rng = np.random.default_rng(seed)
+    p, q = rng.random((4, 4)) ** 3, rng.random((4, 4)) ** 3
+    p, q = p / p.sum(), q / q.sum()
+    assert saliency.transport_cost(p, q) == pytest.approx(linprog_emd(p, q), rel=1e-9, abs=1e-12)
+
+
+def test_emd_by_hand():
+    # one bright pixel moved from (0, 0) to (3, 3) on a 4x4 grid, no downsampling: all the mass
+    # travels sqrt(18) pixels (the histogram matching leaves a one-hot map one-hot)
+    gaze, smap = np.zeros((4, 4)), np.zeros((4, 4))
+    gaze[0, 0], smap[3, 3] = 1.0, 1.0
+    assert saliency.emd(smap, gaze, factor=1) == pytest.approx(np.sqrt(18), rel=1e-9)
+    assert saliency.emd(gaze, gaze, factor=1) == pytest.approx(0.0, abs=1e-12)
+    # half the mass one pixel to the right: 0.5
+    split = np.zeros((4, 4))
+    split[0, 0] = split[0, 1] = 1.0
+    assert saliency.transport_cost(gaze, split / 2) == pytest.approx(0.5)
+    # the MIT downsampling: 64x96 -> 2x3 blocks of 32x32
+    big = np.zeros((64, 96))
+    big[:32, :32] = 1.0
+    moved = np.zeros((64, 96))
+    moved[32:, 64:] = 1.0
+    assert saliency.emd(moved, big) == pytest.approx(np.sqrt(1 + 4), rel=1e-9)
+    np.testing.assert_allclose(saliency.downsample(big[None], (2, 3))[0], [[1, 0, 0], [0, 0, 0]])
+
+
+def test_shuffled_fixations_are_scaled_to_the_grid():
+    # pixel centres aligned: x' = (x + .5) * 2 - .5. The centre of a 10x20 image (9.5, 4.5) lands at
+    # (19.5, 9.5), the centre of the 20x40 grid, rounded half to even to (20, 10); (0, 0) -> .5 -> 0.
+    others = [(np.array([[9.5, 4.5], [0.0, 0.0]]), (10, 20))]
+    fixated = saliency.shuffled_fixations(others, (20, 40))
+    assert sorted(map(tuple, np.argwhere(fixated).tolist())) == [(0, 0), (10, 20)]
+
+
+def mit_auc_shuffled(smap, fixated, other, n_splits, step, seed):
+    """Reference: the MIT MATLAB AUC_shuffled as written there, loop by loop (same random draws):
+    as many of the other images' fixations as this image has, permuted per split."""
+    values = ((smap - smap.min()) / (smap.max() - smap.min())).ravel()
+    fixated_values = values[np.flatnonzero(fixated)]
+    locations = np.flatnonzero(other)
+    count = min(fixated_values.size, locations.size)
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(n_splits):
+        current = values[rng.permutation(locations)[:count]]
+        top = max(fixated_values.max(), current.max())
+        tp, fp = [0.0], [0.0]
+        for threshold in [k * step for k in range(int(np.floor(top / step + 1e-9)), -1, -1)]:
+            tp.append(np.sum(fixated_values >= threshold) / fixated_values.size)
+            fp.append(np.sum(current >= threshold) / count)
+        aucs.append(np.trapezoid(tp + [1.0], fp + [1.0]))
+    return np.mean(aucs)
+
+
+def test_sauc_against_the_mit_loops():
+    rng = np.random.default_rng(12)
+    smap = rng.random((30, 40))
+    fixated = rng.random((30, 40)) < 0.04
+    other = rng.random((30, 40)) < 0.06
+    expected = mit_auc_shuffled(smap, fixated, other, n_splits=25, step=0.1, seed=3)
+    assert saliency.sauc(smap, fixated, other, n_splits=25, seed=3) == pytest.approx(expected, rel=1e-12)
+    # centre-biased fixations on other images: a centre-bias map gains nothing under sAUC
+    rows, cols = np.mgrid[0:30, 0:40]
+    near_centre = (np.abs(rows - 15) < 6) & (np.abs(cols - 20) < 8)
+    centred = near_centre & (rng.random((30, 40)) < 0.3)
+    others_centred = near_centre & (rng.random((30, 40)) < 0.3)
+    bias = saliency.centre_bias((30, 40))
+    assert saliency.auc_borji(bias, centred) > 0.8
+    assert saliency.sauc(bias, centred, others_centred) == pytest.approx(0.5, abs=0.1)
