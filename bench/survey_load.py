@@ -32,7 +32,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "explainlab_bench"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "explainlab_bench")  # one per checkout on a shared server
 SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
