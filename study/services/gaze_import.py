@@ -279,8 +279,9 @@ def _stage(
     _each(check_stimulus, layout.stimuli, "stimuli", progress)
 
     fixations_source = _read_fixations(layout, stimuli, read, problems)
+    usable = not option_problems(options)
     sigma = options.sigma_px or (
-        sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree else None
+        sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree and usable else None
     )
     if fixations_source and sigma is None and set(fixations_source) - set(layout.maps):
         problems.append(
