@@ -1,13 +1,14 @@
 """The one place where malformed requests are refused before any view or database sees them.
 
 - a NUL byte (or an overlong value) in the path: 404, since no page has such a name;
-- a NUL byte or an overlong value in the query string or a url-encoded form: 400;
+- a NUL byte or an overlong value in the query string or a form: 400;
 - a body in a charset Python does not know, or a url-encoded form in another charset than UTF-8 (which
   Django refuses with an exception that its CSRF failure path raises again): 400;
 - a declared body larger than the view accepts: 413, answered before the body is read, so a 1 GB
   upload is refused at once instead of being read until the worker times out.
 
-Values inside multipart forms are left to the forms that read them (Django's form fields refuse NUL).
+Forms of upload views and the admin are left to the forms that read them (Django's form fields refuse
+NUL): reading them here would fix their upload handlers before the view can set its own.
 """
 
 import codecs
@@ -15,6 +16,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import BadRequest, SuspiciousOperation
+from django.http.multipartparser import MultiPartParserError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 
@@ -69,8 +71,9 @@ def max_request_bytes(limit_setting: str) -> Callable:
 
 class RequestBodyMiddleware:
     """413 for a declared body past the view's limit (DATA_UPLOAD_MAX_MEMORY_SIZE unless the view is
-    marked with `max_request_bytes`, or ADMIN_UPLOAD_MAX_BYTES in the admin); 400 for a url-encoded
-    form with a NUL byte or that Django cannot parse. Runs before the CSRF check, which reads the body."""
+    marked with `max_request_bytes`, or ADMIN_UPLOAD_MAX_BYTES in the admin); 400 for a form with a NUL
+    byte or that Django cannot parse (upload views and the admin: their forms check their fields). Runs
+    before the CSRF check, which reads the body."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
@@ -89,10 +92,10 @@ class RequestBodyMiddleware:
         limit = getattr(settings, setting or "DATA_UPLOAD_MAX_MEMORY_SIZE")
         if declared > limit:
             return refusal(request, 413, f"The request is larger than the limit of {limit:,} bytes.")
-        if request.method == "POST" and request.content_type == "application/x-www-form-urlencoded":
+        if request.method == "POST" and setting is None:  # upload views set their own upload handlers
             try:
                 bad = _has_bad_value(request.POST.lists(), limit)
-            except (BadRequest, SuspiciousOperation, UnicodeDecodeError) as error:
+            except (BadRequest, SuspiciousOperation, UnicodeDecodeError, MultiPartParserError) as error:
                 return refusal(request, 400, f"The form cannot be read ({error}).")
             if bad:
                 return refusal(request, 400, "The form holds a value that is not valid.")
