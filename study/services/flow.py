@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Window
 from django.utils import timezone
 
 from study.assignment import StudyFull, assign_arm
@@ -222,7 +222,8 @@ def participant_for(token: str, lock: bool = False) -> Participant:
 
     With `lock` (inside a transaction) their row stays locked until the transaction ends.
     """
-    participants = Participant.objects.select_related("study", "arm")
+    # The study's build provenance (a JSON document) is never needed on the participant's pages.
+    participants = Participant.objects.select_related("study", "arm").defer("study__provenance")
     if lock:
         participants = participants.select_for_update(of=("self",))
     participant = participants.filter(token=token).first()
@@ -249,14 +250,20 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.COMPLETE, participant)
     if participant.intro_seen_at is None:
         return Page(PageKind.INTRO, participant)
-    trial = waiting_trials(participant).first()
+    # The arm's explanation image of the item comes with the trial, in the same query.
+    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
+    trial = waiting_trials(participant).annotate(
+        stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1])
+    ).first()
     if trial is None:  # cannot happen: the last answer completes the participant in its transaction
         raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
+    if trial.stimulus_pk is None:
+        raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    stimulus = Stimulus.objects.get(item=trial.item_id, arm=participant.arm_id)
+    stimulus = Stimulus(pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
     return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)

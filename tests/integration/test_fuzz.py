@@ -14,6 +14,7 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.apps import apps
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
 from django.urls import URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
@@ -86,7 +87,12 @@ def client_for(role: str, world: dict) -> Client:
 
 
 def snapshot(world: dict) -> tuple:
-    rows = tuple(model.objects.count() for model in apps.get_models() if model is not Session)
+    """Row counts of every table but sessions (in one query) and the files under MEDIA_ROOT and TMP_DIR."""
+    tables = [model._meta.db_table for model in apps.get_models() if model is not Session]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {connection.ops.quote_name(t)})"
+                                             for t in tables))
+        rows = cursor.fetchone()
     files = tuple(sorted(str(p) for root in (world["media"], world["tmp"]) if root.exists() for p in root.rglob("*")))
     return rows, files
 
@@ -104,18 +110,18 @@ def send(client: Client, world: dict, method: str, path: str, query: dict, body:
     return response
 
 
-NASTY = ["%00", "items/a%00.png", "a%00b", "x" * 300, "%ff%fe", "..%2F..%2Fetc%2Fpasswd", "%F0%9F%98%80", ""]
+NASTY = ["%00", "items/a%00.png", "x" * 300, "%ff%fe%F0%9F%98%80"]
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_every_url_pattern_refuses_nasty_values(world, role):
     client = client_for(role, world)
+    form = urlencode({"consent_key": "x\x00", "option": "o" * 5000}).encode()
     for route in ROUTES:
+        send(client, world, "GET", fill(route, world["known"][:1] * 4), {"q": "a\x00"}, b"", "")
         for value in NASTY:
             path = fill(route, [value] * 4)
             send(client, world, "GET", path, {}, b"", "")
-            send(client, world, "GET", path, {"q": "a\x00"}, b"", "")
-            form = urlencode({"consent_key": "x\x00", "option": "o" * 5000}).encode()
             send(client, world, "POST", path, {}, form, "application/x-www-form-urlencoded; charset=no-such")
         if role == "staff":  # an earlier request may have logged the client out (a POST to logout)
             client.force_login(world["boss"])
@@ -147,7 +153,7 @@ def requests(draw):
 
 
 @pytest.mark.parametrize("role", ROLES)
-@hypothesis_settings(max_examples=120, deadline=None, derandomize=True,
+@hypothesis_settings(max_examples=100, deadline=None, derandomize=True,
                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                             HealthCheck.data_too_large])
 @given(request=requests())
