@@ -224,7 +224,8 @@ def main() -> None:
     print(f"\ngunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
           f"{args.participants} participants x {args.items} questions per run, {args.concurrency} at once; "
           f"{os.cpu_count()} CPUs shared with this client; load average (1, 5, 15 min) before "
-          f"{', '.join(f'{x:.2f}' for x in load_before)}, after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+          f"{', '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     header = "| page                   | requests |  p50 ms |  p95 ms |  p99 ms |"
     rule = "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"
     total, seconds, samples = floor

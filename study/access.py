@@ -11,7 +11,9 @@ from django.db.models import Exists, Model, OuterRef, Q, QuerySet
 from study.models import Access
 
 
-def visible(queryset: QuerySet, user: AbstractBaseUser | AnonymousUser, access: str = Access.VIEW) -> QuerySet:
+def visible(
+    queryset: QuerySet, user: AbstractBaseUser | AnonymousUser, access: str = Access.VIEW
+) -> QuerySet:
     """The rows of `queryset` (Study or GazeDataset) that `user` may see (VIEW) or change (EDIT)."""
     if user.is_active and user.is_superuser:
         return queryset

@@ -45,7 +45,8 @@ class ScopedAdmin(admin.ModelAdmin):
         return self._scoped(super().get_queryset(request), request, Access.VIEW)
 
     def _may_edit(self, request, obj) -> bool:
-        return obj is None or self._scoped(self.model.objects.filter(pk=obj.pk), request, Access.EDIT).exists()
+        row = self.model.objects.filter(pk=obj.pk) if obj is not None else None
+        return row is None or self._scoped(row, request, Access.EDIT).exists()
 
     def has_change_permission(self, request, obj=None) -> bool:
         return super().has_change_permission(request, obj) and self._may_edit(request, obj)
@@ -173,7 +174,8 @@ class GazeDatasetAdmin(ScopedAdmin):
     scope_model, scope_path = GazeDataset, ""
     inlines = [GazeDatasetShareInline]
     list_display = ["name", "task", "n_observers", "source_format", "created_at"]
-    fields = ["name", "owner", "description", "task", "n_observers", "pixels_per_degree", "sigma_px", "source_format",
+    fields = ["name", "owner", "description", "task", "n_observers", "pixels_per_degree", "sigma_px",
+              "source_format",
               "created_at", "provenance", "last_report"]
     readonly_fields = ["name", "pixels_per_degree", "sigma_px", "source_format", "created_at", "provenance",
                        "last_report"]

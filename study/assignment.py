@@ -45,8 +45,9 @@ def open_arms(arms: list[Arm]) -> list[Arm]:
     capped = [arm for arm in arms if arm.max_participants is not None]
     if not capped:
         return arms
-    assigned = dict(Participant.objects.filter(arm__in=capped).values_list("arm").annotate(n=Count("pk")).order_by())
-    below = [arm for arm in arms if arm.max_participants is None or assigned.get(arm.pk, 0) < arm.max_participants]
+    rows = Participant.objects.filter(arm__in=capped).values_list("arm").annotate(n=Count("pk")).order_by()
+    assigned = dict(rows)
+    below = [a for a in arms if a.max_participants is None or assigned.get(a.pk, 0) < a.max_participants]
     if not below:
         raise StudyFull(f"every arm of study {arms[0].study_id} is full")
     return below

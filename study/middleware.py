@@ -34,7 +34,9 @@ def refusal(request: HttpRequest, status: int, message: str) -> HttpResponse:
 
 def _has_bad_value(lists, max_chars: int) -> bool:
     """True if a key or value of a QueryDict's `lists()` holds a NUL byte, or a value passes `max_chars`."""
-    return any("\x00" in key or any("\x00" in v or len(v) > max_chars for v in values) for key, values in lists)
+    return any(
+        "\x00" in key or any("\x00" in v or len(v) > max_chars for v in values) for key, values in lists
+    )
 
 
 class RefuseBadRequestsMiddleware:

@@ -4,5 +4,5 @@ from study.models.gaze import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.models.participant import Participant, RecruitmentRecord, Trial
 from study.models.access import Access, GazeDatasetShare, StudyShare
 
-__all__ = ["Access", "Arm", "GazeDataset", "GazeDatasetShare", "GazeFixations", "GazeMap", "GazeStimulus", "Item",
-           "Participant", "RecruitmentRecord", "Stimulus", "Study", "StudyShare", "Trial"]
+__all__ = ["Access", "Arm", "GazeDataset", "GazeDatasetShare", "GazeFixations", "GazeMap", "GazeStimulus",
+           "Item", "Participant", "RecruitmentRecord", "Stimulus", "Study", "StudyShare", "Trial"]

@@ -28,7 +28,8 @@ class Share(models.Model):
         abstract = True
         constraints = [
             models.CheckConstraint(
-                condition=Q(user__isnull=False, group__isnull=True) | Q(user__isnull=True, group__isnull=False),
+                condition=Q(user__isnull=False, group__isnull=True)
+                | Q(user__isnull=True, group__isnull=False),
                 name="%(class)s_user_or_group",
             ),
         ]

@@ -7,7 +7,9 @@ CSV files are opened in spreadsheets, which run a cell starting with `=`, `+`, `
 carriage return as a formula. As OWASP recommends, such text cells get a leading `'` (which
 spreadsheets show as text and hide). Only text is changed: numbers (a response time, a position)
 are written as numbers, so `-0.5` stays a number; a *text* value such as a class named "-1" gets
-the quote. Parquet files keep every value exact and typed (no quoting): use them for analysis. Recruitment-platform parameters are never exported here:
+the quote. Parquet files keep every value exact and typed (no quoting): use them for analysis.
+
+Recruitment-platform parameters are never exported here:
 they identify people and stay apart from the answers (see the admin's recruitment records).
 """
 

@@ -68,7 +68,7 @@ class NotCurrentQuestion(FlowError):
 
 
 class TooManyParticipants(FlowError):
-    """The per-client limit of new participants of a study was reached (see Study.new_participants_per_client_hour)."""
+    """The study's limit of new participants per client was reached (Study.new_participants_per_client_hour)."""
 
     status = 429
 
@@ -111,7 +111,7 @@ def recruitment_params(query: Mapping[str, str]) -> dict[str, str]:
 
 
 def issue_consent_key(study: Study) -> str:
-    """A new consent key for the study's consent form: a random nonce, signed by the server with a timestamp."""
+    """A new key for the study's consent form: a random nonce, signed by the server with a timestamp."""
     return signing.dumps(secrets.token_urlsafe(24), salt=_consent_salt(study))
 
 
@@ -120,7 +120,8 @@ def _consent_salt(study: Study) -> str:
 
 
 def consent_nonce(study: Study, consent_key: str) -> str:
-    """The nonce inside a consent key this server issued for `study`; BadInput for a forged, foreign or stale one."""
+    """The nonce inside a consent key this server issued for `study`; BadInput for a forged, foreign or
+    stale one."""
     try:
         nonce = signing.loads(consent_key or "", salt=_consent_salt(study), max_age=CONSENT_KEY_MAX_AGE_S)
     except signing.BadSignature:
@@ -263,7 +264,8 @@ def current_page(participant: Participant) -> Page:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    stimulus = Stimulus(pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
+    stimulus = Stimulus(pk=trial.stimulus_pk, item=trial.item, arm=participant.arm,
+                        image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
     return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)

@@ -14,6 +14,7 @@ urlpatterns = [
          name="researcher-participants-csv"),
     path("<slug:slug>/trials.parquet", researcher.export_file, {"table": "trials", "fmt": "parquet"},
          name="researcher-trials-parquet"),
-    path("<slug:slug>/participants.parquet", researcher.export_file, {"table": "participants", "fmt": "parquet"},
+    path("<slug:slug>/participants.parquet", researcher.export_file,
+         {"table": "participants", "fmt": "parquet"},
          name="researcher-participants-parquet"),
 ]

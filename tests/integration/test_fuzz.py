@@ -93,7 +93,8 @@ def snapshot(world: dict) -> tuple:
         cursor.execute("SELECT " + ", ".join(f"(SELECT COUNT(*) FROM {connection.ops.quote_name(t)})"
                                              for t in tables))
         rows = cursor.fetchone()
-    files = tuple(sorted(str(p) for root in (world["media"], world["tmp"]) if root.exists() for p in root.rglob("*")))
+    roots = [root for root in (world["media"], world["tmp"]) if root.exists()]
+    files = tuple(sorted(str(path) for root in roots for path in root.rglob("*")))
     return rows, files
 
 
@@ -133,8 +134,12 @@ segments = st.one_of(
     st.text(max_size=40).map(lambda t: quote(t, safe="")),
     st.integers(0, 3000).map(lambda n: "a" * n),
 )
-values = st.one_of(st.text(max_size=30), st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
-                   st.integers(-2**70, 2**70).map(str), st.sampled_from(["inf", "nan", "-0.5", "1e309", "x" * 70_000]))
+values = st.one_of(
+    st.text(max_size=30),
+    st.binary(max_size=30).map(lambda b: b.decode("latin-1")),
+    st.integers(-2**70, 2**70).map(str),
+    st.sampled_from(["inf", "nan", "-0.5", "1e309", "x" * 70_000]),
+)
 forms = st.dictionaries(st.one_of(st.sampled_from(FIELDS), st.text(max_size=10)), values, max_size=5)
 
 

@@ -1,4 +1,4 @@
-"""python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only) and the explanations gallery."""
+"""python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -47,7 +47,8 @@ class Command(BaseCommand):
         )
         write(f"gallery: {result.gallery_entries} photos explained")
         if login:
-            write(f"researcher pages: http://127.0.0.1:8000/r/  (login {login[0]} / {login[1]}, local demo only)")
+            username, password = login
+            write(f"researcher pages: http://127.0.0.1:8000/r/  (login {username} / {password}, local demo only)")
         else:
             write("researcher pages: no demo login with DEBUG=0; use `manage.py createsuperuser`")
         write(PARTICIPANT_URL.format(slug=result.study.slug))

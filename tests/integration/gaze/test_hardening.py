@@ -16,7 +16,9 @@ from study.models import Access, GazeDataset, GazeDatasetShare, GazeStimulus
 from study.services import gaze_import
 from study.services.gaze_import import GazeImportError, import_gaze, import_gaze_path
 from study.services.tmp import sweep_stale
-from tests.integration.gaze.helpers import good_files, map_png, media_files, stimulus_png, write_tree, zip_bytes
+from tests.integration.gaze.helpers import (
+    good_files, map_png, media_files, stimulus_png, write_tree, zip_bytes,
+)
 
 pytestmark = pytest.mark.django_db
 XHR = {"HTTP_X_REQUESTED_WITH": "XMLHttpRequest"}
@@ -57,8 +59,8 @@ def assert_nothing_left(media: Path, tmp: Path) -> None:
         ("ppd", "nan", "pixels per degree must be a positive finite number"),
     ],
 )
-def test_form_values_past_a_database_limit_are_problems(superuser_client, isolated_media, _own_tmp, field, value,
-                                                         problem):
+def test_form_values_past_a_database_limit_are_problems(superuser_client, isolated_media, _own_tmp,
+                                                         field, value, problem):
     response = upload(superuser_client, **{field: value})
     assert response.status_code == 400
     assert {"file": "(options)", "problem": problem} in response.json()["problems"]
@@ -82,8 +84,9 @@ def test_a_file_name_that_cannot_be_stored_is_a_problem_not_a_crash(isolated_med
     assert_nothing_left(isolated_media, _own_tmp)
 
 
-def test_a_huge_upload_is_refused_from_its_declared_size_before_the_body_is_read(superuser_client, isolated_media,
-                                                                                  _own_tmp):
+def test_a_huge_upload_is_refused_from_its_declared_size_before_the_body_is_read(
+    superuser_client, isolated_media, _own_tmp
+):
     # A 1.1 GB request: the test client sends 10 bytes, so reading the body would fail or hang.
     response = superuser_client.generic("POST", reverse("gaze-upload"), b"0123456789",
                                         content_type="multipart/form-data; boundary=x",
@@ -94,7 +97,8 @@ def test_a_huge_upload_is_refused_from_its_declared_size_before_the_body_is_read
 
 
 def test_uploading_needs_the_add_permission(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("staff", password="pw-Secret-123", is_staff=True))
+    user = django_user_model.objects.create_user("staff", password="pw-Secret-123", is_staff=True)
+    client.force_login(user)
     assert upload(client).status_code == 403
     assert not GazeDataset.objects.exists()
 

@@ -45,7 +45,8 @@ def test_nul_bytes_and_overlong_values_in_queries_and_forms_are_400(client):
     assert client.get("/s/s1/?PROLIFIC_PID=a%00b").status_code == 400
     assert client.get("/s/s1/?x=" + "y" * 3000).status_code == 400
     landing = client.get("/s/s1/")
-    assert client.post("/s/s1/", {"consent_key": landing.context["consent_key"], "x": "a\x00"}).status_code == 400
+    form = {"consent_key": landing.context["consent_key"], "x": "a\x00"}
+    assert client.post("/s/s1/", form).status_code == 400
     assert Participant.objects.count() == 0
 
 
@@ -144,7 +145,8 @@ def test_csv_cells_that_spreadsheets_would_run_are_neutralised(formula_study, tm
     text = "".join(export.trials_csv(formula_study))
     rows = list(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False).itertuples(index=False))
     (row,) = rows
-    assert row.item == "'=1+1" and row.model_prediction == "'" + FORMULA and row.chosen_option == "'" + FORMULA
+    assert row.item == "'=1+1"
+    assert row.model_prediction == row.chosen_option == "'" + FORMULA
     assert row.rt_ms == "5"  # a number stays a number
     for cell in row:
         assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
@@ -173,7 +175,8 @@ def test_the_demo_login_is_only_made_with_debug(settings, django_user_model):
     settings.DEBUG = False
     assert demo.disable_demo_password()  # a production database never keeps the known password
     user = django_user_model.objects.get(username=demo.RESEARCHER)
-    assert not user.has_usable_password() and not Client().login(username=demo.RESEARCHER, password=demo.PASSWORD)
+    assert not user.has_usable_password()
+    assert not Client().login(username=demo.RESEARCHER, password=demo.PASSWORD)
 
 
 # CSP and researcher-written HTML ------------------------------------------------------------------
