@@ -32,7 +32,7 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "explainlab_bench"
+DB_NAME = os.environ.get("BENCH_DB_NAME", "explainlab_bench")  # one per checkout on a shared server
 SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
@@ -204,6 +204,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8765)
     args = parser.parse_args()
 
+    load_before = os.getloadavg()
     database_url = fresh_database()
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
@@ -222,7 +223,9 @@ def main() -> None:
 
     print(f"\ngunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
           f"{args.participants} participants x {args.items} questions per run, {args.concurrency} at once; "
-          f"{os.cpu_count()} CPUs shared with this client\n")
+          f"{os.cpu_count()} CPUs shared with this client; load average (1, 5, 15 min) before "
+          f"{', '.join(f'{x:.2f}' for x in load_before)}, "
+          f"after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     header = "| page                   | requests |  p50 ms |  p95 ms |  p99 ms |"
     rule = "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"
     total, seconds, samples = floor

@@ -7,6 +7,11 @@ ALLOWED_HOSTS  comma-separated (default: localhost,127.0.0.1)
 MEDIA_ROOT     uploaded and generated files (default: var/media)
 SECURE_SSL_REDIRECT  1 behind a TLS-terminating proxy that forwards X-Forwarded-Proto;
                      0 to serve plain HTTP (a local load test); secure cookies follow it
+SECURE_HSTS_SECONDS  HSTS max-age in seconds (default 0: no HSTS header); opt in once HTTPS works for good
+SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD  0/1 (default 0): they bind every subdomain, hard to undo
+CACHE_URL      redis://host:port/db for a cache shared by all workers (default: one per process)
+CLIENT_ADDRESS_HEADER  META key of the client address set by a trusted proxy, e.g. HTTP_X_REAL_IP
+                     (default: REMOTE_ADDR); only used, hashed, for the per-client participant limit
 """
 from pathlib import Path
 import os
@@ -46,14 +51,18 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "study",
 ]
 
 MIDDLEWARE = [
+    "study.middleware.RefuseBadRequestsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "study.middleware.RequestBodyMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -133,6 +142,20 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 # Researcher uploads (gaze data sets) stream to disk past this size.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 GAZE_UPLOAD_MAX_BYTES = int(os.environ.get("GAZE_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
+# Admin forms may carry an image (an arm's worked example).
+ADMIN_UPLOAD_MAX_BYTES = int(os.environ.get("ADMIN_UPLOAD_MAX_BYTES", str(32 * 1024 * 1024)))
+# The app's own temporary files (uploads, imports) live here and nowhere else; files older than
+# TMP_MAX_AGE_SECONDS are swept at start-up and by `manage.py sweep_tmp`.
+TMP_DIR = Path(os.environ.get("EXPLAINLAB_TMP", VAR_DIR / "tmp"))
+FILE_UPLOAD_TEMP_DIR = str(TMP_DIR)
+TMP_MAX_AGE_SECONDS = int(os.environ.get("TMP_MAX_AGE_SECONDS", str(6 * 3600)))
+
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["CACHE_URL"]}
+    if os.environ.get("CACHE_URL")
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
+CLIENT_ADDRESS_HEADER = os.environ.get("CLIENT_ADDRESS_HEADER", "REMOTE_ADDR")
 
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
@@ -141,12 +164,27 @@ SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = SECURE_SSL_REDIRECT
 CSRF_COOKIE_SECURE = SECURE_SSL_REDIRECT
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "31536000" if SECURE_SSL_REDIRECT else "0"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# includeSubDomains and preload are a site-wide choice, not the app's: the deploy check need not ask for them.
+SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Scripts and styles from the site only: no inline script or style, no eval.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

@@ -2,15 +2,21 @@
 
 What the participant flow writes (participants, trials, recruitment records) is research
 data: here it can be viewed and deleted (e.g. on a withdrawal request), never edited.
+
+Every page shows only the rows of the studies and gaze data sets the user may see (study.access),
+and changes or deletes only those they may edit, on top of the user's model permissions.
 """
 
 from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
+from study.access import visible
 from study.models import (
+    Access,
     Arm,
     GazeDataset,
+    GazeDatasetShare,
     GazeFixations,
     GazeMap,
     GazeStimulus,
@@ -19,11 +25,37 @@ from study.models import (
     RecruitmentRecord,
     Stimulus,
     Study,
+    StudyShare,
     Trial,
 )
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ScopedAdmin(admin.ModelAdmin):
+    """Rows reached through `scope_path` (a lookup to a Study or GazeDataset, "" for those models) that the
+    user may see; change and delete only where they may edit."""
+
+    scope_model: type = Study
+    scope_path = "study"
+
+    def _scoped(self, queryset, request, access: str):
+        allowed = visible(self.scope_model.objects.all(), request.user, access)
+        return queryset.filter(**{f"{self.scope_path}__in" if self.scope_path else "pk__in": allowed})
+
+    def get_queryset(self, request):
+        return self._scoped(super().get_queryset(request), request, Access.VIEW)
+
+    def _may_edit(self, request, obj) -> bool:
+        row = self.model.objects.filter(pk=obj.pk) if obj is not None else None
+        return row is None or self._scoped(row, request, Access.EDIT).exists()
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self._may_edit(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
+
+
+class ReadOnlyAdmin(ScopedAdmin):
     """View (and delete) only: rows written by the participant flow are never edited by hand."""
 
     def has_add_permission(self, request, obj=None) -> bool:
@@ -38,8 +70,14 @@ class ArmInline(admin.TabularInline):
     extra = 0
 
 
+class StudyShareInline(admin.TabularInline):
+    model = StudyShare
+    extra = 0
+
+
 @admin.register(Study)
-class StudyAdmin(admin.ModelAdmin):
+class StudyAdmin(ScopedAdmin):
+    scope_path = ""
     list_display = [
         "slug",
         "title",
@@ -53,7 +91,12 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["slug", "title"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["assignments_made", "provenance"]
-    inlines = [ArmInline]
+    inlines = [ArmInline, StudyShareInline]
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change and obj.owner_id is None:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)
 
     @admin.display(description="dashboard")
     def dashboard(self, study: Study) -> str:
@@ -66,7 +109,7 @@ class StimulusInline(admin.TabularInline):
 
 
 @admin.register(Item)
-class ItemAdmin(admin.ModelAdmin):
+class ItemAdmin(ScopedAdmin):
     list_display = ["study", "position", "name", "model_prediction", "model_correct", "is_attention_check"]
     list_filter = ["study", "model_correct", "is_attention_check"]
     list_select_related = ["study"]
@@ -95,6 +138,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
 
 @admin.register(Trial)
 class TrialAdmin(ReadOnlyAdmin):
+    scope_path = "participant__study"
     list_display = [
         "participant",
         "item",
@@ -110,6 +154,7 @@ class TrialAdmin(ReadOnlyAdmin):
 
 @admin.register(RecruitmentRecord)
 class RecruitmentRecordAdmin(ReadOnlyAdmin):
+    scope_path = "participant__study"
     list_display = ["participant", "params"]
     list_filter = ["participant__study"]
     list_select_related = ["participant__study"]
@@ -119,10 +164,18 @@ class RecruitmentRecordAdmin(ReadOnlyAdmin):
 # (only the description fields of a data set); deleting a data set deletes its rows.
 
 
+class GazeDatasetShareInline(admin.TabularInline):
+    model = GazeDatasetShare
+    extra = 0
+
+
 @admin.register(GazeDataset)
-class GazeDatasetAdmin(admin.ModelAdmin):
+class GazeDatasetAdmin(ScopedAdmin):
+    scope_model, scope_path = GazeDataset, ""
+    inlines = [GazeDatasetShareInline]
     list_display = ["name", "task", "n_observers", "source_format", "created_at"]
-    fields = ["name", "description", "task", "n_observers", "pixels_per_degree", "sigma_px", "source_format",
+    fields = ["name", "owner", "description", "task", "n_observers", "pixels_per_degree", "sigma_px",
+              "source_format",
               "created_at", "provenance", "last_report"]
     readonly_fields = ["name", "pixels_per_degree", "sigma_px", "source_format", "created_at", "provenance",
                        "last_report"]
@@ -133,6 +186,7 @@ class GazeDatasetAdmin(admin.ModelAdmin):
 
 @admin.register(GazeStimulus)
 class GazeStimulusAdmin(ReadOnlyAdmin):
+    scope_model, scope_path = GazeDataset, "dataset"
     list_display = ["name", "dataset", "width", "height", "sha256"]
     list_filter = ["dataset"]
     list_select_related = ["dataset"]
@@ -141,6 +195,7 @@ class GazeStimulusAdmin(ReadOnlyAdmin):
 
 @admin.register(GazeMap)
 class GazeMapAdmin(ReadOnlyAdmin):
+    scope_model, scope_path = GazeDataset, "stimulus__dataset"
     list_display = ["stimulus", "source_name", "source_sha256"]
     list_filter = ["stimulus__dataset"]
     list_select_related = ["stimulus__dataset"]
@@ -148,6 +203,7 @@ class GazeMapAdmin(ReadOnlyAdmin):
 
 @admin.register(GazeFixations)
 class GazeFixationsAdmin(ReadOnlyAdmin):
+    scope_model, scope_path = GazeDataset, "stimulus__dataset"
     list_display = ["stimulus", "count", "source_name", "source_sha256"]
     list_filter = ["stimulus__dataset"]
     list_select_related = ["stimulus__dataset"]

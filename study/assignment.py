@@ -18,6 +18,10 @@ class AssignmentError(Exception):
     """The study cannot take a participant (e.g. it has no arms)."""
 
 
+class StudyFull(AssignmentError):
+    """Every arm has reached its cap (Arm.max_participants)."""
+
+
 def assign_arm(study: Study) -> Arm:
     """The arm for the next participant of `study`; call inside the transaction that creates them."""
     if not transaction.get_connection().in_atomic_block:
@@ -26,6 +30,7 @@ def assign_arm(study: Study) -> Arm:
     if not arms:
         raise AssignmentError(f"study {study.slug!r} has no arms")
     Study.objects.filter(pk=study.pk).update(assignments_made=F("assignments_made") + 1)
+    arms = open_arms(arms)
     if study.assignment_policy == Study.Assignment.ROUND_ROBIN:
         made = Study.objects.values_list("assignments_made", flat=True).get(pk=study.pk)
         return arms[(made - 1) % len(arms)]
@@ -33,6 +38,19 @@ def assign_arm(study: Study) -> Arm:
         counts = arm_loads(study)
         return min(arms, key=lambda arm: (counts.get(arm.pk, 0), arm.position))
     raise AssignmentError(f"unknown assignment policy {study.assignment_policy!r}")
+
+
+def open_arms(arms: list[Arm]) -> list[Arm]:
+    """The arms below their cap (all of them, with no query, when none has a cap); StudyFull if none is."""
+    capped = [arm for arm in arms if arm.max_participants is not None]
+    if not capped:
+        return arms
+    rows = Participant.objects.filter(arm__in=capped).values_list("arm").annotate(n=Count("pk")).order_by()
+    assigned = dict(rows)
+    below = [a for a in arms if a.max_participants is None or assigned.get(a.pk, 0) < a.max_participants]
+    if not below:
+        raise StudyFull(f"every arm of study {arms[0].study_id} is full")
+    return below
 
 
 def arm_loads(study: Study) -> dict[int, int]:

@@ -32,3 +32,13 @@ def _static_without_manifest(settings):
     """Let templates resolve {% static %} without a collectstatic run (production keeps the manifest)."""
     settings.STORAGES = {**settings.STORAGES,
                          "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache (the per-client limit of new participants lives there)."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -23,7 +23,10 @@ def png_bytes(seed: int, size: int = 32) -> bytes:
 
 def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techniques=("gradcam", "pv"),
                status: str = Study.Status.OPEN, n_attention: int = 0, **fields) -> Study:
-    """An open study with one arm per technique and n_correct + n_incorrect (+ attention) items."""
+    """An open study with one arm per technique and n_correct + n_incorrect (+ attention) items.
+
+    No limit of new participants per client unless given: tests and benches start many from one address."""
+    fields.setdefault("new_participants_per_client_hour", 0)
     study = Study.objects.create(slug=slug, title=f"Study {slug}", status=status, **fields)
     arms = [
         Arm.objects.create(study=study, name=technique, technique=technique, position=i,

@@ -2,5 +2,7 @@
 from study.models.study import Arm, Item, Stimulus, Study
 from study.models.gaze import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.models.participant import Participant, RecruitmentRecord, Trial
+from study.models.access import Access, GazeDatasetShare, StudyShare
 
-__all__ = ["Arm", "GazeDataset", "GazeFixations", "GazeMap", "GazeStimulus", "Item", "Participant", "RecruitmentRecord", "Stimulus", "Study", "Trial"]
+__all__ = ["Access", "Arm", "GazeDataset", "GazeDatasetShare", "GazeFixations", "GazeMap", "GazeStimulus",
+           "Item", "Participant", "RecruitmentRecord", "Stimulus", "Study", "StudyShare", "Trial"]

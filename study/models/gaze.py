@@ -7,6 +7,7 @@ metrics that need points (NSS, AUC), eye-tracker exports run to 10^5-10^6 fixati
 set, and the file shares the maps' checksum and temp+rename path.
 """
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -28,6 +29,9 @@ class GazeDataset(models.Model):
     )
     source_format = models.CharField(max_length=20, choices=SourceFormat.choices)
     created_at = models.DateTimeField(auto_now_add=True)
+    # No owner: only superusers see the data set. See study.access for sharing.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
     # Source files (name -> sha256) and the options of the import.
     provenance = models.JSONField(default=dict, blank=True)
     # The last gaze_report (see study.services.gaze_report): model, methods, metrics, the

@@ -3,8 +3,11 @@
 The option set of a question lives on the Item, once, so it is the same in every arm by
 construction; an arm only adds its own explanation image (Stimulus) of the item.
 """
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+
+from study.models.html import SanitizedHTMLField
 
 CANT_TELL = "I just can't tell"
 
@@ -26,7 +29,10 @@ class Study(models.Model):
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    consent_text = models.TextField(blank=True)
+    consent_text = SanitizedHTMLField(blank=True, help_text="Plain text or simple HTML (sanitised on save).")
+    # No owner: only superusers see the study. See study.access for sharing.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
+                              related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
@@ -38,6 +44,9 @@ class Study(models.Model):
     # How the study was built: model hash, methods, parameters, versions, seed.
     provenance = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # New participants one client (a hashed address, kept in the cache only) may start per hour; 0: no limit.
+    new_participants_per_client_hour = models.PositiveIntegerField(
+        default=30, help_text="New participants one network address may start per hour (0: no limit).")
 
     class Meta:
         verbose_name_plural = "studies"
@@ -51,8 +60,11 @@ class Arm(models.Model):
     name = models.CharField(max_length=100)
     technique = models.CharField(max_length=50, help_text="Explanation method, e.g. gradcam or pv.")
     position = models.PositiveSmallIntegerField(help_text="Order of the arm in round-robin assignment.")
-    intro_html = models.TextField(help_text="Introduction shown after consent, with a worked example.")
+    intro_html = SanitizedHTMLField(
+        help_text="Introduction shown after consent, with a worked example (HTML, sanitised on save).")
     example_image = models.ImageField(upload_to="arms/", blank=True)
+    max_participants = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Assign no more participants than this to the arm (empty: no cap).")
 
     class Meta:
         ordering = ["study", "position"]

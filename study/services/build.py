@@ -93,10 +93,11 @@ class BuildRequest:
     replace: bool = False
     title: str = ""
     method_params: dict = field(default_factory=dict)  # per technique, e.g. {"scorecam": {"chunk_size": 16}}
+    owner_id: int | None = None  # the user who owns the study (None: superusers only)
 
     def key(self) -> str:
         """A digest of every parameter that shapes the study."""
-        data = asdict(self) | {"replace": None, "device": None, "batch_size": None}
+        data = asdict(self) | {"replace": None, "device": None, "batch_size": None, "owner_id": None}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -401,6 +402,7 @@ def _save(
                 consent_text=CONSENT_TEXT.format(n=len(chosen)),
                 status=Study.Status.OPEN,
                 provenance=provenance,
+                owner_id=request.owner_id,
             )
             arms = []
             for position, technique in enumerate(request.arms):

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from explainers import load_model, predict
@@ -133,7 +134,9 @@ def ensure_demo_decoder(spec_path: Path, progress: bool = True):
 
 
 def ensure_researcher() -> tuple[str, str]:
-    """The demo's staff login (created, or its password reset to the documented one)."""
+    """The demo's staff login (created, or its password reset to the documented one); DEBUG=1 only."""
+    if not settings.DEBUG:
+        raise ImproperlyConfigured("the demo login (a known password) is only made with DEBUG=1")
     user, _ = get_user_model().objects.get_or_create(username=RESEARCHER)
     user.is_staff = user.is_superuser = True
     user.set_password(PASSWORD)
@@ -141,8 +144,19 @@ def ensure_researcher() -> tuple[str, str]:
     return RESEARCHER, PASSWORD
 
 
-def build_demo(progress: bool = True) -> DemoResult:
-    """Everything the demo needs; leaves an identical existing demo study alone."""
+def disable_demo_password() -> bool:
+    """With DEBUG=0: make the demo login's known password unusable if a database still holds it."""
+    user = get_user_model().objects.filter(username=RESEARCHER).first()
+    if user is None or not user.check_password(PASSWORD):
+        return False
+    user.set_unusable_password()
+    user.save(update_fields=["password"])
+    return True
+
+
+def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult:
+    """Everything the demo needs, the study owned by `owner_id`; leaves an identical existing demo study
+    alone (but gives it that owner)."""
     classifier = ensure_classifier(progress)
     dataset = ensure_dataset()
     decoder_path, decoder_result = ensure_demo_decoder(classifier.spec_path, progress)
@@ -156,6 +170,7 @@ def build_demo(progress: bool = True) -> DemoResult:
         seed=0,
         decoder=decoder_path,
         title="Demo: what did the Fashion-MNIST classifier predict?",
+        owner_id=owner_id,
     )
     existing = Study.objects.filter(slug=SLUG).first()
     built_now = not (existing and existing.provenance.get("build_key") == request.key())
@@ -163,6 +178,7 @@ def build_demo(progress: bool = True) -> DemoResult:
         study = build_study(replace(request, replace=existing is not None), progress=progress)
     else:
         study = existing
+        Study.objects.filter(pk=study.pk).update(owner_id=owner_id)
     return DemoResult(
         study=study,
         built_now=built_now,

@@ -1,11 +1,20 @@
-"""Streaming exports of a study's answers: trials.csv and participants.csv, or pandas frames.
+"""Exports of a study's answers: trials and participants as CSV (streamed), Parquet or pandas frames.
 
-Rows come from one query each, read in chunks, so exports of any size run in constant memory
-and a constant number of queries. Recruitment-platform parameters are never exported here:
+CSV rows come from one query each, read in chunks, so CSV exports of any size run in constant memory
+and a constant number of queries.
+
+CSV files are opened in spreadsheets, which run a cell starting with `=`, `+`, `-`, `@`, a tab or a
+carriage return as a formula. As OWASP recommends, such text cells get a leading `'` (which
+spreadsheets show as text and hide). Only text is changed: numbers (a response time, a position)
+are written as numbers, so `-0.5` stays a number; a *text* value such as a class named "-1" gets
+the quote. Parquet files keep every value exact and typed (no quoting): use them for analysis.
+
+Recruitment-platform parameters are never exported here:
 they identify people and stay apart from the answers (see the admin's recruitment records).
 """
 
 import csv
+import io
 import json
 import os
 import tempfile
@@ -90,12 +99,20 @@ class _Line:
         return value
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _cell(value: object) -> object:
-    return value.isoformat() if isinstance(value, datetime) else value
+    """A value as csv.writer should write it: datetimes in ISO 8601, formula-like text quoted (OWASP)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def csv_lines(columns: Iterable[str], rows: Iterable[tuple], rows_per_chunk: int = 500) -> Iterator[str]:
-    """CSV text in chunks of ``rows_per_chunk`` rows, the header first; datetimes in ISO 8601."""
+    """CSV text in chunks of ``rows_per_chunk`` rows, the header first; cells as `_cell` writes them."""
     writer = csv.writer(_Line())
     yield writer.writerow(columns)
     chunk = []
@@ -137,11 +154,21 @@ def _frame(
     return frame
 
 
+def parquet_bytes(frame: pd.DataFrame) -> bytes:
+    """The frame as a Parquet file (pyarrow): exact values, typed columns, UTC timestamps."""
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, engine="pyarrow", index=False)
+    return buffer.getvalue()
+
+
 EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv}
+FRAMES = {"trials": trials_dataframe, "participants": participants_dataframe}
+FORMATS = ("csv", "parquet")
 
 
-def write_exports(study: Study, out_dir: Path) -> list[Path]:
-    """Write trials.csv and participants.csv into ``out_dir`` (created if missing), each whole or not at all.
+def write_exports(study: Study, out_dir: Path, formats: tuple[str, ...] = ("csv",)) -> list[Path]:
+    """Write trials and participants in each of `formats` (csv, parquet) into ``out_dir`` (created if
+    missing), each file whole or not at all.
 
     Files are written to a temporary name and renamed; they are readable by their owner only (mode 0600).
     """
@@ -150,15 +177,21 @@ def write_exports(study: Study, out_dir: Path) -> list[Path]:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ExportError(f"cannot create output folder {out_dir}: {error}") from error
-    return [_write_atomically(out_dir / name, chunks(study)) for name, chunks in EXPORTS.items()]
+    paths = []
+    for fmt in formats:
+        for table, frame in FRAMES.items():
+            if fmt == "csv":
+                chunks = (chunk.encode() for chunk in EXPORTS[f"{table}.csv"](study))
+            else:
+                chunks = [parquet_bytes(frame(study))]
+            paths.append(_write_atomically(out_dir / f"{table}.{fmt}", chunks))
+    return paths
 
 
-def _write_atomically(path: Path, chunks: Iterable[str]) -> Path:
+def _write_atomically(path: Path, chunks: Iterable[bytes]) -> Path:
     try:
         handle = tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
-            newline="",
+            "wb",
             dir=path.parent,
             prefix=f".{path.name}.",
             suffix=".tmp",

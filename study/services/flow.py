@@ -4,6 +4,8 @@ consent -> intro of the arm's technique -> one question per page -> completion p
 Every write is idempotent: a refresh, a back button, a double submit or a second tab
 finds the same state and changes nothing.
 """
+import hashlib
+import hmac
 import random
 import re
 import secrets
@@ -12,11 +14,14 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, QuerySet, Window
+from django.db.models import Count, OuterRef, QuerySet, Subquery, Window
 from django.utils import timezone
 
-from study.assignment import assign_arm
+from study.assignment import StudyFull, assign_arm
 from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
 from study.models.study import CANT_TELL
 
@@ -25,6 +30,8 @@ RECRUITMENT_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "ass
 MAX_PARAM_CHARS = 200
 MAX_RT_MS = 24 * 3600 * 1000
 CONSENT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
+CONSENT_KEY_MAX_AGE_S = 24 * 3600  # a consent form older than this must be reloaded
+RATE_WINDOW_S = 3600
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 
 
@@ -58,6 +65,12 @@ class NotCurrentQuestion(FlowError):
     """An answer to a question the participant has not reached."""
 
     status = 409
+
+
+class TooManyParticipants(FlowError):
+    """The study's limit of new participants per client was reached (Study.new_participants_per_client_hour)."""
+
+    status = 429
 
 
 class PageKind(Enum):
@@ -97,21 +110,72 @@ def recruitment_params(query: Mapping[str, str]) -> dict[str, str]:
     return params
 
 
-def consent(study: Study, consent_key: str, params: dict[str, str]) -> Participant:
-    """Create the consenting participant with an arm and all their trials, or find the one this form made."""
-    if not CONSENT_KEY_RE.fullmatch(consent_key or ""):
-        raise BadInput("The consent form is incomplete; please reload the study page.")
+def issue_consent_key(study: Study) -> str:
+    """A new key for the study's consent form: a random nonce, signed by the server with a timestamp."""
+    return signing.dumps(secrets.token_urlsafe(24), salt=_consent_salt(study))
+
+
+def _consent_salt(study: Study) -> str:
+    return f"explainlab.consent:{study.pk}"
+
+
+def consent_nonce(study: Study, consent_key: str) -> str:
+    """The nonce inside a consent key this server issued for `study`; BadInput for a forged, foreign or
+    stale one."""
+    try:
+        nonce = signing.loads(consent_key or "", salt=_consent_salt(study), max_age=CONSENT_KEY_MAX_AGE_S)
+    except signing.BadSignature:
+        raise BadInput("The consent form is incomplete or too old; please reload the study page.") from None
+    if not isinstance(nonce, str) or not CONSENT_KEY_RE.fullmatch(nonce):
+        raise BadInput("The consent form is incomplete or too old; please reload the study page.")
+    return nonce
+
+
+def client_hash(address: str) -> str:
+    """A keyed hash of a client's network address: what the cache keeps instead of the address."""
+    return hmac.new(settings.SECRET_KEY.encode(), address.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def count_new_participant(study: Study, client: str) -> None:
+    """Count one new participant of `study` for the hashed client; TooManyParticipants past the study's
+    hourly limit. Kept in the cache only (never in the database), for RATE_WINDOW_S from the first one."""
+    limit = study.new_participants_per_client_hour
+    if not limit or not client:
+        return
+    key = f"explainlab:new-participants:{study.pk}:{client}"
+    cache.add(key, 0, RATE_WINDOW_S)
+    try:
+        started = cache.incr(key)
+    except ValueError:  # expired between add and incr
+        cache.set(key, 1, RATE_WINDOW_S)
+        started = 1
+    if started > limit:
+        raise TooManyParticipants(
+            "Too many people have started this study from your network in the last hour. "
+            "Please try again in an hour. If you already started, use the link of your own session.")
+
+
+def consent(study: Study, consent_key: str, params: dict[str, str], client: str = "") -> Participant:
+    """Create the consenting participant with an arm and all their trials, or find the one this form made.
+
+    `consent_key` is the signed key of the form (issue_consent_key); `client` the hashed address of the
+    client (client_hash), counted against the study's limit of new participants per client.
+    """
+    consent_key = consent_nonce(study, consent_key)
     existing = Participant.objects.filter(consent_key=consent_key).first()
     if existing is not None:
         return _same_study(existing, study)
     items = list(study.items.order_by("position"))
     _check_ready(study, items)
+    count_new_participant(study, client)
     try:
         with transaction.atomic():
             arm = assign_arm(study)
             participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key)
             RecruitmentRecord.objects.create(participant=participant, params=params)
             Trial.objects.bulk_create(build_trials(participant, items))
+    except StudyFull:
+        raise Gone("This study has all the participants it needs. Thank you for your interest.") from None
     except IntegrityError:
         # The same form submitted twice at once: the other request created the participant.
         existing = Participant.objects.filter(consent_key=consent_key).first()
@@ -159,7 +223,8 @@ def participant_for(token: str, lock: bool = False) -> Participant:
 
     With `lock` (inside a transaction) their row stays locked until the transaction ends.
     """
-    participants = Participant.objects.select_related("study", "arm")
+    # The study's build provenance (a JSON document) is never needed on the participant's pages.
+    participants = Participant.objects.select_related("study", "arm").defer("study__provenance")
     if lock:
         participants = participants.select_for_update(of=("self",))
     participant = participants.filter(token=token).first()
@@ -186,14 +251,21 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.COMPLETE, participant)
     if participant.intro_seen_at is None:
         return Page(PageKind.INTRO, participant)
-    trial = waiting_trials(participant).first()
+    # The arm's explanation image of the item comes with the trial, in the same query.
+    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
+    trial = waiting_trials(participant).annotate(
+        stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1])
+    ).first()
     if trial is None:  # cannot happen: the last answer completes the participant in its transaction
         raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
+    if trial.stimulus_pk is None:
+        raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    stimulus = Stimulus.objects.get(item=trial.item_id, arm=participant.arm_id)
+    stimulus = Stimulus(pk=trial.stimulus_pk, item=trial.item, arm=participant.arm,
+                        image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
     return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)

@@ -8,7 +8,7 @@ A source (a folder, a zip archive or uploaded files) is laid out like the MIT100
     fixation_points/NAME_fixation_locations.mat   optional binary fixation map (MIT1003: `fixations`),
                                   with NAME.jpg / NAME_fixation_map.jpg beside it if NAME is not in stimuli/
 
-Everything is read and checked first (phase 1, into a private temporary folder); any problem
+Everything is read and checked first (phase 1, into a private folder under settings.TMP_DIR); any problem
 raises one `GazeImportError` listing every file and what is wrong with it, and nothing is stored.
 Then (phase 2) one transaction creates the rows, and each file is copied into MEDIA_ROOT under
 a temporary name and renamed; if the transaction fails, the files written are removed again.
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import scipy.io
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from matplotlib import colormaps
 from PIL import Image
 from tqdm import tqdm
@@ -44,6 +44,7 @@ from tqdm import tqdm
 from analysis.errors import AnalysisError
 from analysis.gfdm import density_from_fixations, fixation_pixels, points_from_fixation_map, sigma_from_ppd
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
+from study.services.tmp import tmp_dir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
 MAP_SUFFIXES = IMAGE_SUFFIXES - {".bmp"} | {".npy", ".npz"}
@@ -52,6 +53,12 @@ PREVIEW_MAX_SIDE = 512
 GRAYSCALE_MODES = {"L", "I;16", "I;16B", "I;16L", "I", "F"}
 DEFAULT_UNPACKED_MAX_BYTES = 2 * 1024**3
 IMPORT_THREADS = min(8, os.cpu_count() or 1)
+# Database limits, the stricter of SQLite and PostgreSQL: PostgreSQL's integer, its varchar lengths,
+# no NUL character in text (PostgreSQL refuses it), finite floats (JSON has no Infinity or NaN).
+MAX_INTEGER = 2**31 - 1
+MAX_DESCRIPTION_CHARS = 20_000
+MAX_PATH_CHARS = 255  # GazeMap.source_name and friends
+MAX_STEM_BYTES = 200  # stored as "<stem>-<16 hex>.<suffix>": within the usual 255-byte file name limit
 
 # A source: relative POSIX path -> a function returning the file's bytes.
 Entries = Mapping[str, Callable[[], bytes]]
@@ -84,6 +91,37 @@ class ImportOptions:
     sigma_px: float | None = None  # GFDM sigma for fixations; default: 1 degree at pixels_per_degree
     resample: bool = False  # resize maps whose size differs from their stimulus (bilinear)
     weight_by_duration: bool = False  # weigh each fixation by its duration in GFDMs
+    owner_id: int | None = None  # the user who owns the data set (None: superusers only)
+
+
+def option_problems(options: ImportOptions) -> list[Problem]:
+    """What in `options` the database would refuse or store wrongly, on SQLite and PostgreSQL alike."""
+    problems = []
+    for label, value, limit in (
+        ("description", options.description, MAX_DESCRIPTION_CHARS),
+        ("task", options.task, GazeDataset._meta.get_field("task").max_length),
+    ):
+        if "\x00" in value:
+            problems.append(Problem("(options)", f"{label} must not contain NUL characters"))
+        if len(value) > limit:
+            problems.append(Problem("(options)", f"{label} is longer than {limit:,} characters"))
+    if options.n_observers is not None and not 0 <= options.n_observers <= MAX_INTEGER:
+        problems.append(Problem("(options)", f"number of observers must be between 0 and {MAX_INTEGER:,}"))
+    for label, value in (("pixels per degree", options.pixels_per_degree), ("sigma", options.sigma_px)):
+        if value is not None and not (math.isfinite(value) and value > 0):
+            problems.append(Problem("(options)", f"{label} must be a positive finite number"))
+    return problems
+
+
+def path_problem(path: str) -> str | None:
+    """Why an entry's path cannot be stored (control characters, too long), or None."""
+    if any(ord(c) < 32 or c == "\x7f" for c in path):
+        return "file name contains control characters"
+    if len(path) > MAX_PATH_CHARS:
+        return f"path is longer than {MAX_PATH_CHARS} characters"
+    if len(PurePosixPath(path).stem.encode("utf-8", "surrogatepass")) > MAX_STEM_BYTES:
+        return f"file name is longer than {MAX_STEM_BYTES} bytes"
+    return None
 
 
 @dataclass
@@ -196,7 +234,7 @@ def import_gaze(
 ) -> GazeDataset:
     """Check every entry, then store the data set in one transaction; raises `GazeImportError`
     listing every problem, in which case the database and MEDIA_ROOT are left as they were."""
-    with tempfile.TemporaryDirectory(prefix="gaze-import-") as staging:
+    with tempfile.TemporaryDirectory(prefix="gaze-import-", dir=tmp_dir()) as staging:
         staged, provenance = _stage(name, entries, options, Path(staging), progress)
         return _store(name, staged, provenance, options)
 
@@ -209,10 +247,7 @@ def _stage(
         problems.append(Problem(name or "(name)", "data set name must be 1-100 letters, digits, '-' or '_'"))
     elif GazeDataset.objects.filter(name=name).exists():
         problems.append(Problem(name, "a gaze data set of this name exists already"))
-    if options.pixels_per_degree is not None and not options.pixels_per_degree > 0:
-        problems.append(Problem("(options)", "pixels per degree must be positive"))
-    if options.sigma_px is not None and not options.sigma_px > 0:
-        problems.append(Problem("(options)", "sigma must be positive"))
+    problems.extend(option_problems(options))
 
     layout = _Layout.of(entries, problems)
     hashes: dict[str, str] = {}
@@ -244,8 +279,9 @@ def _stage(
     _each(check_stimulus, layout.stimuli, "stimuli", progress)
 
     fixations_source = _read_fixations(layout, stimuli, read, problems)
+    usable = not option_problems(options)
     sigma = options.sigma_px or (
-        sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree else None
+        sigma_from_ppd(options.pixels_per_degree) if options.pixels_per_degree and usable else None
     )
     if fixations_source and sigma is None and set(fixations_source) - set(layout.maps):
         problems.append(
@@ -355,6 +391,9 @@ class _Layout:
         root = roots[0]
         for path in entries:
             if not path.startswith(root):
+                continue
+            if problem := path_problem(path):
+                problems.append(Problem(path.encode("unicode_escape").decode("ascii")[:300], problem))
                 continue
             rel = PurePosixPath(path[len(root) :])
             folder, suffix, stem = rel.parts[0] if len(rel.parts) > 1 else "", rel.suffix.lower(), rel.stem
@@ -624,6 +663,7 @@ def _store(name: str, staged: list[_Staged], provenance: dict, options: ImportOp
                 n_observers=options.n_observers,
                 pixels_per_degree=options.pixels_per_degree,
                 sigma_px=provenance["sigma_px"],
+                owner_id=options.owner_id,
                 source_format=provenance["source_format"],
                 provenance=provenance,
             )
@@ -670,7 +710,7 @@ def _store(name: str, staged: list[_Staged], provenance: dict, options: ImportOp
         for path in written:
             path.unlink(missing_ok=True)
         _remove_empty(media / "gaze" / name)
-        if isinstance(error, IntegrityError):
+        if isinstance(error, (DatabaseError, OSError)):
             raise GazeImportError([Problem(name, f"could not be stored ({error})")]) from error
         raise
     return dataset

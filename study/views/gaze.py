@@ -1,7 +1,9 @@
 """Researcher pages for gaze data sets: list, upload (zip or files, with a progress bar), a data
 set's stimuli in a grid, and one stimulus beside its GFDM and each method's map with scores.
 
-Gaze data is research data: every page and file here is for staff only (`researcher_required`).
+Gaze data is research data: every page and file here is for staff only (`researcher_required`), and
+each data set for its owner, those it is shared with, and superusers (study.access); others get 404.
+Uploading needs the "add gaze dataset" permission.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -16,6 +19,8 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_safe
 
+from study.access import visible
+from study.middleware import max_request_bytes
 from study.models import GazeDataset, GazeStimulus
 from study.services.gaze_import import (
     GazeImportError,
@@ -54,12 +59,19 @@ class LimitedUploadHandler(FileUploadHandler):
 @require_safe
 @researcher_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "study/gaze/list.html", {"datasets": GazeDataset.objects.all()})
+    return render(request, "study/gaze/list.html", {"datasets": _datasets(request)})
 
 
+def _datasets(request: HttpRequest):
+    return visible(GazeDataset.objects.all(), request.user)
+
+
+@max_request_bytes("GAZE_UPLOAD_MAX_BYTES")  # larger bodies get 413 before they are read
 @csrf_exempt  # checked by _upload, after the size-limiting upload handler is in place
 @researcher_required
 def upload(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("study.add_gazedataset"):
+        raise PermissionDenied("Uploading gaze data needs the 'add gaze dataset' permission.")
     handler = LimitedUploadHandler(request, settings.GAZE_UPLOAD_MAX_BYTES)
     request.upload_handlers.insert(0, handler)
     return _upload(request, handler)
@@ -114,6 +126,7 @@ def _import_upload(request: HttpRequest) -> GazeDataset:
         sigma_px=_number(post, "sigma_px", float, problems),
         resample=post.get("resample") == "on",
         weight_by_duration=post.get("weight_by_duration") == "on",
+        owner_id=request.user.pk,
     )
     archive = files.get("archive")
     uploads = {
@@ -158,7 +171,7 @@ def _number(post, field: str, kind: type, problems: list[Problem]):
 @require_safe
 @researcher_required
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
-    dataset = get_object_or_404(GazeDataset, name=name)
+    dataset = get_object_or_404(_datasets(request), name=name)
     stimuli = dataset.stimuli.select_related("gaze_map", "fixations")
     return render(
         request,
@@ -172,6 +185,7 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
 def stimulus_detail(request: HttpRequest, name: str, stimulus: str) -> HttpResponse:
     row = get_object_or_404(
         GazeStimulus.objects.select_related("dataset", "gaze_map", "fixations"),
+        dataset__in=_datasets(request),
         dataset__name=name,
         name=stimulus,
     )
@@ -189,7 +203,10 @@ def stimulus_file(
 ) -> FileResponse:
     """The stimulus image (kind 'image'), its GFDM preview ('gfdm') or a method's map preview ('map')."""
     row = get_object_or_404(
-        GazeStimulus.objects.select_related("dataset", "gaze_map"), dataset__name=name, name=stimulus
+        GazeStimulus.objects.select_related("dataset", "gaze_map"),
+        dataset__in=_datasets(request),
+        dataset__name=name,
+        name=stimulus,
     )
     if kind == "image":
         relative = row.image.name

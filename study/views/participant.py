@@ -2,10 +2,10 @@
 
 Every POST redirects back to GET /p/<token>/ (post-redirect-get); pages are never cached.
 """
-import secrets
 from functools import wraps
 
 from django import forms
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
@@ -36,8 +36,11 @@ def shows_flow_errors(view):
             return view(request, *args, **kwargs)
         except flow.FlowError as error:
             token = kwargs.get("token") if not isinstance(error, (flow.NotFound, flow.Gone)) else None
-            return render(request, "study/participant/error.html",
-                          {"message": str(error), "token": token}, status=error.status)
+            response = render(request, "study/participant/error.html",
+                              {"message": str(error), "token": token}, status=error.status)
+            if isinstance(error, flow.TooManyParticipants):
+                response["Retry-After"] = str(flow.RATE_WINDOW_S)
+            return response
 
     return wrapped
 
@@ -57,12 +60,18 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("participant-page", token=token)
     if request.method == "POST":
         params = flow.recruitment_params(request.POST)
-        participant = flow.consent(study, request.POST.get("consent_key", ""), params)
+        participant = flow.consent(study, request.POST.get("consent_key", ""), params, client_of(request))
         request.session[session_key(study)] = participant.token
         return redirect("participant-page", token=participant.token)
     params = flow.recruitment_params(request.GET)
     return render(request, "study/participant/landing.html",
-                  {"study": study, "consent_key": secrets.token_urlsafe(24), "params": params})
+                  {"study": study, "consent_key": flow.issue_consent_key(study), "params": params})
+
+
+def client_of(request: HttpRequest) -> str:
+    """The hashed network address of the client (CLIENT_ADDRESS_HEADER, the last hop a proxy added)."""
+    address = request.META.get(settings.CLIENT_ADDRESS_HEADER, "").rsplit(",", 1)[-1].strip()
+    return flow.client_hash(address) if address else ""
 
 
 @never_cache

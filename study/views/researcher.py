@@ -1,7 +1,8 @@
 """Researcher pages: the study list, a study's dashboard and its CSV exports.
 
 Only staff users (``is_staff``) see them, the same people who may use the admin; anyone
-else who is logged in gets 403, and anonymous visitors are sent to the login page.
+else who is logged in gets 403, and anonymous visitors are sent to the login page. A staff
+user sees the studies they own or that are shared with them (study.access); others are 404.
 """
 
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
+from study.access import visible
 from study.models import Participant, Study
 from study.services import dashboard, export, planning
 
@@ -32,13 +34,14 @@ def researcher_required(view: Callable) -> Callable:
 
 @researcher_required
 def study_list(request: HttpRequest) -> HttpResponse:
-    studies = Study.objects.annotate(
+    studies = visible(Study.objects.all(), request.user).annotate(
         n_arms=Count("arms", distinct=True),
         n_items=Count("items", distinct=True),
     ).order_by("-created_at")
     counts = {
         study_id: (started, completed)
-        for study_id, started, completed in Participant.objects.values_list("study")
+        for study_id, started, completed in Participant.objects.filter(study__in=studies.values("pk"))
+        .values_list("study")
         .annotate(started=Count("pk"), completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED)))
         .order_by()
     }
@@ -46,9 +49,14 @@ def study_list(request: HttpRequest) -> HttpResponse:
     return render(request, "study/researcher/study_list.html", {"rows": rows})
 
 
+def _study(request: HttpRequest, slug: str) -> Study:
+    """The study with this slug if the user may see it; 404 otherwise (whether or not it exists)."""
+    return get_object_or_404(visible(Study.objects.all(), request.user), slug=slug)
+
+
 @researcher_required
 def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
-    study = get_object_or_404(Study, slug=slug)
+    study = _study(request, slug)
     plan_form, plan, plan_error = planning.plan_from_query(request.GET)
     return render(request, "study/researcher/dashboard.html", {
         "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
@@ -56,23 +64,20 @@ def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @researcher_required
-def trials_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    study = get_object_or_404(Study, slug=slug)
-    return _csv_response(export.trials_csv(study), f"{study.slug}-trials.csv")
-
-
-@researcher_required
-def participants_csv(request: HttpRequest, slug: str) -> StreamingHttpResponse:
-    study = get_object_or_404(Study, slug=slug)
-    return _csv_response(export.participants_csv(study), f"{study.slug}-participants.csv")
-
-
-def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
+def export_file(request: HttpRequest, slug: str, table: str, fmt: str) -> StreamingHttpResponse:
+    """trials or participants, as CSV (safe to open in a spreadsheet) or Parquet (exact values)."""
+    study = _study(request, slug)
+    if fmt == "csv":
+        chunks = (chunk.encode() for chunk in export.EXPORTS[f"{table}.csv"](study))
+        content_type = "text/csv; charset=utf-8"
+    else:
+        chunks = [export.parquet_bytes(export.FRAMES[table](study))]
+        content_type = "application/vnd.apache.parquet"
     return StreamingHttpResponse(
-        (chunk.encode() for chunk in chunks),
-        content_type="text/csv; charset=utf-8",
+        chunks,
+        content_type=content_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
+            "Content-Disposition": f'attachment; filename="{study.slug}-{table}.{fmt}"',
             "Cache-Control": "private, no-store",
         },
     )

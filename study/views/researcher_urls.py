@@ -8,6 +8,13 @@ from study.views import researcher
 urlpatterns = [
     path("", researcher.study_list, name="researcher-home"),
     path("studies/<slug:slug>/", researcher.study_dashboard, name="researcher-dashboard"),
-    path("<slug:slug>/trials.csv", researcher.trials_csv, name="researcher-trials-csv"),
-    path("<slug:slug>/participants.csv", researcher.participants_csv, name="researcher-participants-csv"),
+    path("<slug:slug>/trials.csv", researcher.export_file, {"table": "trials", "fmt": "csv"},
+         name="researcher-trials-csv"),
+    path("<slug:slug>/participants.csv", researcher.export_file, {"table": "participants", "fmt": "csv"},
+         name="researcher-participants-csv"),
+    path("<slug:slug>/trials.parquet", researcher.export_file, {"table": "trials", "fmt": "parquet"},
+         name="researcher-trials-parquet"),
+    path("<slug:slug>/participants.parquet", researcher.export_file,
+         {"table": "participants", "fmt": "parquet"},
+         name="researcher-participants-parquet"),
 ]

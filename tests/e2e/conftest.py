@@ -31,7 +31,13 @@ def browser():
 
 @pytest.fixture
 def page(browser):
+    """A fresh page; the test fails if the page broke the Content-Security-Policy (an inline script or
+    style, a script from elsewhere)."""
     context = browser.new_context()
     page = context.new_page()
+    violations = []
+    page.on("console", lambda message: violations.append(message.text)
+            if "Content Security Policy" in message.text else None)
     yield page
     context.close()
+    assert violations == []

@@ -28,7 +28,8 @@ def sample_zip(mit1003_dir, path, extra: dict[str, bytes] | None = None):
 
 
 def log_in(page, live_server, django_user_model):
-    django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True,
+        is_superuser=True)
     page.goto(f"{live_server.url}/accounts/login/?next=/r/gaze/upload/")
     page.fill("#id_username", "res")
     page.fill("#id_password", "pw-Secret-123")

@@ -1,5 +1,7 @@
-"""python manage.py build_demo: the demo study, its researcher login and the explanations gallery."""
+"""python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery."""
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
@@ -13,14 +15,21 @@ PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 class Command(BaseCommand):
     help = (
         "Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
-        "explain a few photos for the gallery, and print the logins. The participant link comes last."
+        "explain a few photos for the gallery, and print the logins. The participant link comes last. "
+        "The demo login (a known password) is made only with DEBUG=1; with DEBUG=0 the study has no "
+        "owner (superusers see it) and a demo password left in the database is disabled."
     )
 
     def handle(self, *args, **options):
         progress = options["verbosity"] > 0
+        login = None
         try:
-            username, password = demo.ensure_researcher()
-            result = demo.build_demo(progress=progress)
+            if settings.DEBUG:
+                login = demo.ensure_researcher()
+            elif demo.disable_demo_password():
+                self.stdout.write(f"disabled the known demo password of {demo.RESEARCHER!r} (DEBUG=0)")
+            owner = get_user_model().objects.get(username=login[0]).pk if login else None
+            result = demo.build_demo(progress=progress, owner_id=owner)
         except (BuildError, DatasetError, ExplainerError) as error:
             raise CommandError(str(error)) from error
         write = self.stdout.write
@@ -37,5 +46,9 @@ class Command(BaseCommand):
             f"{'built now' if result.built_now else 'already built, left as it was'}"
         )
         write(f"gallery: {result.gallery_entries} photos explained")
-        write(f"researcher pages: http://127.0.0.1:8000/r/  (login {username} / {password}, local demo only)")
+        if login:
+            username, password = login
+            write(f"researcher pages: http://127.0.0.1:8000/r/  (login {username} / {password}, local demo only)")
+        else:
+            write("researcher pages: no demo login with DEBUG=0; use `manage.py createsuperuser`")
         write(PARTICIPANT_URL.format(slug=result.study.slug))

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study.services.build import BuildError, BuildRequest, build_study
+from study.management.owner import add_owner_argument, owner_id
 from study.services.datasets import DatasetError
 
 
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace", action="store_true", help="rebuild an existing study without participants"
         )
+        add_owner_argument(parser)
 
     def handle(self, *args, **options):
         request = BuildRequest(
@@ -56,6 +58,7 @@ class Command(BaseCommand):
             device=options["device"],
             replace=options["replace"],
             title=options["title"],
+            owner_id=owner_id(options["owner"]),
         )
         try:
             study = build_study(request, progress=options["verbosity"] > 0)

@@ -1,11 +1,12 @@
-"""python manage.py export_results SLUG --out DIR: write DIR/trials.csv and DIR/participants.csv."""
+"""python manage.py export_results SLUG --out DIR [--format csv|parquet|both]: write DIR/trials.csv and
+DIR/participants.csv (spreadsheet-safe), and/or the same tables as .parquet (exact values)."""
 
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from study.models import Study
-from study.services.export import ExportError, write_exports
+from study.services.export import FORMATS, ExportError, write_exports
 
 
 class Command(BaseCommand):
@@ -14,14 +15,16 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the study's slug")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+        parser.add_argument("--format", choices=[*FORMATS, "both"], default="csv",
+                            help="csv (formula-like text quoted for spreadsheets), parquet (exact), or both")
 
-    def handle(self, slug: str, out: Path, **options):
+    def handle(self, slug: str, out: Path, format: str, **options):
         try:
             study = Study.objects.get(slug=slug)
         except Study.DoesNotExist:
             raise CommandError(f"No study with slug {slug!r}.") from None
         try:
-            paths = write_exports(study, out)
+            paths = write_exports(study, out, FORMATS if format == "both" else (format,))
         except ExportError as error:
             raise CommandError(str(error)) from error
         for path in paths:

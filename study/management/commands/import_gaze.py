@@ -4,6 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from study.management.owner import add_owner_argument, owner_id
 from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze_path
 
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--weight-by-duration", action="store_true", help="weigh fixations by their duration in GFDMs"
         )
+        add_owner_argument(parser)
 
     def handle(self, name: str, path: Path, **options):
         settings = ImportOptions(
@@ -41,6 +43,7 @@ class Command(BaseCommand):
             sigma_px=options["sigma_px"],
             resample=options["resample"],
             weight_by_duration=options["weight_by_duration"],
+            owner_id=owner_id(options["owner"]),
         )
         try:
             dataset = import_gaze_path(name, path, settings, progress=options["verbosity"] > 0)

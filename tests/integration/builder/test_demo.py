@@ -1,5 +1,6 @@
-"""build_demo end to end with short training: the demo study, the login, the link printed last,
-and a second run that reuses everything and leaves the study alone."""
+"""build_demo end to end with short training: the demo study, the login (DEBUG=1 only), the link printed
+last, a second run that reuses everything and leaves the study alone, and a run with DEBUG=0 that leaves
+no known password behind."""
 
 import io
 
@@ -31,7 +32,8 @@ def run_build_demo() -> list[str]:
     return out.getvalue().strip().splitlines()
 
 
-def test_build_demo_builds_once_and_then_reuses_everything(quick_demo):
+def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings):
+    settings.DEBUG = True
     first = run_build_demo()
     assert first[-1] == "http://127.0.0.1:8000/s/demo/"
     assert any("trained now" in line for line in first) and any("built now" in line for line in first)
@@ -41,9 +43,16 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo):
     assert study.items.filter(model_correct=False).count() == 14
     assert sorted(study.arms.values_list("technique", flat=True)) == ["gradcam", "pv"]
     user = authenticate(username=demo.RESEARCHER, password=demo.PASSWORD)
-    assert user is not None and user.is_staff
+    assert user is not None and user.is_staff and study.owner == user
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
     assert any("(cached)" in line for line in second) and any("left as it was" in line for line in second)
     assert Study.objects.get(slug="demo").pk == study.pk
+
+    settings.DEBUG = False
+    production = run_build_demo()
+    assert any("disabled the known demo password" in line for line in production)
+    assert any("no demo login with DEBUG=0" in line for line in production)
+    assert authenticate(username=demo.RESEARCHER, password=demo.PASSWORD) is None
+    assert Study.objects.get(slug="demo").owner is None

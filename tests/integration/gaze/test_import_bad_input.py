@@ -189,7 +189,7 @@ def test_existing_name_and_bad_options_are_refused(tmp_path, existing, isolated_
         import_gaze_path("existing", write_tree(tmp_path / "src", good_files(1)), ImportOptions(sigma_px=-1))
     assert {(p.file, p.problem) for p in caught.value.problems} == {
         ("existing", "a gaze data set of this name exists already"),
-        ("(options)", "sigma must be positive"),
+        ("(options)", "sigma must be a positive finite number"),
     }
     assert_unchanged(existing, isolated_media)
 

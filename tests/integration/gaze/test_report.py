@@ -92,7 +92,8 @@ def test_report_table_scores_and_figure_page(subset, tmp_path, client, django_us
         p.name for p in out.iterdir()}
 
     # The researcher page of one stimulus shows the image, the GFDM and each method's map with scores.
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
+    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True,
+        is_superuser=True))
     page = client.get(reverse("gaze-stimulus", args=["mit-subset", "i210"])).content.decode()
     for method in ("gradcam", "gradcam++", "fem", "gradient"):
         url = reverse("gaze-stimulus-map", args=["mit-subset", "i210", method])

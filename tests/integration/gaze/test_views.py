@@ -20,7 +20,8 @@ def _plain_http(settings):
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
+    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True,
+        is_superuser=True))
     return client
 
 
@@ -149,9 +150,9 @@ def test_upload_past_the_size_limit_is_refused(staff_client, settings, isolated_
     response = staff_client.post(
         reverse("gaze-upload"), {"name": "big", "archive": zip_upload(good_files(4))}, **XHR
     )
-    assert response.status_code == 400
+    assert response.status_code == 413  # answered from the declared Content-Length, before the body is read
     assert response.json()["problems"] == [
-        {"file": "(upload)", "problem": "upload is larger than the limit of 2,000 bytes"}
+        {"file": "(request)", "problem": "The request is larger than the limit of 2,000 bytes."}
     ]
     assert not GazeDataset.objects.exists() and media_files(isolated_media) == {}
 

@@ -16,7 +16,7 @@ def consent(client: Client, slug: str = "s1", query: str = "") -> Participant:
     form = {"consent_key": landing.context["consent_key"], **landing.context["params"]}
     response = client.post(f"/s/{slug}/", form)
     assert response.status_code == 302
-    participant = Participant.objects.get(consent_key=form["consent_key"])
+    participant = Participant.objects.get(token=response.url.split("/")[2])
     assert response.url == f"/p/{participant.token}/"
     return participant
 

@@ -88,12 +88,13 @@ def test_concurrent_consents_on_postgres_keep_the_arms_within_one(policy):
 def consent_in_threads(study: Study, participants: int, workers: int) -> Counter:
     """`participants` consents from `workers` threads released together; participants per arm name."""
     barrier = threading.Barrier(workers)
+    keys = [flow.issue_consent_key(study) for _ in range(participants)]
 
     def one(i: int) -> None:
         if i < workers:
             barrier.wait()
         try:
-            flow.consent(study, f"concurrent-consent-{i:08d}", {})
+            flow.consent(study, keys[i], {})
         finally:
             connections.close_all()
 
@@ -170,11 +171,12 @@ def test_the_same_consent_form_sent_at_once_from_many_threads_makes_one_particip
         pytest.skip("needs PostgreSQL")
     study = make_study(n_correct=2, n_incorrect=1)
     barrier = threading.Barrier(8)
+    key = flow.issue_consent_key(study)
 
     def send() -> int:
         barrier.wait()
         try:
-            return flow.consent(study, "one-form-double-clicked-0001", {}).pk
+            return flow.consent(study, key, {}).pk
         finally:
             connections.close_all()
 

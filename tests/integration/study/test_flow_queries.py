@@ -13,8 +13,8 @@ def test_question_pages_and_answers_take_a_fixed_number_of_queries(client, djang
     url = f"/p/{participant.token}/"
     client.post(url + "intro/")
     for _ in range(30):
-        # participant; current trial with its item and the count left; shown_at; stimulus
-        with django_assert_max_num_queries(4):
+        # participant; current trial with its item, its stimulus and the count left; shown_at
+        with django_assert_max_num_queries(3):
             trial = client.get(url).context["page"].trial
         # in one transaction: lock the participant, current trial, update it, update the participant
         with django_assert_max_num_queries(6):  # the transaction's BEGIN and COMMIT count as two

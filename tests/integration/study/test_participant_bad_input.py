@@ -121,7 +121,7 @@ def test_oversized_posts_are_refused():
     landing = client.get("/s/s1/")
     padding = "x" * (70 * 1024)  # over DATA_UPLOAD_MAX_MEMORY_SIZE (64 KiB)
     form = {"consent_key": landing.context["consent_key"], "padding": padding}
-    assert client.post("/s/s1/", form).status_code == 400
+    assert client.post("/s/s1/", form).status_code == 413
     assert Participant.objects.count() == 0
 
 

@@ -53,7 +53,8 @@ def add_participant(
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
+    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True,
+        is_superuser=True))
     return client
 
 

@@ -10,6 +10,7 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-long-random-production-key-" + "x7Qp2Lk9Zr4Wm8Tn3Vb6Yc1Hd5Jf0Gs" * 2,
     "ALLOWED_HOSTS": "study.example.org",
     "SECURE_SSL_REDIRECT": "1",
+    "SECURE_HSTS_SECONDS": "31536000",
 }
 
 
