@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 
-from study.jobs import JobKind, output_dir, register
+from study.jobs import JobError, JobKind, output_dir, register
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -40,7 +40,7 @@ def _precompute_shard(job, shard: dict, report) -> None:
     p = job.params
     precompute(_model(p["model"]), shard["images"], p["methods"], p.get("targets", "predicted"),
                p.get("batch_size", 32), p.get("device", settings.JOB_DEVICE), settings.EXPLAINER_CACHE_DIR,
-               progress=False, on_batch=lambda done, total: report(done, total))
+               params=p.get("params"), progress=False, on_batch=lambda done, total: report(done, total))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,8 +93,8 @@ def _gaze_report_finish(job, report) -> dict:
 
 
 # ---------------------------------------------------------------------------------------------
-# precompute: params {model, methods, targets, batch_size, device, and folder (a folder the workers can
-# read) or study (a study's item images)}
+# precompute: params {model, methods, targets, params (per method), batch_size, device, and folder (a
+# folder the workers can read) or study (a study's item images)}
 
 
 def precompute_images(params: dict) -> list[str]:
@@ -104,7 +104,10 @@ def precompute_images(params: dict) -> list[str]:
 
         return [item.image.path for item in Item.objects.filter(study__slug=params["study"]).order_by("position")]
     folder = Path(params["folder"])
-    return sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    images = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise JobError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {folder}")
+    return images
 
 
 # ---------------------------------------------------------------------------------------------
