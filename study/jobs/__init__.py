@@ -117,23 +117,6 @@ def retry(job: Job) -> Job:
     return job
 
 
-def run_in_foreground(kind: str, params: dict, user=None, progress: bool = True) -> Job:
-    """Run a job in this process (the commands' default): same code as a worker, with a tqdm bar."""
-    from tqdm import tqdm
-
-    from study.jobs import kinds  # noqa: F401
-
-    job = Job.objects.create(kind=kind, params=params, started_by=user)
-    with tqdm(total=1.0, disable=not progress, desc=kind, bar_format="{l_bar}{bar}| {postfix}") as bar:
-        def show(job_now: Job) -> None:
-            bar.n = job_now.progress
-            bar.set_postfix_str(job_now.message[:60])
-
-        execute(job.pk, "foreground", on_report=show, shards_inline=True)
-    job.refresh_from_db()
-    return job
-
-
 # ---------------------------------------------------------------------------------------------
 # Running (worker side)
 
@@ -142,8 +125,8 @@ class Reporter:
     """`report(done, total, message)`: write a job's progress and heartbeat; raises JobCancelled when the
     job is no longer running (cancelled by a researcher, or failed elsewhere)."""
 
-    def __init__(self, job: Job, on_report: Callable[[Job], None] | None = None, shard: int | None = None):
-        self.job, self.on_report, self.shard = job, on_report, shard
+    def __init__(self, job: Job, shard: int | None = None):
+        self.job, self.shard = job, shard
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         now = timezone.now()
@@ -156,13 +139,9 @@ class Reporter:
             fields["message"] = message[:500]
         if not Job.objects.filter(pk=self.job.pk, state=State.RUNNING).update(**fields):
             raise JobCancelled(f"job {self.job.pk} is no longer running")
-        if self.on_report:
-            self.job.refresh_from_db()
-            self.on_report(self.job)
 
 
-def execute(job_id: int, worker: str, on_report: Callable[[Job], None] | None = None,
-            shards_inline: bool = False) -> None:
+def execute(job_id: int, worker: str) -> None:
     """Claim a queued job (or one re-delivered after its worker died) and run it."""
     with transaction.atomic():
         job = Job.objects.select_for_update().filter(pk=job_id).first()
@@ -176,7 +155,7 @@ def execute(job_id: int, worker: str, on_report: Callable[[Job], None] | None = 
         job.started_at, job.heartbeat_at = job.started_at or timezone.now(), timezone.now()
         job.message = "running"
         job.save()
-    report = Reporter(job, on_report)
+    report = Reporter(job)
     try:
         kind = kind_of(job)
         if kind.run is not None:
@@ -190,10 +169,7 @@ def execute(job_id: int, worker: str, on_report: Callable[[Job], None] | None = 
         if not todo:
             _finish_shards(job, kind, report)
         for index in todo:
-            if shards_inline:
-                execute_shard(job.pk, index, worker, on_report)
-            else:
-                transaction.on_commit(lambda index=index: _send(job, index))
+            transaction.on_commit(lambda index=index: _send(job, index))
     except JobCancelled:
         log.info("job %s stopped: cancelled", job.pk)
     except Exception as error:  # the job's error is shown on its page
@@ -201,7 +177,7 @@ def execute(job_id: int, worker: str, on_report: Callable[[Job], None] | None = 
         _fail(job, _describe(error))
 
 
-def execute_shard(job_id: int, index: int, worker: str, on_report=None) -> None:
+def execute_shard(job_id: int, index: int, worker: str) -> None:
     """Run shard `index` of a split job unless it is done or the job has stopped; the last one to
     finish runs the kind's `finish`."""
     with transaction.atomic():
@@ -211,7 +187,7 @@ def execute_shard(job_id: int, index: int, worker: str, on_report=None) -> None:
         job.shards_running = {**job.shards_running, str(index): worker}
         job.save(update_fields=["shards_running"])
     kind = kind_of(job)
-    report = Reporter(job, on_report, shard=index)
+    report = Reporter(job, shard=index)
     try:
         kind.run_shard(job, kind.plan(job)[index], report)
         with transaction.atomic():
@@ -226,10 +202,8 @@ def execute_shard(job_id: int, index: int, worker: str, on_report=None) -> None:
             job.heartbeat_at = timezone.now()
             job.save()
             last = len(job.shards_done) == job.shards_total
-        if on_report:
-            on_report(job)
         if last:
-            _finish_shards(job, kind, Reporter(job, on_report))
+            _finish_shards(job, kind, Reporter(job))
     except JobCancelled:
         log.info("job %s shard %s stopped: cancelled", job_id, index)
     except Exception as error:

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.errors import AnalysisError
 from analysis.reports import write_simulatability_report
+from study import jobs
 from study.models import Study
 from study.services.export import participants_dataframe, trials_dataframe
 
@@ -19,12 +20,18 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("slug", help="the study's slug")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, slug: str, out: Path, **options):
         try:
             study = Study.objects.get(slug=slug)
         except Study.DoesNotExist:
             raise CommandError(f"No study with slug {slug!r}.") from None
+        if options["enqueue"]:
+            job = jobs.enqueue("analysis", {"study": slug})
+            self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not in --out).")
+            return
         try:
             paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study), out)
         except AnalysisError as error:

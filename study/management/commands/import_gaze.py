@@ -1,9 +1,11 @@
 """python manage.py import_gaze NAME PATH: import a gaze data set from a folder or a zip archive."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from study import jobs
 from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze_path
 
 
@@ -31,6 +33,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--weight-by-duration", action="store_true", help="weigh fixations by their duration in GFDMs"
         )
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, name: str, path: Path, **options):
         settings = ImportOptions(
@@ -42,6 +46,11 @@ class Command(BaseCommand):
             resample=options["resample"],
             weight_by_duration=options["weight_by_duration"],
         )
+        if options["enqueue"]:
+            job = jobs.enqueue("gaze_import", {"name": name, "path": str(path.resolve()),
+                                               "options": asdict(settings)})
+            self.stdout.write(f"Queued job {job.pk}: gaze import of {path} as {name}.")
+            return
         try:
             dataset = import_gaze_path(name, path, settings, progress=options["verbosity"] > 0)
         except GazeImportError as error:

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError, load_model
 from explainers.precompute import CACHEABLE, precompute
+from study import jobs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -25,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--cache", type=Path, help="cache folder (default: settings.EXPLAINER_CACHE_DIR)")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, *args, **options):
         folder = options["images"]
@@ -41,6 +44,14 @@ class Command(BaseCommand):
             except ValueError as error:
                 raise CommandError(f'--targets must be "predicted" or class indices like 3,17: {error}')
         cache = options["cache"] or Path(settings.EXPLAINER_CACHE_DIR)
+        if options["enqueue"]:
+            if options["cache"]:
+                raise CommandError("--cache is the workers' setting (EXPLAINER_CACHE_DIR) with --enqueue")
+            job = jobs.enqueue("precompute", {
+                "model": options["model"], "folder": str(folder.resolve()), "methods": methods, "targets": targets,
+                "batch_size": options["batch_size"], "device": options["device"]})
+            self.stdout.write(f"Queued job {job.pk}: {len(images)} images x {len(methods)} method(s).")
+            return
         try:
             records = precompute(load_model(options["model"]), images, methods, targets=targets,
                                  batch_size=options["batch_size"], device=options["device"], cache_dir=cache,
