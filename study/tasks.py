@@ -4,13 +4,17 @@ acks_late: a task's message is acknowledged only when it ends, so a message whos
 delivered again (by Redis after the visibility timeout); the job's claim makes that harmless."""
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
 from celery import shared_task
 from celery.signals import worker_ready
+from django.db import DatabaseError
 
 from study import jobs
+
+log = logging.getLogger(__name__)
 
 
 def _worker(task) -> str:
@@ -30,4 +34,7 @@ def run_shard(self, job_id: int, index: int) -> None:
 @worker_ready.connect
 def requeue_after_restart(sender, **kwargs) -> None:
     """A worker starting under a name finds the jobs its previous life left running, and stale jobs."""
-    jobs.requeue_lost(sender.hostname)
+    try:
+        jobs.requeue_lost(sender.hostname)
+    except DatabaseError as error:  # e.g. not migrated yet: the worker still serves
+        log.warning("could not look for lost jobs at start-up: %s", error)
