@@ -144,6 +144,7 @@ class MapCache:
         self._seen: set[str] = set()
         self._maps: dict[str, tuple[Path, int]] = {}
         self._predictions: dict[str, dict] = {}
+        self._sources: dict[str, list] = {}
         self.refresh()
 
     def refresh(self) -> None:
@@ -161,6 +162,7 @@ class MapCache:
             self._maps.setdefault(key, (array, row))
         for key, prediction in manifest.get("predictions", {}).items():
             self._predictions.setdefault(key, prediction)
+        self._sources.update(manifest.get("sources", {}))
         self._seen.add(manifest_path.name)
 
     def __contains__(self, key: str) -> bool:
@@ -178,6 +180,15 @@ class MapCache:
         """A stored prediction ({"predicted": class, "probability": p}) by its key, or None."""
         return self._predictions.get(key)
 
+    def file_hash(self, path: Path) -> str:
+        """sha256 of an image file; read from the manifests when the file's path, size and modification
+        time match what a writer recorded (as git's index does), else computed."""
+        stat = path.stat()
+        known = self._sources.get(str(path))
+        if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
+            return known[2]
+        return file_sha256(path)
+
     def lookup(self, model: LoadedModel, image: str | Path, method: str, target: int,
                params: dict | None = None) -> CachedMap | None:
         """The entry for a model, image file, method, target and parameters (as `precompute` stored
@@ -185,9 +196,10 @@ class MapCache:
         return self.get(map_key(model, file_sha256(image), method, params, target))
 
     def put_shard(self, keys: list[str], maps: np.ndarray, provenance: list[dict],
-                  predictions: dict[str, dict] | None = None) -> Path:
+                  predictions: dict[str, dict] | None = None, sources: dict[str, list] | None = None) -> Path:
         """Store (N, h, w) maps in [0, 1] as float16 with their N keys and provenance records (and
-        predictions by key) as one new shard; returns the array's path. Atomic: array, then manifest."""
+        predictions by key, and image files' [size, mtime_ns, sha256] by path) as one new shard;
+        returns the array's path. Atomic: array, then manifest."""
         if maps.ndim != 3 or len(maps) != len(keys) or len(provenance) != len(keys):
             raise CacheError(f"a shard needs (N, h, w) maps with N keys and provenance records, got "
                              f"{maps.shape}, {len(keys)} keys, {len(provenance)} records")
@@ -195,7 +207,8 @@ class MapCache:
         array_path = self.shards / f"{name}.npy"
         manifest_path = self.shards / f"{name}.json"
         write_atomic(array_path, _npy_bytes(maps.astype(np.float16)), self.root)
-        manifest = {"keys": keys, "provenance": provenance, "predictions": predictions or {}}
+        manifest = {"keys": keys, "provenance": provenance, "predictions": predictions or {},
+                    "sources": sources or {}}
         write_atomic(manifest_path, json.dumps(manifest).encode(), self.root)
         self._add(manifest_path)
         return array_path

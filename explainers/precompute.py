@@ -26,7 +26,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from explainers import METHODS, PIXEL_METHODS, explain
-from explainers.cache import RENDERS, CachedMap, MapCache, file_sha256, map_key, model_identity
+from explainers.cache import RENDERS, CachedMap, MapCache, map_key, model_identity
 from explainers.cam import CAM_METHODS
 from explainers.errors import ExplainError
 from explainers.models import LoadedModel, _as_rgb
@@ -106,7 +106,7 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
     model.to(torch_device)
     run = _Run(model, MapCache(cache_dir), methods, full_params, targets, torch_device, renders)
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        hashes = list(pool.map(file_sha256, paths))
+        hashes = list(pool.map(run.cache.file_hash, paths))
         todo = [i for i, h in enumerate(hashes) if run.needs_work(h)]
         batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
         done = 0
@@ -132,6 +132,12 @@ def _prefetch(pool: ThreadPoolExecutor, load, batches: list[list[Path]], ahead: 
         yield futures[n].result()
 
 
+def _decode(path: Path, size: int) -> np.ndarray:
+    """An image file -> (size, size, 3) uint8, resized as `LoadedModel.preprocess` does."""
+    with Image.open(path) as image:
+        return np.asarray(_as_rgb(image).resize((size, size), Image.BILINEAR))
+
+
 @dataclass
 class _Shard:
     """What one batch adds to the cache: keys, (n, h, w) map tensors, provenance, predictions."""
@@ -151,6 +157,7 @@ class _Run:
         self.model, self.cache, self.methods, self.params = model, cache, list(methods), params
         self.targets, self.device, self.renders = targets, device, renders
         self.identity = model_identity(model)
+        self.keys: dict[tuple, str] = {}
         self.writer = ThreadPoolExecutor(1)
         self.render_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1)) if renders else None
         self.pending: list[Future] = []
@@ -159,7 +166,7 @@ class _Run:
         self.std = torch.tensor(model.std, device=device).view(1, 3, 1, 1)
 
     def prediction_key(self, image_hash: str) -> str:
-        return map_key(self.identity, image_hash, "predict", None, 0)
+        return self.key(image_hash, "predict", 0)
 
     def targets_of(self, image_hash: str) -> list[int] | None:
         if self.targets != "predicted":
@@ -168,7 +175,12 @@ class _Run:
         return [known["predicted"]] if known else None
 
     def key(self, image_hash: str, method: str, target: int) -> str:
-        return map_key(self.identity, image_hash, method, self.params[method], target)
+        """The cache key of a map (method "predict": of a prediction), computed once per run."""
+        found = self.keys.get((image_hash, method, target))
+        if found is None:
+            params = None if method == "predict" else self.params[method]
+            found = self.keys[image_hash, method, target] = map_key(self.identity, image_hash, method, params, target)
+        return found
 
     def needs_work(self, image_hash: str) -> bool:
         targets = self.targets_of(image_hash)
@@ -184,8 +196,7 @@ class _Run:
             return torch.cat([torch.nn.functional.interpolate(im[None].float(), size=(size, size), mode="bilinear",
                                                               antialias=True, align_corners=False)
                               for im in decoded]).round().clamp(0, 255).to(torch.uint8)
-        arrays = [np.asarray(_as_rgb(Image.open(p)).resize((size, size), Image.BILINEAR)) for p in paths]
-        batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.stack([_decode(p, size) for p in paths])).permute(0, 3, 1, 2)
         return batch.pin_memory() if self.device.type == "cuda" else batch
 
     def compute(self, pixels: torch.Tensor, paths: list[Path], hashes: list[str]) -> None:
@@ -208,8 +219,9 @@ class _Run:
                 self._collect(shard, method, chunk_maps, rows, chunk_targets, started)
         if shard.keys:
             stacked = torch.cat(shard.maps).to(torch.float16).cpu().numpy()
+            sources = {str(p): [p.stat().st_size, p.stat().st_mtime_ns, h] for p, h in zip(paths, hashes)}
             self.pending.append(self.writer.submit(self._write, shard.keys, stacked, shard.provenance,
-                                                   shard.predictions))
+                                                   shard.predictions, sources))
 
     def _missing(self, shard: _Shard, image_hash: str, method: str, target: int) -> bool:
         key = self.key(image_hash, method, target)
@@ -257,8 +269,8 @@ class _Run:
         if keep:
             shard.maps.append(method_maps.detach()[keep] if len(keep) < len(rows) else method_maps.detach())
 
-    def _write(self, keys, stacked, provenance, predictions) -> None:
-        shard = self.cache.put_shard(keys, stacked, provenance, predictions)
+    def _write(self, keys, stacked, provenance, predictions, sources) -> None:
+        shard = self.cache.put_shard(keys, stacked, provenance, predictions, sources)
         if self.render_pool:
             for row, key in enumerate(keys):
                 entry = CachedMap(key, shard, row)

@@ -10,7 +10,8 @@ from PIL import Image
 
 import explainers.precompute as precompute_module
 from explainers import CacheError, ExplainError, explain, load_model
-from explainers.cache import MapCache, load_map
+import explainers.cache as cache_module
+from explainers.cache import MapCache, file_sha256, load_map
 from explainers.render import jet_overlay, white_mask
 from explainers.precompute import precompute
 
@@ -183,6 +184,18 @@ def test_several_writers_at_once_leave_only_complete_shards(tmp_path, model, ima
         assert len(np.load(manifest_path.with_suffix(".npy"))) == len(json.loads(manifest_path.read_text())["keys"])
     assert set(stored_keys(tmp_path)) == {r.key for r in results[0]}
     np.testing.assert_array_equal(MapCache(tmp_path).get(results[0][0].key).load(), results[1][0].load())
+
+
+def test_a_changed_file_at_the_same_path_is_hashed_again(tmp_path, model, image_paths, monkeypatch):
+    first = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu", progress=False)
+    hashed = []
+    monkeypatch.setattr(cache_module, "file_sha256", lambda p: hashed.append(p) or file_sha256(p))
+    assert precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu",
+                      progress=False) == first and hashed == []  # size and mtime unchanged: hashes reused
+    Image.open(image_paths[1]).rotate(90).save(image_paths[1])
+    second = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu", progress=False)
+    assert hashed == [image_paths[1]] and second[1].key != first[1].key and second[0].key == first[0].key
+    assert len(stored_keys(tmp_path)) == 5
 
 
 def test_a_copy_of_an_image_shares_entries_but_keeps_its_own_path(tmp_path, model, image_paths):
