@@ -107,10 +107,11 @@ def cancel(job: Job) -> bool:
 
 
 def retry(job: Job) -> Job:
-    """Queue a failed or cancelled job again, as it was (finished shards and cached maps are reused)."""
+    """Queue a failed or cancelled job again, as it was (maps already in the cache are not computed again)."""
     changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
         state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0, items_total=0,
-        started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_running={}, worker="")
+        started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0, shards_done=[],
+        shards_running={}, worker="")
     if not changed:
         raise JobError(f"only a failed or cancelled job can be retried; job {job.pk} is {job.state}")
     transaction.on_commit(lambda: _send(job))

@@ -141,11 +141,15 @@ def _enqueue_upload(request: HttpRequest) -> Job:
                   "upload": "archive.zip" if archive else "data", "archive_name": archive.name if archive else ""}
         job = jobs.enqueue("gaze_import", params, request.user)
         folder = jobs.output_dir(job) / "upload"
-        if archive:
-            _save(archive, folder / "archive.zip")
-        for prefix, uploaded in uploads.items():
-            for file in uploaded:
-                _save(file, folder / "data" / prefix / file.name)
+        try:
+            if archive:
+                _save(archive, folder / "archive.zip")
+            for prefix, uploaded in uploads.items():
+                for file in uploaded:
+                    _save(file, folder / "data" / prefix / file.name)
+        except BaseException:
+            shutil.rmtree(jobs.output_dir(job), ignore_errors=True)
+            raise
     return job
 
 
