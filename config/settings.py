@@ -166,9 +166,9 @@ CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
 if CELERY_BROKER_URL.startswith("filesystem"):
     _QUEUE_DIR = Path(os.environ.get("CELERY_QUEUE_DIR", VAR_DIR / "celery" / "queue"))
     _QUEUE_DIR.mkdir(parents=True, exist_ok=True)
-    (_QUEUE_DIR / "control").mkdir(exist_ok=True)
+    (_QUEUE_DIR.parent / "control").mkdir(exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_QUEUE_DIR), "data_folder_out": str(_QUEUE_DIR),
-                                       "control_folder": str(_QUEUE_DIR / "control")}
+                                       "control_folder": str(_QUEUE_DIR.parent / "control")}
 else:  # a message whose worker died is delivered again after this many seconds (longer than any one task)
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
 CELERY_TASK_ACKS_LATE = True

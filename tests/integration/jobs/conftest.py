@@ -72,9 +72,9 @@ def workers(request, tmp_path, settings, isolated_media):
         client.flushdb()
         broker, options = REDIS_URL, {"visibility_timeout": 3600}
     else:
-        (queue / "control").mkdir()
+        (tmp_path / "control").mkdir()
         broker, options = "filesystem://", {"data_folder_in": str(queue), "data_folder_out": str(queue),
-                                            "control_folder": str(queue / "control")}
+                                            "control_folder": str(tmp_path / "control")}
     use_broker(broker, options)
     db = connection.settings_dict
     env = {**os.environ, "DEBUG": "1", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
