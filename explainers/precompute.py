@@ -158,6 +158,7 @@ class _Run:
         self.targets, self.device, self.renders = targets, device, renders
         self.identity = model_identity(model)
         self.keys: dict[tuple, str] = {}
+        self.decoders = ThreadPoolExecutor(os.cpu_count() or 1)  # PIL and file reads release the GIL
         self.writer = ThreadPoolExecutor(1)
         self.render_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1)) if renders else None
         self.pending: list[Future] = []
@@ -191,12 +192,13 @@ class _Run:
         """Files -> (B, 3, S, S) uint8, on the device for JPEGs on CUDA, else pinned on CUDA."""
         size = self.model.input_size
         if self.device.type == "cuda" and all(p.suffix.lower() in JPEG_SUFFIXES for p in paths):
-            data = [torchvision.io.read_file(str(p)) for p in paths]
+            data = list(self.decoders.map(lambda p: torchvision.io.read_file(str(p)), paths))
             decoded = torchvision.io.decode_jpeg(data, mode=torchvision.io.ImageReadMode.RGB, device=self.device)
             return torch.cat([torch.nn.functional.interpolate(im[None].float(), size=(size, size), mode="bilinear",
                                                               antialias=True, align_corners=False)
                               for im in decoded]).round().clamp(0, 255).to(torch.uint8)
-        batch = torch.from_numpy(np.stack([_decode(p, size) for p in paths])).permute(0, 3, 1, 2)
+        batch = torch.from_numpy(np.stack(list(self.decoders.map(lambda p: _decode(p, size), paths))))
+        batch = batch.permute(0, 3, 1, 2)
         return batch.pin_memory() if self.device.type == "cuda" else batch
 
     def compute(self, pixels: torch.Tensor, paths: list[Path], hashes: list[str]) -> None:
@@ -278,6 +280,7 @@ class _Run:
 
     def close(self) -> None:
         """Wait for the writer and renderers; raise the first error either met."""
+        self.decoders.shutdown(wait=True)
         self.writer.shutdown(wait=True)
         if self.render_pool:
             self.render_pool.shutdown(wait=True)
