@@ -102,7 +102,10 @@ def precompute_images(params: dict) -> list[str]:
     if params.get("study"):
         from study.models import Item
 
-        return [item.image.path for item in Item.objects.filter(study__slug=params["study"]).order_by("position")]
+        images = [item.image.path for item in Item.objects.filter(study__slug=params["study"]).order_by("position")]
+        if not images:
+            raise JobError(f"no study {params['study']!r} with items")
+        return images
     folder = Path(params["folder"])
     images = sorted(str(p) for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
     if not images:

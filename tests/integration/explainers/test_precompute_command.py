@@ -73,3 +73,21 @@ def test_empty_folder_is_refused(tmp_path, spec):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CommandError, match="no images"):
         run("--model", spec, "--images", str(tmp_path / "empty"))
+
+
+@pytest.mark.django_db
+def test_a_studys_item_images_and_enqueue(settings, spec, jobs_inline):
+    from study.models import Job
+    from tests.factories import make_study
+
+    study = make_study("pre", n_correct=2, n_incorrect=1, n_attention=0)
+    assert "3 maps for 3 images" in run("--model", spec, "--study", "pre", "--methods", "fem")
+    before = sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json"))
+    with jobs_inline():
+        out = run("--model", spec, "--study", "pre", "--methods", "fem", "--device", "cpu", "--enqueue")
+    job = Job.objects.get()
+    assert f"Queued job {job.pk}: 3 images x 1 method(s)" in out and job.state == "done", job.error
+    assert job.params["study"] == study.slug and job.shards_total == 1
+    assert sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json")) == before  # all cached already
+    with pytest.raises(CommandError, match="no study 'nope' with items"):
+        run("--model", spec, "--study", "nope")
