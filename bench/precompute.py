@@ -100,7 +100,8 @@ def main() -> None:
         paths = write_jpegs(root / "images", args.images)
         for name, load in MODELS.items():
             rows += run(name, load(), paths, args.device, args.batch_size, root)
-    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    device = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {threads} threads"
     print(f"\nPrecompute, Grad-CAM with predicted targets, {args.images} JPEGs (400 x 400) -> 224 x 224, "
           f"batch {args.batch_size}, {device}, torch {torch.__version__}, load average {os.getloadavg()}")
     print(f"{'model':<20} {'run':<42} {'maps/s':>10} {'x explain()':>12}")

@@ -100,8 +100,8 @@ class CachedMap:
             raise CacheError(f"no render {name!r}; choose from {', '.join(RENDERS)}")
         path = self.cache_root / "renders" / self.key[:2] / f"{self.key}.{name}.png"
         if not path.is_file():
-            write_atomic(path, render_pngs(Path(self.provenance["image"]), self.load()[None], (name,))[0][name],
-                         self.cache_root)
+            pngs = render_pngs(Path(self.provenance["image"]), self.load()[None], (name,))
+            write_atomic(path, pngs[0][name], self.cache_root)
         return path
 
 
@@ -115,7 +115,8 @@ def render_pngs(image: Path | np.ndarray, maps: np.ndarray, names=RENDERS) -> li
                 image = np.asarray(opened.convert("RGB").resize((w, h), Image.BILINEAR), np.float32) / 255
         except OSError as error:
             raise CacheError(f"cannot render over {image}: {error}") from error
-    display = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].expand(len(maps), -1, -1, -1)
+    display = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    display = display.expand(len(maps), -1, -1, -1)
     tensors = torch.from_numpy(np.asarray(maps, dtype=np.float32))
     made = {"overlay": lambda: jet_overlay(display, tensors), "mask": lambda: white_mask(display, tensors)}
     images = {name: made[name]() for name in names}

@@ -112,8 +112,8 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
         done = 0
         try:
             loaded = _prefetch(pool, run.loader, [[paths[i] for i in batch] for batch in batches])
-            for rows, images in tqdm(zip(batches, loaded), total=len(batches), desc="precompute", unit="batch",
-                                     disable=not progress):
+            for rows, images in tqdm(zip(batches, loaded), total=len(batches), desc="precompute",
+                                     unit="batch", disable=not progress):
                 run.compute(images, [paths[i] for i in rows], [hashes[i] for i in rows])
                 done += len(rows)
                 if on_batch:
@@ -162,7 +162,8 @@ class _Run:
         self.writer = ThreadPoolExecutor(1)
         self.render_pool = ThreadPoolExecutor(min(4, os.cpu_count() or 1)) if renders else None
         self.pending: list[Future] = []
-        self.device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+        self.device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
+                            else platform.processor())
         self.mean = torch.tensor(model.mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(model.std, device=device).view(1, 3, 1, 1)
 
@@ -180,7 +181,8 @@ class _Run:
         found = self.keys.get((image_hash, method, target))
         if found is None:
             params = None if method == "predict" else self.params[method]
-            found = self.keys[image_hash, method, target] = map_key(self.identity, image_hash, method, params, target)
+            found = map_key(self.identity, image_hash, method, params, target)
+            self.keys[image_hash, method, target] = found
         return found
 
     def needs_work(self, image_hash: str) -> bool:
@@ -193,10 +195,11 @@ class _Run:
         size = self.model.input_size
         if self.device.type == "cuda" and all(p.suffix.lower() in JPEG_SUFFIXES for p in paths):
             data = list(self.decoders.map(lambda p: torchvision.io.read_file(str(p)), paths))
-            decoded = torchvision.io.decode_jpeg(data, mode=torchvision.io.ImageReadMode.RGB, device=self.device)
-            return torch.cat([torch.nn.functional.interpolate(im[None].float(), size=(size, size), mode="bilinear",
-                                                              antialias=True, align_corners=False)
-                              for im in decoded]).round().clamp(0, 255).to(torch.uint8)
+            decoded = torchvision.io.decode_jpeg(data, mode=torchvision.io.ImageReadMode.RGB,
+                                                 device=self.device)
+            resized = [torch.nn.functional.interpolate(im[None].float(), size=(size, size), mode="bilinear",
+                                                       antialias=True, align_corners=False) for im in decoded]
+            return torch.cat(resized).round().clamp(0, 255).to(torch.uint8)
         batch = torch.from_numpy(np.stack(list(self.decoders.map(lambda p: _decode(p, size), paths))))
         batch = batch.permute(0, 3, 1, 2)
         return batch.pin_memory() if self.device.type == "cuda" else batch
@@ -214,7 +217,8 @@ class _Run:
                 if method_maps is not None:
                     self._collect(shard, method, method_maps, list(range(len(paths))), chosen, started)
                     continue
-            todo = [(i, t) for i, ts in enumerate(targets) for t in ts if self._missing(shard, hashes[i], method, t)]
+            todo = [(i, t) for i, ts in enumerate(targets) for t in ts
+                    if self._missing(shard, hashes[i], method, t)]
             for start in range(0, len(todo), len(paths)):
                 rows, chunk_targets = map(list, zip(*todo[start:start + len(paths)]))
                 chunk_maps = explain(self.model, images[rows], chunk_targets, method, **self.params[method])
@@ -261,7 +265,8 @@ class _Run:
             shard.keys.append(self.key(shard.hashes[i], method, target))
             shard.provenance.append({
                 "model": self.model.name, "model_identity": self.identity, "image": str(shard.paths[i]),
-                "image_hash": shard.hashes[i], "method": method, "params": self.params[method], "target": target,
+                "image_hash": shard.hashes[i], "method": method, "params": self.params[method],
+                "target": target,
                 "target_name": self.model.class_names[target], "device": str(self.device),
                 "device_name": self.device_name, "seconds_per_image": round(seconds, 6),
                 "batch_size": len(rows), "created": created,

@@ -257,7 +257,8 @@ def requeue_lost(worker: str | None = None) -> list[int]:
                            "the machine went away); retry it when the workers are healthy")
                 continue
             if job.shards_total and not silent:  # only the shards of the dead worker go back on the queue
-                job.shards_running = {k: v for k, v in job.shards_running.items() if int(k) not in lost_shards}
+                job.shards_running = {k: v for k, v in job.shards_running.items()
+                                      if int(k) not in lost_shards}
                 job.attempts += 1
                 job.message = f"a worker died; {len(lost_shards)} shard(s) queued again"
                 job.save()

@@ -49,13 +49,15 @@ def _precompute_shard(job, shard: dict, report) -> None:
 
 
 def _gaze_import(job, report) -> dict:
-    from study.services.gaze_import import ImportOptions, import_gaze, import_gaze_path, unpacked_limit, zip_entries
+    from study.services.gaze_import import (ImportOptions, import_gaze, import_gaze_path, unpacked_limit,
+                                            zip_entries)
 
     p = job.params
     options = ImportOptions(**p.get("options", {}))
     report(0, 1, "checking and importing the data set")
     if p.get("archive_name"):  # an uploaded zip, named in messages as the researcher named it
-        with zip_entries(output_dir(job) / "upload" / p["upload"], p["archive_name"], unpacked_limit()) as entries:
+        archive = output_dir(job) / "upload" / p["upload"]
+        with zip_entries(archive, p["archive_name"], unpacked_limit()) as entries:
             dataset = import_gaze(p["name"], entries, options)
     else:
         dataset = import_gaze_path(p["name"], output_dir(job) / "upload" / p["upload"] if p.get("upload")
@@ -102,7 +104,8 @@ def precompute_images(params: dict) -> list[str]:
     if params.get("study"):
         from study.models import Item
 
-        images = [item.image.path for item in Item.objects.filter(study__slug=params["study"]).order_by("position")]
+        items = Item.objects.filter(study__slug=params["study"]).order_by("position")
+        images = [item.image.path for item in items]
         if not images:
             raise JobError(f"no study {params['study']!r} with items")
         return images

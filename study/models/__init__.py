@@ -4,4 +4,5 @@ from study.models.job import Job
 from study.models.gaze import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.models.participant import Participant, RecruitmentRecord, Trial
 
-__all__ = ["Arm", "GazeDataset", "GazeFixations", "GazeMap", "GazeStimulus", "Item", "Job", "Participant", "RecruitmentRecord", "Stimulus", "Study", "Trial"]
+__all__ = ["Arm", "GazeDataset", "GazeFixations", "GazeMap", "GazeStimulus", "Item", "Job", "Participant",
+           "RecruitmentRecord", "Stimulus", "Study", "Trial"]

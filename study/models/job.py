@@ -30,7 +30,8 @@ class Job(models.Model):
     message = models.CharField(max_length=500, blank=True)
     error = models.TextField(blank=True)
     result = models.JSONField(default=dict, blank=True, help_text="Links to what the job made: label -> URL.")
-    worker = models.CharField(max_length=255, blank=True, help_text="Celery hostname of the worker running it.")
+    worker = models.CharField(max_length=255, blank=True,
+                              help_text="Celery hostname of the worker running it.")
     attempts = models.PositiveSmallIntegerField(default=0)
     shards_total = models.PositiveIntegerField(default=0)
     shards_done = models.JSONField(default=list, blank=True)
@@ -44,9 +45,10 @@ class Job(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["state", "heartbeat_at"])]
         constraints = [
-            models.CheckConstraint(condition=Q(state__in=["queued", "running", "done", "failed", "cancelled"]),
-                                   name="job_state_known"),
-            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1), name="job_progress_fraction"),
+            models.CheckConstraint(condition=Q(state__in=["queued", "running", "done", "failed",
+                                                          "cancelled"]), name="job_state_known"),
+            models.CheckConstraint(condition=Q(progress__gte=0) & Q(progress__lte=1),
+                                   name="job_progress_fraction"),
             models.CheckConstraint(condition=Q(items_done__lte=F("items_total")) | Q(items_total=0),
                                    name="job_items_done_within_total"),
             models.CheckConstraint(condition=Q(finished_at__isnull=True) | Q(started_at__isnull=True)

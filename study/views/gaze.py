@@ -138,7 +138,8 @@ def _enqueue_upload(request: HttpRequest) -> Job:
         raise GazeImportError(problems)
     with transaction.atomic():  # the job is sent to the workers once its files are in place
         params = {"name": post.get("name", "").strip(), "options": asdict(options),
-                  "upload": "archive.zip" if archive else "data", "archive_name": archive.name if archive else ""}
+                  "upload": "archive.zip" if archive else "data",
+                  "archive_name": archive.name if archive else ""}
         job = jobs.enqueue("gaze_import", params, request.user)
         folder = jobs.output_dir(job) / "upload"
         try:
@@ -202,8 +203,8 @@ def report_start(request: HttpRequest, name: str) -> HttpResponse:
     except GazeReportError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
     if model != "efficientnet-lite0" and not Path(model).is_file():
-        return HttpResponse("model must be efficientnet-lite0 or the path of a model spec JSON file on the server",
-                            status=400, content_type="text/plain")
+        return HttpResponse("model must be efficientnet-lite0 or the path of a model spec JSON file on the "
+                            "server", status=400, content_type="text/plain")
     job = jobs.enqueue("gaze_report", {"dataset": dataset.name, "model": model, "methods": methods},
                        request.user)
     return redirect("job-detail", pk=job.pk)

@@ -30,7 +30,7 @@ class Command(BaseCommand):
             raise CommandError(f"No study with slug {slug!r}.") from None
         if options["enqueue"]:
             job = jobs.enqueue("analysis", {"study": slug})
-            self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not in --out).")
+            self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not --out).")
             return
         try:
             paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study), out)

@@ -38,8 +38,9 @@ class Command(BaseCommand):
                 methods = parse_methods(options["methods"])
             except GazeReportError as error:
                 raise CommandError(str(error)) from error
-            job = jobs.enqueue("gaze_report", {"dataset": row.name, "model": options["model"], "methods": methods,
-                                               "device": options["device"], "batch_size": options["batch_size"]})
+            params = {"dataset": row.name, "model": options["model"], "methods": methods,
+                      "device": options["device"], "batch_size": options["batch_size"]}
+            job = jobs.enqueue("gaze_report", params)
             self.stdout.write(f"Queued job {job.pk}: gaze report of {row.name} (files on its job page).")
             return
         try:

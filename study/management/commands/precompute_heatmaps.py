@@ -1,4 +1,5 @@
-"""python manage.py precompute_heatmaps --model SPEC (--images DIR | --study SLUG) --methods gradcam,fem [--targets ...]"""
+"""python manage.py precompute_heatmaps --model SPEC (--images DIR | --study SLUG) --methods gradcam,fem
+[--targets ...] [--enqueue]"""
 from pathlib import Path
 
 from django.conf import settings
