@@ -74,7 +74,6 @@ def run(name: str, model, paths: list[Path], device: str, batch_size: int, root:
             explain(model, images[s:s + batch_size], targets[s:s + batch_size], "gradcam")
 
     seconds = {"explain() alone (images on the device)": timed(explain_alone)}
-    del images
 
     def into(cache: str, renders: bool):
         return lambda: precompute(model, paths, ["gradcam"], batch_size=batch_size, device=device,

@@ -49,8 +49,13 @@ def _precompute_shard(job, shard: dict, report) -> None:
 
 
 def _gaze_import(job, report) -> dict:
-    from study.services.gaze_import import (ImportOptions, import_gaze, import_gaze_path, unpacked_limit,
-                                            zip_entries)
+    from study.services.gaze_import import (
+        ImportOptions,
+        import_gaze,
+        import_gaze_path,
+        unpacked_limit,
+        zip_entries,
+    )
 
     p = job.params
     options = ImportOptions(**p.get("options", {}))

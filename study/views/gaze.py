@@ -11,8 +11,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse

@@ -82,6 +82,7 @@ def test_a_bad_zip_shows_each_problem_on_the_job_page_and_stores_nothing(
     page.click("#gaze-upload button[type=submit]")
     page.wait_for_url(f"{live_server.url}/r/jobs/*/", timeout=60_000)
     assert page.inner_text("#job-state") == "failed"
-    assert "mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name" in page.inner_text(".job-error")
+    error = page.inner_text(".job-error")
+    assert "mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name" in error
     assert page.locator("button >> text=Retry").is_visible()
     assert not GazeDataset.objects.exists()

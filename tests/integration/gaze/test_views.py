@@ -72,7 +72,8 @@ def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated
     assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
     assert (job.kind, job.state, job.result) == ("gaze_import", "done",
                                                  {"data set": reverse("gaze-dataset", args=["uploaded"])})
-    assert reverse("gaze-dataset", args=["uploaded"]) in staff_client.get(response["Location"]).content.decode()
+    job_page = staff_client.get(response["Location"]).content.decode()
+    assert reverse("gaze-dataset", args=["uploaded"]) in job_page
     assert not (isolated_media.parent / "jobs" / str(job.pk) / "upload").exists()  # removed once imported
     dataset = GazeDataset.objects.get(name="uploaded")
     assert (dataset.task, dataset.n_observers, dataset.stimuli.count()) == ("free viewing", 4, 3)
@@ -92,7 +93,8 @@ def test_separate_files_import_with_xhr_and_answer_json(staff_client, jobs_inlin
     form = {
         "name": "files",
         "stimuli": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("stimuli/")],
-        "maps": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("fixation_maps/")],
+        "maps": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files
+                 if n.startswith("fixation_maps/")],
     }
     with jobs_inline():
         response = staff_client.post(reverse("gaze-upload"), form, **XHR)
@@ -127,7 +129,8 @@ def test_unsafe_zip_and_form_errors_are_reported(staff_client, jobs_inline):
     page = failed_upload(staff_client, jobs_inline,
                          {"name": "bad", "archive": zip_upload(good_files(1) | {"../../etc/x.png": b"x"})})
     assert "../../etc/x.png: unsafe path in archive (absolute, or containing &#x27;..&#x27;)" in page
-    page = failed_upload(staff_client, jobs_inline, {"name": "bad", "archive": SimpleUploadedFile("a.zip", b"no")})
+    not_a_zip = SimpleUploadedFile("a.zip", b"no")
+    page = failed_upload(staff_client, jobs_inline, {"name": "bad", "archive": not_a_zip})
     assert "not a readable zip archive" in page
     response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "n_observers": "many"}, **XHR)
     assert response.json()["problems"] == [  # the form itself is checked in the request

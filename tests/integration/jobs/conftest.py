@@ -1,5 +1,6 @@
 """Real Celery workers (`celery -A config worker` subprocesses) on the real Redis broker or the embedded
 filesystem transport, sharing the test's PostgreSQL database, media and cache folders."""
+
 from __future__ import annotations
 
 import json
@@ -34,9 +35,31 @@ class Workers:
     def start(self, name: str) -> subprocess.Popen:
         log = (self.folder / f"{name}.log").open("ab")
         process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-P", "solo", "-Q", "celery,gpu",
-             "-n", f"{name}@test", "--without-gossip", "--without-mingle", "--without-heartbeat", "-l", "info"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "config",
+                "worker",
+                "-P",
+                "solo",
+                "-Q",
+                "celery,gpu",
+                "-n",
+                f"{name}@test",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "info",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.running[name] = process
         return process
 
@@ -73,16 +96,32 @@ def workers(request, tmp_path, settings, isolated_media):
         broker, options = REDIS_URL, {"visibility_timeout": 3600}
     else:
         (tmp_path / "control").mkdir()
-        broker, options = "filesystem://", {"data_folder_in": str(queue), "data_folder_out": str(queue),
-                                            "control_folder": str(tmp_path / "control")}
+        broker, options = (
+            "filesystem://",
+            {
+                "data_folder_in": str(queue),
+                "data_folder_out": str(queue),
+                "control_folder": str(tmp_path / "control"),
+            },
+        )
     use_broker(broker, options)
     db = connection.settings_dict
-    env = {**os.environ, "DEBUG": "1", "OMP_NUM_THREADS": "1", "LOG_LEVEL": "INFO", "PYTHONPATH": str(ROOT),
-           "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-           "MEDIA_ROOT": str(settings.MEDIA_ROOT), "EXPLAINER_CACHE_DIR": str(settings.EXPLAINER_CACHE_DIR),
-           "JOBS_DIR": str(settings.JOBS_DIR), "CELERY_BROKER_URL": "" if broker.startswith("file") else broker,
-           "CELERY_QUEUE_DIR": str(queue), "JOB_SHARD_IMAGES": str(settings.JOB_SHARD_IMAGES),
-           "EXPLAINLAB_VAR": str(tmp_path / "var")}
+    env = {
+        **os.environ,
+        "DEBUG": "1",
+        "OMP_NUM_THREADS": "1",
+        "LOG_LEVEL": "INFO",
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+        f"/{db['NAME']}",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "EXPLAINER_CACHE_DIR": str(settings.EXPLAINER_CACHE_DIR),
+        "JOBS_DIR": str(settings.JOBS_DIR),
+        "CELERY_BROKER_URL": "" if broker.startswith("file") else broker,
+        "CELERY_QUEUE_DIR": str(queue),
+        "JOB_SHARD_IMAGES": str(settings.JOB_SHARD_IMAGES),
+        "EXPLAINLAB_VAR": str(tmp_path / "var"),
+    }
     if db.get("PASSWORD"):
         env["DATABASE_URL"] = env["DATABASE_URL"].replace(f"{db['USER']}@", f"{db['USER']}:{db['PASSWORD']}@")
     pool = Workers(env, tmp_path)
@@ -99,16 +138,19 @@ def use_broker(url: str, options: dict) -> None:
     app.amqp._producer_pool = None
 
 
-def wait_for(job: Job, states=("done", "failed", "cancelled"), timeout: float = 120, workers=None,
-             until=None) -> Job:
+def wait_for(
+    job: Job, states=("done", "failed", "cancelled"), timeout: float = 120, workers=None, until=None
+) -> Job:
     """Poll the job's row until it is in one of `states` (or `until(job)` is true); fail with the logs."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         job.refresh_from_db()
-        if (until(job) if until else job.state in states):
+        if until(job) if until else job.state in states:
             return job
         time.sleep(0.2)
-    logs = "\n".join(f"--- {name}\n{workers.log(name)[-3000:]}" for name in (workers.running if workers else ()))
+    logs = "\n".join(
+        f"--- {name}\n{workers.log(name)[-3000:]}" for name in (workers.running if workers else ())
+    )
     pytest.fail(f"job {job.pk} still {job.state} ({job.message}) after {timeout} s\n{logs}")
 
 
@@ -118,8 +160,17 @@ def model_spec(tmp_path) -> str:
     torch.manual_seed(0)
     torch.save(SmallCNN(num_classes=3).state_dict(), tmp_path / "weights.pt")
     spec = tmp_path / "model.json"
-    spec.write_text(json.dumps({"arch": "small_cnn", "checkpoint": "weights.pt", "num_classes": 3,
-                                "class_names": ["a", "b", "c"], "input_size": 64}))
+    spec.write_text(
+        json.dumps(
+            {
+                "arch": "small_cnn",
+                "checkpoint": "weights.pt",
+                "num_classes": 3,
+                "class_names": ["a", "b", "c"],
+                "input_size": 64,
+            }
+        )
+    )
     return str(spec)
 
 

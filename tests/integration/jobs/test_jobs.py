@@ -1,6 +1,7 @@
 """Jobs without a worker process (Celery's eager mode where a job must run): the upload request only
 stores the file, pages and their permissions, cancel and retry with CSRF, lost workers, --enqueue,
 a gaze report started from its data set's page."""
+
 from __future__ import annotations
 
 import io
@@ -56,7 +57,9 @@ def test_a_large_upload_is_stored_in_the_request_and_checked_by_the_job(staff_cl
             zf.writestr(name, data)
         zf.writestr("padding/blob.bin", np.random.default_rng(0).bytes(24 * 1024 * 1024))
     body = archive.getvalue()
-    response = staff_client.post(reverse("gaze-upload"), {"name": "big", "archive": SimpleUploadedFile("big.zip", body)})
+    response = staff_client.post(
+        reverse("gaze-upload"), {"name": "big", "archive": SimpleUploadedFile("big.zip", body)}
+    )
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
     assert calls == [] and job.state == "queued" and not GazeDataset.objects.exists()
@@ -70,19 +73,33 @@ def test_a_large_upload_is_stored_in_the_request_and_checked_by_the_job(staff_cl
 
 def test_pages_show_a_researcher_their_own_jobs_and_a_superuser_all(client, researcher, django_user_model):
     mine = Job.objects.create(kind="precompute", params={"folder": "/x"}, started_by=researcher)
-    other = Job.objects.create(kind="analysis", params={"study": "s"},
-                               started_by=django_user_model.objects.create_user("o", is_staff=True))
+    other = Job.objects.create(
+        kind="analysis",
+        params={"study": "s"},
+        started_by=django_user_model.objects.create_user("o", is_staff=True),
+    )
     urls = [reverse("job-list"), reverse("job-detail", args=[mine.pk]), reverse("job-status", args=[mine.pk])]
     assert all("/accounts/login/" in client.get(url)["Location"] for url in urls)
     client.force_login(django_user_model.objects.create_user("visitor"))
     assert {client.get(url).status_code for url in urls} == {403}
     client.force_login(researcher)
     listing = client.get(reverse("job-list")).content.decode()
-    assert reverse("job-detail", args=[mine.pk]) in listing and reverse("job-detail", args=[other.pk]) not in listing
+    assert (
+        reverse("job-detail", args=[mine.pk]) in listing
+        and reverse("job-detail", args=[other.pk]) not in listing
+    )
     assert client.get(reverse("job-detail", args=[other.pk])).status_code == 404
     status = client.get(reverse("job-status", args=[mine.pk])).json()
-    assert status == {"state": "queued", "progress": 0.0, "done": 0, "total": 0, "message": "", "error": "",
-                      "active": True, "result": {}}
+    assert status == {
+        "state": "queued",
+        "progress": 0.0,
+        "done": 0,
+        "total": 0,
+        "message": "",
+        "error": "",
+        "active": True,
+        "result": {},
+    }
     page = client.get(reverse("job-detail", args=[mine.pk])).content.decode()
     assert 'src="/static/study/job.js"' in page and "<script>" not in page and ">Cancel</button>" in page
     client.force_login(django_user_model.objects.create_superuser("admin", password="pw-Secret-123"))
@@ -97,7 +114,9 @@ def test_cancel_and_retry_need_csrf_and_follow_the_states(researcher, settings):
     client.get(reverse("job-detail", args=[job.pk]))
     token = {"csrfmiddlewaretoken": client.cookies["csrftoken"].value}
     assert client.post(reverse("job-retry", args=[job.pk]), token).status_code == 409  # not failed yet
-    assert client.post(reverse("job-cancel", args=[job.pk]), token)["Location"] == reverse("job-detail", args=[job.pk])
+    assert client.post(reverse("job-cancel", args=[job.pk]), token)["Location"] == reverse(
+        "job-detail", args=[job.pk]
+    )
     job.refresh_from_db()
     assert job.state == "cancelled" and job.finished_at is not None
     jobs.execute(job.pk, "late-worker")  # a worker taking the message after the cancel does nothing
@@ -112,8 +131,9 @@ def test_a_running_job_whose_worker_died_is_queued_again_then_failed(settings):
     settings.JOB_MAX_ATTEMPTS = 2
     old = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS + 1)
     silent = Job.objects.create(kind="analysis", state="running", attempts=1, heartbeat_at=old, worker="w9@a")
-    alive = Job.objects.create(kind="analysis", state="running", attempts=1, heartbeat_at=timezone.now(),
-                               worker="w1@b")
+    alive = Job.objects.create(
+        kind="analysis", state="running", attempts=1, heartbeat_at=timezone.now(), worker="w1@b"
+    )
     assert jobs.requeue_lost() == [silent.pk]
     silent.refresh_from_db()
     assert silent.state == "queued" and "worker died" in silent.message
@@ -127,7 +147,9 @@ def test_a_running_job_whose_worker_died_is_queued_again_then_failed(settings):
 def test_enqueue_flag_queues_the_command_and_the_job_does_what_the_command_does(tmp_path, jobs_inline):
     source = write_tree(tmp_path / "src", good_files(2))
     with jobs_inline():
-        call_command("import_gaze", "queued", str(source), "--task", "free viewing", "--enqueue", stdout=io.StringIO())
+        call_command(
+            "import_gaze", "queued", str(source), "--task", "free viewing", "--enqueue", stdout=io.StringIO()
+        )
     job = Job.objects.get()
     assert (job.kind, job.state, job.params["path"]) == ("gaze_import", "done", str(source))
     direct = import_gaze_path("direct", source)
@@ -141,12 +163,16 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, tmp_path, jobs
     import_gaze_path("small", write_tree(tmp_path / "src", good_files(2)))
     page = staff_client.get(reverse("gaze-dataset", args=["small"])).content.decode()
     assert 'action="/r/gaze/small/report/"' in page
-    bad = staff_client.post(reverse("gaze-report-start", args=["small"]), {"model": "efficientnet-lite0",
-                                                                           "methods": "gradcam,lime"})
+    bad = staff_client.post(
+        reverse("gaze-report-start", args=["small"]),
+        {"model": "efficientnet-lite0", "methods": "gradcam,lime"},
+    )
     assert bad.status_code == 400 and not Job.objects.exists()
     with jobs_inline():
-        response = staff_client.post(reverse("gaze-report-start", args=["small"]),
-                                     {"model": "efficientnet-lite0", "methods": "gradcam,fem"})
+        response = staff_client.post(
+            reverse("gaze-report-start", args=["small"]),
+            {"model": "efficientnet-lite0", "methods": "gradcam,fem"},
+        )
     job = Job.objects.get()
     assert response["Location"] == reverse("job-detail", args=[job.pk])
     assert job.state == "done" and job.shards_total == 2 and job.shards_done == [0, 1], job.error

@@ -2,6 +2,7 @@
 upload page ends like the command; a failing job shows its error; cancel stops within one batch; a
 SIGKILLed worker leaves only complete shards and a restart finishes the rest without recomputing; two
 workers compute each map once."""
+
 from __future__ import annotations
 
 import hashlib
@@ -30,7 +31,8 @@ def staff_client(client, django_user_model):
 
 
 def mit1003_subset(source: Path, folder: Path, n: int = 3) -> Path:
-    """The first `n` stimuli of the real sample with their maps, and its fixation points (links, read in place)."""
+    """The first `n` stimuli of the real sample with their maps, and its fixation points (links: read in
+    place)."""
     for sub in ("stimuli", "fixation_maps", "fixation_points"):
         (folder / sub).mkdir(parents=True)
     for image in sorted((source / "stimuli").iterdir())[:n]:
@@ -50,14 +52,22 @@ def snapshot(name: str) -> dict:
         return hashlib.sha256(Path(field.path).read_bytes()).hexdigest()
 
     return {
-        "dataset": {k: getattr(dataset, k) for k in ("description", "task", "n_observers", "pixels_per_degree",
-                                                      "sigma_px", "source_format")},
-        "stimuli": sorted((s.name, s.width, s.height, s.sha256, digest(s.image))
-                          for s in GazeStimulus.objects.filter(dataset=dataset)),
-        "maps": sorted((m.stimulus.name, m.source_name, m.source_sha256, digest(m.array), digest(m.preview))
-                       for m in GazeMap.objects.filter(stimulus__dataset=dataset)),
-        "fixations": sorted((f.stimulus.name, f.count, f.source_sha256, digest(f.array))
-                            for f in GazeFixations.objects.filter(stimulus__dataset=dataset)),
+        "dataset": {
+            k: getattr(dataset, k)
+            for k in ("description", "task", "n_observers", "pixels_per_degree", "sigma_px", "source_format")
+        },
+        "stimuli": sorted(
+            (s.name, s.width, s.height, s.sha256, digest(s.image))
+            for s in GazeStimulus.objects.filter(dataset=dataset)
+        ),
+        "maps": sorted(
+            (m.stimulus.name, m.source_name, m.source_sha256, digest(m.array), digest(m.preview))
+            for m in GazeMap.objects.filter(stimulus__dataset=dataset)
+        ),
+        "fixations": sorted(
+            (f.stimulus.name, f.count, f.source_sha256, digest(f.array))
+            for f in GazeFixations.objects.filter(stimulus__dataset=dataset)
+        ),
     }
 
 
@@ -68,17 +78,35 @@ def test_gaze_upload_through_a_worker_matches_the_command(workers, staff_client,
         for path in sorted(folder.rglob("*")):
             if path.is_file():
                 zf.write(path, path.relative_to(folder).as_posix())
-    response = staff_client.post(reverse("gaze-upload"), {
-        "name": "uploaded", "n_observers": "15", "ppd": "35", "task": "free viewing, 3 s",
-        "archive": SimpleUploadedFile("mit.zip", archive.getvalue(), content_type="application/zip")})
+    response = staff_client.post(
+        reverse("gaze-upload"),
+        {
+            "name": "uploaded",
+            "n_observers": "15",
+            "ppd": "35",
+            "task": "free viewing, 3 s",
+            "archive": SimpleUploadedFile("mit.zip", archive.getvalue(), content_type="application/zip"),
+        },
+    )
     job = Job.objects.get()
     assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
     assert job.state == "queued" and not GazeDataset.objects.exists()
     workers.start("w1")
     wait_for(job, workers=workers)
     assert job.state == "done", job.error
-    call_command("import_gaze", "command", str(folder), "--observers", "15", "--ppd", "35",
-                 "--task", "free viewing, 3 s", "--verbosity", "0")
+    call_command(
+        "import_gaze",
+        "command",
+        str(folder),
+        "--observers",
+        "15",
+        "--ppd",
+        "35",
+        "--task",
+        "free viewing, 3 s",
+        "--verbosity",
+        "0",
+    )
     uploaded, command = snapshot("uploaded"), snapshot("command")
     assert uploaded == command and len(uploaded["stimuli"]) == 4 and len(uploaded["fixations"]) == 1
     page = staff_client.get(response["Location"]).content.decode()
@@ -86,11 +114,19 @@ def test_gaze_upload_through_a_worker_matches_the_command(workers, staff_client,
 
 
 def test_a_failing_job_shows_its_error(workers, staff_client, model_spec, image_folder):
-    missing = jobs.enqueue("precompute", {"model": model_spec, "folder": "/nowhere/at/all", "methods": ["fem"]})
-    job = jobs.enqueue("precompute", {"model": model_spec, "folder": str(image_folder), "methods": ["nomethod"]})
+    missing = jobs.enqueue(
+        "precompute", {"model": model_spec, "folder": "/nowhere/at/all", "methods": ["fem"]}
+    )
+    job = jobs.enqueue(
+        "precompute", {"model": model_spec, "folder": str(image_folder), "methods": ["nomethod"]}
+    )
     workers.start("w1")
     wait_for(missing, workers=workers)
-    assert missing.state == "failed" and "no images (.bmp, " in missing.error and "/nowhere/at/all" in missing.error
+    assert (
+        missing.state == "failed"
+        and "no images (.bmp, " in missing.error
+        and "/nowhere/at/all" in missing.error
+    )
     wait_for(job, workers=workers)
     assert job.state == "failed" and "shard 1 of 1: cannot precompute ['nomethod']" in job.error
     Job.objects.filter(pk=job.pk).update(started_by=staff_client.session["_auth_user_id"])
@@ -101,24 +137,48 @@ def test_a_failing_job_shows_its_error(workers, staff_client, model_spec, image_
 
 
 def test_cancel_stops_a_running_job_within_one_batch(workers, model_spec, image_folder, settings):
-    job = jobs.enqueue("precompute", {"model": model_spec, "folder": str(image_folder), "methods": ["smoothgrad"],
-                                      "targets": [0], "params": SLOW_METHOD, "batch_size": 2})
+    job = jobs.enqueue(
+        "precompute",
+        {
+            "model": model_spec,
+            "folder": str(image_folder),
+            "methods": ["smoothgrad"],
+            "targets": [0],
+            "params": SLOW_METHOD,
+            "batch_size": 2,
+        },
+    )
     workers.start("w1")
     cache = Path(settings.EXPLAINER_CACHE_DIR)
-    wait_for(job, workers=workers, until=lambda j: (cache / "shards").is_dir()
-             and len(list((cache / "shards").glob("*.json"))) >= 1)
+    wait_for(
+        job,
+        workers=workers,
+        until=lambda j: (cache / "shards").is_dir() and len(list((cache / "shards").glob("*.json"))) >= 1,
+    )
     assert jobs.cancel(job)
     at_cancel = len(stored_keys(cache))
     wait_for(job, workers=workers, until=lambda j: "stopped: cancelled" in workers.log("w1"), timeout=60)
     job.refresh_from_db()
     stored = len(stored_keys(cache))
-    assert job.state == "cancelled" and at_cancel <= stored <= at_cancel + 2 < 16  # at most the batch in flight
+    assert (
+        job.state == "cancelled" and at_cancel <= stored <= at_cancel + 2 < 16
+    )  # at most the batch in flight
 
 
-def test_a_killed_worker_leaves_whole_shards_and_a_restart_finishes_the_rest(workers, model_spec, image_folder,
-                                                                              settings):
-    job = jobs.enqueue("precompute", {"model": model_spec, "folder": str(image_folder), "methods": ["smoothgrad"],
-                                      "targets": [0], "params": SLOW_METHOD, "batch_size": 2})
+def test_a_killed_worker_leaves_whole_shards_and_a_restart_finishes_the_rest(
+    workers, model_spec, image_folder, settings
+):
+    job = jobs.enqueue(
+        "precompute",
+        {
+            "model": model_spec,
+            "folder": str(image_folder),
+            "methods": ["smoothgrad"],
+            "targets": [0],
+            "params": SLOW_METHOD,
+            "batch_size": 2,
+        },
+    )
     workers.start("w1")
     cache = Path(settings.EXPLAINER_CACHE_DIR)
     wait_for(job, workers=workers, until=lambda j: len(list((cache / "shards").glob("*.json"))) >= 2)
@@ -139,8 +199,16 @@ def test_two_workers_compute_each_map_exactly_once(workers, model_spec, image_fo
     workers.env["JOB_SHARD_IMAGES"] = "4"
     workers.start("w1")
     workers.start("w2")
-    job = jobs.enqueue("precompute", {"model": model_spec, "folder": str(image_folder),
-                                      "methods": ["smoothgrad", "gradcam"], "params": SLOW_METHOD, "batch_size": 2})
+    job = jobs.enqueue(
+        "precompute",
+        {
+            "model": model_spec,
+            "folder": str(image_folder),
+            "methods": ["smoothgrad", "gradcam"],
+            "params": SLOW_METHOD,
+            "batch_size": 2,
+        },
+    )
     wait_for(job, workers=workers)
     assert job.state == "done" and job.shards_total == 4 and job.shards_done == [0, 1, 2, 3], job.error
     keys = stored_keys(Path(settings.EXPLAINER_CACHE_DIR))

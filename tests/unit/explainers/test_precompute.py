@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+import explainers.cache as cache_module
 import explainers.precompute as precompute_module
 from explainers import CacheError, ExplainError, explain, load_model
-import explainers.cache as cache_module
 from explainers.cache import MapCache, file_sha256, load_map
-from explainers.render import jet_overlay, white_mask
 from explainers.precompute import precompute
+from explainers.render import jet_overlay, white_mask
 
 
 @pytest.fixture
@@ -102,8 +102,8 @@ def test_stored_maps_renders_and_provenance(tmp_path, model, image_paths):
 
 def test_predicted_targets_cost_one_forward_pass_per_batch(tmp_path, model, image_paths, monkeypatch):
     calls = forward_calls(monkeypatch, model)
-    records = precompute(model, image_paths, ["gradcam", "fem"], batch_size=2, cache_dir=tmp_path, device="cpu",
-                         progress=False)
+    records = precompute(model, image_paths, ["gradcam", "fem"], batch_size=2, cache_dir=tmp_path,
+                         device="cpu", progress=False)
     assert calls == [2, 2, 2, 2]  # per batch: gradcam's pass (which predicts), fem's pass; no predict pass
     images = model.preprocess(image_paths)
     predicted = model.module(images).argmax(dim=1).tolist()
@@ -126,16 +126,18 @@ def test_second_run_recomputes_nothing(tmp_path, model, image_paths, monkeypatch
 def test_interrupted_run_resumes(tmp_path, model, image_paths, monkeypatch):
     calls = counting(monkeypatch, fail_on_call=2)
     with pytest.raises(KeyboardInterrupt):
-        precompute(model, image_paths, ["gradcam"], targets=[3], batch_size=2, cache_dir=tmp_path, device="cpu",
-                   progress=False)
+        precompute(model, image_paths, ["gradcam"], targets=[3], batch_size=2, cache_dir=tmp_path,
+                   device="cpu", progress=False)
     assert calls == [2, 2]
     first = stored_keys(tmp_path)
-    assert len(first) == 2 and all(np.load(p).shape == (2, 32, 32) for p in (tmp_path / "shards").glob("*.npy"))
+    shards = list((tmp_path / "shards").glob("*.npy"))
+    assert len(first) == 2 and all(np.load(p).shape == (2, 32, 32) for p in shards)
     calls = counting(monkeypatch)
     records = precompute(model, image_paths, ["gradcam"], targets=[3], batch_size=2, cache_dir=tmp_path,
                          device="cpu", progress=False)
     assert calls == [2] and len(records) == 4  # only the second batch was computed
-    assert [r.key for r in records[:2]] == first and sorted(stored_keys(tmp_path)) == sorted(r.key for r in records)
+    assert [r.key for r in records[:2]] == first
+    assert sorted(stored_keys(tmp_path)) == sorted(r.key for r in records)
 
 
 def test_cancel_from_the_progress_callback_keeps_finished_batches(tmp_path, model, image_paths):
@@ -154,7 +156,8 @@ def test_cancel_from_the_progress_callback_keeps_finished_batches(tmp_path, mode
 def test_renders_during_the_run_match_renders_on_demand(tmp_path, model, image_paths):
     during = precompute(model, image_paths[:2], ["fem"], targets=[0], cache_dir=tmp_path / "a", device="cpu",
                         progress=False, renders=True)
-    paths = [(tmp_path / "a" / "renders" / r.key[:2] / f"{r.key}.{n}.png") for r in during for n in ("overlay", "mask")]
+    paths = [tmp_path / "a" / "renders" / r.key[:2] / f"{r.key}.{n}.png"
+             for r in during for n in ("overlay", "mask")]
     assert all(p.is_file() for p in paths)
     later = precompute(model, image_paths[:2], ["fem"], targets=[0], cache_dir=tmp_path / "b", device="cpu",
                        progress=False)
@@ -170,8 +173,8 @@ def test_several_writers_at_once_leave_only_complete_shards(tmp_path, model, ima
 
     def run(m):
         try:
-            results.append(precompute(m, image_paths, ["fem"], targets=[0, 1], batch_size=1, cache_dir=tmp_path,
-                                      device="cpu", progress=False))
+            results.append(precompute(m, image_paths, ["fem"], targets=[0, 1], batch_size=1,
+                                      cache_dir=tmp_path, device="cpu", progress=False))
         except Exception as error:  # pragma: no cover - reported below
             errors.append(error)
 
@@ -181,19 +184,22 @@ def test_several_writers_at_once_leave_only_complete_shards(tmp_path, model, ima
     assert not errors and len(results) == 2
     assert [r.key for r in results[0]] == [r.key for r in results[1]]
     for manifest_path in (tmp_path / "shards").glob("*.json"):
-        assert len(np.load(manifest_path.with_suffix(".npy"))) == len(json.loads(manifest_path.read_text())["keys"])
+        keys = json.loads(manifest_path.read_text())["keys"]
+        assert len(np.load(manifest_path.with_suffix(".npy"))) == len(keys)
     assert set(stored_keys(tmp_path)) == {r.key for r in results[0]}
     np.testing.assert_array_equal(MapCache(tmp_path).get(results[0][0].key).load(), results[1][0].load())
 
 
 def test_a_changed_file_at_the_same_path_is_hashed_again(tmp_path, model, image_paths, monkeypatch):
-    first = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu", progress=False)
+    first = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu",
+                       progress=False)
     hashed = []
     monkeypatch.setattr(cache_module, "file_sha256", lambda p: hashed.append(p) or file_sha256(p))
     assert precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu",
                       progress=False) == first and hashed == []  # size and mtime unchanged: hashes reused
     Image.open(image_paths[1]).rotate(90).save(image_paths[1])
-    second = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu", progress=False)
+    second = precompute(model, image_paths, ["fem"], targets=[0], cache_dir=tmp_path, device="cpu",
+                        progress=False)
     assert hashed == [image_paths[1]] and second[1].key != first[1].key and second[0].key == first[0].key
     assert len(stored_keys(tmp_path)) == 5
 
