@@ -136,8 +136,11 @@ class Reporter:
             total = max(total, done)
             fields.update(items_done=done, items_total=total, progress=done / total if total else 0.0,
                           message=message[:500])
-        elif message:
-            fields["message"] = message[:500]
+        else:  # a shard: its own count in the message; the job's fraction counts finished shards
+            shards = self.job.shards_total
+            fields["message"] = (message or f"shard {self.shard + 1} of {shards}: {done} of {total} images")[:500]
+            if shards == 1 and total:
+                fields["progress"] = done / total
         if not Job.objects.filter(pk=self.job.pk, state=State.RUNNING).update(**fields):
             raise JobCancelled(f"job {self.job.pk} is no longer running")
 
