@@ -195,3 +195,29 @@ LOGGING = {
 
 # Where the explainer backend keeps its content-addressed cache and trained decoders.
 EXPLAINER_CACHE_DIR = Path(os.environ.get("EXPLAINER_CACHE_DIR", VAR_DIR / "cache"))
+
+# Jobs (study.jobs) run on Celery workers. CELERY_BROKER_URL: redis://host:6379/0 in production; empty:
+# kombu's filesystem transport in VAR_DIR/celery (one machine, no server; `make demo` starts a worker).
+# Job state lives in the database; Celery keeps no results.
+JOBS_DIR = Path(os.environ.get("JOBS_DIR", VAR_DIR / "jobs"))  # uploads waiting for import, job outputs
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "") or "filesystem://"
+if CELERY_BROKER_URL.startswith("filesystem"):
+    _QUEUE_DIR = Path(os.environ.get("CELERY_QUEUE_DIR", VAR_DIR / "celery" / "queue"))
+    _QUEUE_DIR.mkdir(parents=True, exist_ok=True)
+    (_QUEUE_DIR.parent / "control").mkdir(exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(_QUEUE_DIR), "data_folder_out": str(_QUEUE_DIR),
+                                       "control_folder": str(_QUEUE_DIR.parent / "control")}
+else:  # a message whose worker died is delivered again after this many seconds (longer than any one task)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", "3600"))}
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A running job reports after each batch; one silent for longer is taken as lost (its worker died).
+JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "600"))
+JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+JOB_SHARD_IMAGES = int(os.environ.get("JOB_SHARD_IMAGES", "256"))  # images per shard task on the gpu queue
+JOB_DEVICE = os.environ.get("JOB_DEVICE", "auto")  # device of precompute and gaze report jobs

@@ -96,15 +96,25 @@ class BaseCAM:
 
     def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
         """(B, 3, H, W) batch, one class per image -> (B, H, W) float32 in [0, 1] on the images' device."""
-        targets = as_targets(targets, len(images), images.device)
-        activation, gradient, _ = self.activations_and_gradients(images, targets)
-        cam = self.cam(activation, gradient, images, targets)
-        return normalise(upsample(torch.relu(cam.float()), images.shape[-2:]))
+        return self.maps_and_scores(images, as_targets(targets, len(images), images.device))[0]
 
-    def activations_and_gradients(self, images: torch.Tensor, targets: torch.Tensor):
-        """-> activation (B, K, h, w), its gradient of the target scores (or None), scores (B, C)."""
+    def maps_and_scores(self, images: torch.Tensor, targets=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """As `__call__`, also returning the (B, C) scores of the same forward pass; with targets None
+        each image's top-scoring class is explained (the prediction costs no second pass)."""
+        if targets is not None:
+            targets = as_targets(targets, len(images), images.device)
+        activation, gradient, scores = self.activations_and_gradients(images, targets)
+        targets = scores.argmax(dim=1) if targets is None else targets
+        cam = self.cam(activation, gradient, images, targets)
+        return normalise(upsample(torch.relu(cam.float()), images.shape[-2:])), scores
+
+    def activations_and_gradients(self, images: torch.Tensor, targets: torch.Tensor | None):
+        """-> activation (B, K, h, w), its gradient of the target scores (or None), scores (B, C);
+        targets None: each image's top-scoring class."""
         with capture_activation(self.layer, self.uses_gradients) as store, torch.no_grad():
             scores = self.module(images)
+        if targets is None:
+            targets = scores.detach().argmax(dim=1)
         if store["calls"] != 1:
             raise ExplainError(f"target layer ran {store['calls']} times in one forward pass; "
                                "choose a module that runs exactly once")

@@ -24,7 +24,19 @@ def isolated_media(settings, tmp_path):
     """Point MEDIA_ROOT and the explainer cache at a fresh folder for one test."""
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.EXPLAINER_CACHE_DIR = tmp_path / "cache"
+    settings.JOBS_DIR = tmp_path / "jobs"
     return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def jobs_inline(django_capture_on_commit_callbacks):
+    """Run queued jobs in this process, at once (Celery's eager mode), when the enqueuing transaction
+    commits: `with jobs_inline(): client.post(...)`."""
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield lambda: django_capture_on_commit_callbacks(execute=True)
+    app.conf.task_always_eager = False
 
 
 @pytest.fixture(autouse=True)

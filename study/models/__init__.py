@@ -1,8 +1,9 @@
 """The study app's tables: studies and their arms and items, participants and trials."""
 from study.models.study import Arm, Item, Stimulus, Study
+from study.models.job import Job
 from study.models.gaze import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.models.participant import Participant, RecruitmentRecord, Trial
 from study.models.access import Access, GazeDatasetShare, StudyShare
 
 __all__ = ["Access", "Arm", "GazeDataset", "GazeDatasetShare", "GazeFixations", "GazeMap", "GazeStimulus",
-           "Item", "Participant", "RecruitmentRecord", "Stimulus", "Study", "StudyShare", "Trial"]
+           "Item", "Job", "Participant", "RecruitmentRecord", "Stimulus", "Study", "StudyShare", "Trial"]

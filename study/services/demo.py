@@ -298,6 +298,6 @@ def read_gallery() -> list[GalleryEntry]:
 
 
 def gallery_file(key: str, render: str) -> Path | None:
-    """The PNG `render` ("overlay" or "mask") of a cached map, or None."""
+    """The PNG `render` ("overlay" or "mask") of a cached map (made on first request), or None."""
     entry = MapCache(settings.EXPLAINER_CACHE_DIR).get(key)
-    return entry.files.get(render) if entry else None
+    return entry.render(render) if entry else None

@@ -8,28 +8,25 @@ Uploading needs the "add gaze dataset" permission.
 
 from __future__ import annotations
 
+import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.core.files.uploadhandler import FileUploadHandler, StopUpload
+from django.db import transaction
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
-from django.views.decorators.http import require_safe
+from django.views.decorators.http import require_POST, require_safe
 
+from study import jobs
 from study.access import visible
 from study.middleware import max_request_bytes
-from study.models import GazeDataset, GazeStimulus
-from study.services.gaze_import import (
-    GazeImportError,
-    ImportOptions,
-    Problem,
-    import_gaze,
-    unpacked_limit,
-    zip_entries,
-)
+from study.models import GazeDataset, GazeStimulus, Job
+from study.services.gaze_import import GazeImportError, ImportOptions, Problem, option_problems, path_problem
 from study.views.researcher import researcher_required
 
 
@@ -90,11 +87,11 @@ def _upload(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse
         ]
     else:
         try:
-            dataset = _import_upload(request)
+            job = _enqueue_upload(request)
         except GazeImportError as error:
             problems = list(error.problems)
         else:
-            url = reverse("gaze-dataset", args=[dataset.name])
+            url = reverse("job-detail", args=[job.pk])
             if request.headers.get("x-requested-with") == "XMLHttpRequest":
                 return JsonResponse({"redirect": url})
             return redirect(url)
@@ -114,8 +111,11 @@ def _upload_context(values=None, problems=()) -> dict:
     }
 
 
-def _import_upload(request: HttpRequest) -> GazeDataset:
-    """Import the POSTed zip archive, or the POSTed stimuli, maps and fixation table."""
+def _enqueue_upload(request: HttpRequest) -> Job:
+    """Store the POSTed zip archive, or the POSTed stimuli, maps and fixation table (as a folder laid out
+    like `import_gaze`'s), in a new job's folder and queue the job, which checks and imports them. The
+    request checks only the form's values and file names; it reads no file: every check of the data
+    runs in the job, all or nothing."""
     post, files = request.POST, request.FILES
     problems: list[Problem] = []
     options = ImportOptions(
@@ -128,6 +128,7 @@ def _import_upload(request: HttpRequest) -> GazeDataset:
         weight_by_duration=post.get("weight_by_duration") == "on",
         owner_id=request.user.pk,
     )
+    problems.extend(option_problems(options))
     archive = files.get("archive")
     uploads = {
         "stimuli/": files.getlist("stimuli"),
@@ -140,19 +141,45 @@ def _import_upload(request: HttpRequest) -> GazeDataset:
         problems.append(
             Problem("(upload)", "choose a zip archive, or the stimuli and their maps or fixation table")
         )
-    entries = {}
+    names = set()
     for folder, uploaded in uploads.items():
         for file in uploaded:
-            if folder + file.name in entries:
+            if folder + file.name in names:
                 problems.append(Problem(folder + file.name, "uploaded twice"))
-            entries[folder + file.name] = file.read
+            if file.name in {"", ".", ".."}:
+                problems.append(Problem(folder + file.name, "has no usable file name"))
+            elif why := path_problem(folder + file.name):
+                problems.append(Problem(folder + file.name, why))
+            names.add(folder + file.name)
     if problems:
         raise GazeImportError(problems)
-    name = post.get("name", "").strip()
-    if archive:
-        with zip_entries(archive, archive.name, unpacked_limit()) as unpacked:
-            return import_gaze(name, unpacked, options)
-    return import_gaze(name, entries, options)
+    with transaction.atomic():  # the job is sent to the workers once its files are in place
+        params = {"name": post.get("name", "").strip(), "options": asdict(options),
+                  "upload": "archive.zip" if archive else "data",
+                  "archive_name": archive.name if archive else ""}
+        job = jobs.enqueue("gaze_import", params, request.user)
+        folder = jobs.output_dir(job) / "upload"
+        try:
+            if archive:
+                _save(archive, folder / "archive.zip")
+            for prefix, uploaded in uploads.items():
+                for file in uploaded:
+                    _save(file, folder / "data" / prefix / file.name)
+        except BaseException:
+            shutil.rmtree(jobs.output_dir(job), ignore_errors=True)
+            raise
+    return job
+
+
+def _save(upload, path: Path) -> None:
+    """Move a streamed upload's temporary file to `path` (or write a small in-memory one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(upload, "temporary_file_path"):
+        shutil.move(upload.temporary_file_path(), path)
+        return
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
 
 
 def _number(post, field: str, kind: type, problems: list[Problem]):
@@ -178,6 +205,26 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
         "study/gaze/dataset.html",
         {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report},
     )
+
+
+@require_POST
+@researcher_required
+def report_start(request: HttpRequest, name: str) -> HttpResponse:
+    """Queue a gaze report of this data set for the posted model and methods; answer with its job page."""
+    from study.services.gaze_report import GazeReportError, parse_methods
+
+    dataset = get_object_or_404(_datasets(request), name=name)
+    model = request.POST.get("model", "").strip()
+    try:
+        methods = parse_methods(request.POST.get("methods", ""))
+    except GazeReportError as error:
+        return HttpResponse(str(error), status=400, content_type="text/plain")
+    if model != "efficientnet-lite0" and not Path(model).is_file():
+        return HttpResponse("model must be efficientnet-lite0 or the path of a model spec JSON file on the "
+                            "server", status=400, content_type="text/plain")
+    job = jobs.enqueue("gaze_report", {"dataset": dataset.name, "model": model, "methods": methods},
+                       request.user)
+    return redirect("job-detail", pk=job.pk)
 
 
 @require_safe

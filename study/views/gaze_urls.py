@@ -8,6 +8,7 @@ urlpatterns = [
     path("", gaze.dataset_list, name="gaze-list"),
     path("upload/", gaze.upload, name="gaze-upload"),
     path("<slug:name>/", gaze.dataset_detail, name="gaze-dataset"),
+    path("<slug:name>/report/", gaze.report_start, name="gaze-report-start"),
     path("<slug:name>/s/<str:stimulus>/", gaze.stimulus_detail, name="gaze-stimulus"),
     path(
         "<slug:name>/s/<str:stimulus>/image",

@@ -1,4 +1,6 @@
-"""A researcher uploads part of the real MIT1003 sample as a zip in Chromium and sees it listed."""
+"""A researcher uploads part of the real MIT1003 sample as a zip in Chromium, lands on the import job's
+page and from there on the data set (jobs run in Celery's eager mode here; tests/integration/jobs runs
+real workers)."""
 
 import zipfile
 
@@ -13,6 +15,15 @@ SUBSET = ("i05june05_static_street_boston_p1010764", "i1000274881", "i1000978947
 @pytest.fixture(autouse=True)
 def _plain_http(settings):
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _jobs_in_the_request():
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
 
 
 def sample_zip(mit1003_dir, path, extra: dict[str, bytes] | None = None):
@@ -45,7 +56,10 @@ def test_researcher_uploads_a_zip_and_sees_the_data_set(
     page.fill("input[name=task]", "free viewing")
     page.set_input_files("input[name=archive]", str(sample_zip(mit1003_dir, tmp_path / "mit.zip")))
     page.click("#gaze-upload button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/r/gaze/mit-browser/", timeout=60_000)
+    page.wait_for_url(f"{live_server.url}/r/jobs/*/", timeout=60_000)
+    assert page.inner_text("#job-state") == "done"
+    page.click(".job-results >> text=data set")
+    page.wait_for_url(f"{live_server.url}/r/gaze/mit-browser/")
 
     assert page.locator(".gaze-grid li").count() == 4
     assert page.locator(".gaze-grid img").first.evaluate("img => img.complete && img.naturalWidth > 0")
@@ -59,7 +73,7 @@ def test_researcher_uploads_a_zip_and_sees_the_data_set(
     )
 
 
-def test_a_bad_zip_shows_each_problem_and_stores_nothing(
+def test_a_bad_zip_shows_each_problem_on_the_job_page_and_stores_nothing(
     page, live_server, django_user_model, mit1003_dir, tmp_path
 ):
     log_in(page, live_server, django_user_model)
@@ -67,14 +81,9 @@ def test_a_bad_zip_shows_each_problem_and_stores_nothing(
     page.fill("input[name=name]", "mit-bad")
     page.set_input_files("input[name=archive]", str(archive))
     page.click("#gaze-upload button[type=submit]")
-    problem = page.locator("#gaze-problems li")
-    problem.first.wait_for(timeout=60_000)
-    assert problem.all_inner_texts() == [
-        "mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name"
-    ]
-    assert (
-        page.url == f"{live_server.url}/r/gaze/upload/"
-    )  # shown in place by the script; the form keeps its values
-    assert page.input_value("input[name=name]") == "mit-bad"
-    assert page.locator("#gaze-progress").evaluate("bar => bar.value") == 100  # upload progress events ran
+    page.wait_for_url(f"{live_server.url}/r/jobs/*/", timeout=60_000)
+    assert page.inner_text("#job-state") == "failed"
+    error = page.inner_text(".job-error")
+    assert "mit1003-sample/fixation_maps/ghost.png: no stimulus of the same name" in error
+    assert page.locator("button >> text=Retry").is_visible()
     assert not GazeDataset.objects.exists()

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.errors import AnalysisError
 from analysis.reports import write_simulatability_report
+from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
 from study.services.export import participants_dataframe, trials_dataframe
@@ -26,12 +27,18 @@ class Command(BaseCommand):
             help="Mann-Whitney p-values: exact (permutation with ties), asymptotic (the PV paper's normal "
                  f"approximation) or auto (exact up to {EXACT_MAX_TOTAL} participants in the two arms)",
         )
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, slug: str, out: Path, method: str, **options):
         try:
             study = Study.objects.get(slug=slug)
         except Study.DoesNotExist:
             raise CommandError(f"No study with slug {slug!r}.") from None
+        if options["enqueue"]:
+            job = jobs.enqueue("analysis", {"study": slug})
+            self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not --out).")
+            return
         try:
             paths = write_simulatability_report(
                 trials_dataframe(study), participants_dataframe(study), out, method=method

@@ -1,10 +1,12 @@
 """python manage.py build_study SLUG --model SPEC --dataset PATH [--arms gradcam,pv] ..."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
+from study import jobs
 from study.services.build import BuildError, BuildRequest, build_study
 from study.management.owner import add_owner_argument, owner_id
 from study.services.datasets import DatasetError
@@ -42,6 +44,8 @@ class Command(BaseCommand):
             "--replace", action="store_true", help="rebuild an existing study without participants"
         )
         add_owner_argument(parser)
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, *args, **options):
         request = BuildRequest(
@@ -60,6 +64,11 @@ class Command(BaseCommand):
             title=options["title"],
             owner_id=owner_id(options["owner"]),
         )
+        if options["enqueue"]:
+            params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}
+            job = jobs.enqueue("build_study", params)
+            self.stdout.write(f"Queued job {job.pk}: build of study {request.slug}.")
+            return
         try:
             study = build_study(request, progress=options["verbosity"] > 0)
         except (BuildError, DatasetError, ExplainerError) as error:

@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
+from study import jobs
 from study.models import GazeDataset
 from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
 
@@ -25,12 +26,24 @@ class Command(BaseCommand):
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
         parser.add_argument("--batch-size", type=int, default=8)
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, dataset: str, **options):
         try:
             row = GazeDataset.objects.get(name=dataset)
         except GazeDataset.DoesNotExist:
             raise CommandError(f"No gaze data set named {dataset!r}.") from None
+        if options["enqueue"]:
+            try:
+                methods = parse_methods(options["methods"])
+            except GazeReportError as error:
+                raise CommandError(str(error)) from error
+            params = {"dataset": row.name, "model": options["model"], "methods": methods,
+                      "device": options["device"], "batch_size": options["batch_size"]}
+            job = jobs.enqueue("gaze_report", params)
+            self.stdout.write(f"Queued job {job.pk}: gaze report of {row.name} (files on its job page).")
+            return
         try:
             report = gaze_report(
                 row,

@@ -1,9 +1,11 @@
 """python manage.py import_gaze NAME PATH: import a gaze data set from a folder or a zip archive."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
+from study import jobs
 from study.management.owner import add_owner_argument, owner_id
 from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze_path
 
@@ -33,6 +35,8 @@ class Command(BaseCommand):
             "--weight-by-duration", action="store_true", help="weigh fixations by their duration in GFDMs"
         )
         add_owner_argument(parser)
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, name: str, path: Path, **options):
         settings = ImportOptions(
@@ -45,6 +49,11 @@ class Command(BaseCommand):
             weight_by_duration=options["weight_by_duration"],
             owner_id=owner_id(options["owner"]),
         )
+        if options["enqueue"]:
+            job = jobs.enqueue("gaze_import", {"name": name, "path": str(path.resolve()),
+                                               "options": asdict(settings)})
+            self.stdout.write(f"Queued job {job.pk}: gaze import of {path} as {name}.")
+            return
         try:
             dataset = import_gaze_path(name, path, settings, progress=options["verbosity"] > 0)
         except GazeImportError as error:

@@ -1,4 +1,5 @@
-"""python manage.py precompute_heatmaps --model SPEC --images DIR --methods gradcam,fem [--targets ...]"""
+"""python manage.py precompute_heatmaps --model SPEC (--images DIR | --study SLUG) --methods gradcam,fem
+[--targets ...] [--enqueue]"""
 from pathlib import Path
 
 from django.conf import settings
@@ -6,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError, load_model
 from explainers.precompute import CACHEABLE, precompute
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
+from study import jobs
+from study.jobs import JobError
+from study.jobs.kinds import precompute_images
 
 
 class Command(BaseCommand):
@@ -16,8 +18,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True,
                             help='"efficientnet-lite0" or a JSON model spec (see explainers.models)')
-        parser.add_argument("--images", required=True, type=Path,
-                            help="a folder of images (searched recursively)")
+        source = parser.add_mutually_exclusive_group(required=True)
+        source.add_argument("--images", type=Path, help="a folder of images (searched recursively)")
+        source.add_argument("--study", help="the slug of a study: its items' images")
         parser.add_argument("--methods", default="gradcam",
                             help=f"comma-separated, from {', '.join(CACHEABLE)}")
         parser.add_argument("--targets", default="predicted",
@@ -25,14 +28,18 @@ class Command(BaseCommand):
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
         parser.add_argument("--batch-size", type=int, default=32)
         parser.add_argument("--cache", type=Path, help="cache folder (default: settings.EXPLAINER_CACHE_DIR)")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, *args, **options):
         folder = options["images"]
-        if not folder.is_dir():
+        if folder is not None and not folder.is_dir():
             raise CommandError(f"--images {folder} is not a folder")
-        images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            raise CommandError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {folder}")
+        source = {"study": options["study"]} if options["study"] else {"folder": str(folder.resolve())}
+        try:
+            images = [Path(p) for p in precompute_images(source)]
+        except JobError as error:
+            raise CommandError(str(error)) from error
         methods = [m.strip() for m in options["methods"].split(",") if m.strip()]
         targets = options["targets"]
         if targets != "predicted":
@@ -41,6 +48,14 @@ class Command(BaseCommand):
             except ValueError as error:
                 raise CommandError(f'--targets must be "predicted" or class indices like 3,17: {error}')
         cache = options["cache"] or Path(settings.EXPLAINER_CACHE_DIR)
+        if options["enqueue"]:
+            if options["cache"]:
+                raise CommandError("--cache is the workers' setting (EXPLAINER_CACHE_DIR) with --enqueue")
+            job = jobs.enqueue("precompute", {
+                "model": options["model"], **source, "methods": methods, "targets": targets,
+                "batch_size": options["batch_size"], "device": options["device"]})
+            self.stdout.write(f"Queued job {job.pk}: {len(images)} images x {len(methods)} method(s).")
+            return
         try:
             records = precompute(load_model(options["model"]), images, methods, targets=targets,
                                  batch_size=options["batch_size"], device=options["device"], cache_dir=cache,

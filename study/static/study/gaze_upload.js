@@ -1,5 +1,6 @@
 // Upload a gaze data set with a progress bar; the server answers JSON to this XMLHttpRequest:
-// {"redirect": url} on success, {"problems": [{"file", "problem"}]} with status 400 otherwise.
+// {"redirect": the import job's page} once stored, {"problems": [{"file", "problem"}]} with status 400
+// when the form itself is wrong (the data is checked by the job).
 (function () {
   "use strict";
   var form = document.getElementById("gaze-upload");
@@ -39,7 +40,7 @@
     });
     request.upload.addEventListener("load", function () {
       bar.value = 100;
-      status.textContent = "Uploaded; checking and importing…";
+      status.textContent = "Uploaded; handing the import to a worker…";
     });
     request.addEventListener("load", function () {
       var answer = null;

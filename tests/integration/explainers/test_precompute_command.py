@@ -42,17 +42,17 @@ def test_fills_the_default_cache_and_reuses_it(settings, spec, images):
     args = ["--model", spec, "--images", str(images), "--methods", "gradcam,fem", "--targets", "0,2",
             "--device", "cpu", "--batch-size", "2"]
     assert "8 maps for 2 images and 2 method(s)" in run(*args)
-    entries = sorted(p for p in settings.EXPLAINER_CACHE_DIR.glob("??/*") if p.is_dir())
-    assert len(entries) == 8
-    assert all((p / "map.npy").is_file() and (p / "overlay.png").is_file() for p in entries)
-    before = {p: (p / "provenance.json").stat().st_mtime_ns for p in entries}
+    shards = sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json"))
+    assert sum(len(json.loads(p.read_text())["keys"]) for p in shards) == 8
+    assert all(np.load(p.with_suffix(".npy")).dtype == np.float16 for p in shards)
     run(*args)
-    assert {p: (p / "provenance.json").stat().st_mtime_ns for p in entries} == before
+    assert sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json")) == shards
 
 
 def test_predicted_targets_and_explicit_cache(tmp_path, spec, images):
     out = run("--model", spec, "--images", str(images), "--cache", str(tmp_path / "elsewhere"))
-    assert "2 maps for 2 images" in out and len(list((tmp_path / "elsewhere" / "predictions").iterdir())) == 2
+    manifests = [json.loads(p.read_text()) for p in (tmp_path / "elsewhere" / "shards").glob("*.json")]
+    assert "2 maps for 2 images" in out and sum(len(m["predictions"]) for m in manifests) == 2
 
 
 @pytest.mark.parametrize(("change", "message"), [
@@ -73,3 +73,21 @@ def test_empty_folder_is_refused(tmp_path, spec):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CommandError, match="no images"):
         run("--model", spec, "--images", str(tmp_path / "empty"))
+
+
+@pytest.mark.django_db
+def test_a_studys_item_images_and_enqueue(settings, spec, jobs_inline):
+    from study.models import Job
+    from tests.factories import make_study
+
+    study = make_study("pre", n_correct=2, n_incorrect=1, n_attention=0)
+    assert "3 maps for 3 images" in run("--model", spec, "--study", "pre", "--methods", "fem")
+    before = sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json"))
+    with jobs_inline():
+        out = run("--model", spec, "--study", "pre", "--methods", "fem", "--device", "cpu", "--enqueue")
+    job = Job.objects.get()
+    assert f"Queued job {job.pk}: 3 images x 1 method(s)" in out and job.state == "done", job.error
+    assert job.params["study"] == study.slug and job.shards_total == 1
+    assert sorted((settings.EXPLAINER_CACHE_DIR / "shards").glob("*.json")) == before  # all cached already
+    with pytest.raises(CommandError, match="no study 'nope' with items"):
+        run("--model", spec, "--study", "nope")

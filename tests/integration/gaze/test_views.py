@@ -1,11 +1,12 @@
-"""Gaze researcher pages: staff only, CSRF, zip and file uploads, problems shown, size limit."""
+"""Gaze researcher pages: staff only, CSRF, zip and file uploads (imported by a job, run here in
+Celery's eager mode), problems shown on the job's page, size limit."""
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
 
-from study.models import GazeDataset
+from study.models import GazeDataset, Job
 from study.services.gaze_import import import_gaze_path
 from tests.integration.gaze.helpers import db_state, good_files, map_png, media_files, write_tree, zip_bytes
 
@@ -57,21 +58,28 @@ def test_upload_needs_a_csrf_token(django_user_model):
     assert response.status_code == 403 and not GazeDataset.objects.exists()
 
 
-def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated_media):
-    response = staff_client.post(
-        reverse("gaze-upload"),
-        {
-            "name": "uploaded",
-            "task": "free viewing",
-            "n_observers": "4",
-            "archive": zip_upload(good_files(3)),
-        },
-    )
-    assert response.status_code == 302 and response["Location"] == reverse("gaze-dataset", args=["uploaded"])
+def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated_media, jobs_inline):
+    with jobs_inline():
+        response = staff_client.post(
+            reverse("gaze-upload"),
+            {
+                "name": "uploaded",
+                "task": "free viewing",
+                "n_observers": "4",
+                "archive": zip_upload(good_files(3)),
+            },
+        )
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
+    assert (job.kind, job.state, job.result) == ("gaze_import", "done",
+                                                 {"data set": reverse("gaze-dataset", args=["uploaded"])})
+    job_page = staff_client.get(response["Location"]).content.decode()
+    assert reverse("gaze-dataset", args=["uploaded"]) in job_page
+    assert not (isolated_media.parent / "jobs" / str(job.pk) / "upload").exists()  # removed once imported
     dataset = GazeDataset.objects.get(name="uploaded")
     assert (dataset.task, dataset.n_observers, dataset.stimuli.count()) == ("free viewing", 4, 3)
 
-    page = staff_client.get(response["Location"]).content.decode()
+    page = staff_client.get(reverse("gaze-dataset", args=["uploaded"])).content.decode()
     for name in ("s0", "s1", "s2"):
         assert reverse("gaze-stimulus", args=["uploaded", name]) in page
     assert "uploaded" in staff_client.get(reverse("gaze-list")).content.decode()
@@ -81,68 +89,59 @@ def test_zip_upload_imports_and_redirects_to_the_data_set(staff_client, isolated
     assert b"".join(gfdm.streaming_content).startswith(b"\x89PNG")
 
 
-def test_separate_files_import_with_xhr_and_answer_json(staff_client):
+def test_separate_files_import_with_xhr_and_answer_json(staff_client, jobs_inline):
     files = good_files(2)
-    response = staff_client.post(
-        reverse("gaze-upload"),
-        {
-            "name": "files",
-            "stimuli": [
-                SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("stimuli/")
-            ],
-            "maps": [
-                SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("fixation_maps/")
-            ],
-        },
-        **XHR,
-    )
+    form = {
+        "name": "files",
+        "stimuli": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files if n.startswith("stimuli/")],
+        "maps": [SimpleUploadedFile(n.split("/")[1], files[n]) for n in files
+                 if n.startswith("fixation_maps/")],
+    }
+    with jobs_inline():
+        response = staff_client.post(reverse("gaze-upload"), form, **XHR)
     assert response.status_code == 200 and response.json() == {
-        "redirect": reverse("gaze-dataset", args=["files"])
+        "redirect": reverse("job-detail", args=[Job.objects.get().pk])
     }
     assert GazeDataset.objects.get(name="files").stimuli.count() == 2
 
 
-def test_problems_are_shown_and_nothing_is_stored(staff_client, dataset, isolated_media):
+def failed_upload(staff_client, jobs_inline, form: dict) -> str:
+    """Post an upload whose data is bad: the request answers with the job's page, the job fails; its page."""
+    with jobs_inline():
+        response = staff_client.post(reverse("gaze-upload"), form)
+    job = Job.objects.latest("pk")
+    assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
+    assert job.state == "failed" and "nothing was imported" in job.error
+    return staff_client.get(response["Location"]).content.decode()
+
+
+def test_problems_are_shown_on_the_job_page_and_nothing_is_stored(staff_client, dataset, isolated_media,
+                                                                   jobs_inline):
     before = db_state(), media_files(isolated_media)
     bad = good_files(2) | {"fixation_maps/ghost.png": map_png(), "fixation_maps/s1.png": b"junk"}
-    response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "archive": zip_upload(bad)})
-    assert response.status_code == 400
-    page = response.content.decode()
-    assert "<code>fixation_maps/ghost.png</code>: no stimulus of the same name" in page
-    assert "<code>fixation_maps/s1.png</code>: unreadable map" in page
-    assert 'value="bad"' in page  # the form keeps what was typed
-
-    response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "archive": zip_upload(bad)}, **XHR)
-    assert response.status_code == 400
-    assert {"file": "fixation_maps/ghost.png", "problem": "no stimulus of the same name"} in response.json()[
-        "problems"
-    ]
+    page = failed_upload(staff_client, jobs_inline, {"name": "bad", "archive": zip_upload(bad)})
+    assert "fixation_maps/ghost.png: no stimulus of the same name" in page
+    assert "fixation_maps/s1.png: unreadable map" in page
+    assert 'action="/r/jobs/' in page and "Retry" in page
     assert (db_state(), media_files(isolated_media)) == before
 
 
-def test_unsafe_zip_and_form_errors_are_reported(staff_client):
-    response = staff_client.post(
-        reverse("gaze-upload"),
-        {"name": "bad", "archive": zip_upload(good_files(1) | {"../../etc/x.png": b"x"})},
-        **XHR,
-    )
-    assert response.json()["problems"] == [
-        {"file": "../../etc/x.png", "problem": "unsafe path in archive (absolute, or containing '..')"}
-    ]
+def test_unsafe_zip_and_form_errors_are_reported(staff_client, jobs_inline):
+    page = failed_upload(staff_client, jobs_inline,
+                         {"name": "bad", "archive": zip_upload(good_files(1) | {"../../etc/x.png": b"x"})})
+    assert "../../etc/x.png: unsafe path in archive (absolute, or containing &#x27;..&#x27;)" in page
+    not_a_zip = SimpleUploadedFile("a.zip", b"no")
+    page = failed_upload(staff_client, jobs_inline, {"name": "bad", "archive": not_a_zip})
+    assert "not a readable zip archive" in page
     response = staff_client.post(reverse("gaze-upload"), {"name": "bad", "n_observers": "many"}, **XHR)
-    assert response.json()["problems"] == [
+    assert response.json()["problems"] == [  # the form itself is checked in the request
         {"file": "(form)", "problem": "n_observers must be an integer, not 'many'"},
         {
             "file": "(upload)",
             "problem": "choose a zip archive, or the stimuli and their maps or fixation table",
         },
     ]
-    response = staff_client.post(
-        reverse("gaze-upload"), {"name": "bad", "archive": SimpleUploadedFile("a.zip", b"no")}, **XHR
-    )
-    assert response.json()["problems"][0]["file"] == "a.zip"
-    assert "not a readable zip archive" in response.json()["problems"][0]["problem"]
-    assert not GazeDataset.objects.exists()
+    assert not GazeDataset.objects.exists() and Job.objects.count() == 2
 
 
 def test_upload_past_the_size_limit_is_refused(staff_client, settings, isolated_media):

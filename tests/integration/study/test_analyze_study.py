@@ -102,3 +102,22 @@ def test_unknown_study_and_empty_study_are_clear_errors(tmp_path):
     with pytest.raises(CommandError, match="no answered questions"):
         call_command("analyze_study", "empty", "--out", str(tmp_path / "b"))
     assert not (tmp_path / "b").exists()
+
+
+def test_the_analysis_job_offers_the_commands_files_for_download(answered_study, tmp_path, jobs_inline, client,
+                                                                 django_user_model):
+    from study.models import Job
+
+    user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    with jobs_inline():
+        call_command("analyze_study", "analyzed", "--out", str(tmp_path / "unused"), "--enqueue")
+    job = Job.objects.get()
+    assert job.state == "done" and not (tmp_path / "unused").exists(), job.error
+    Job.objects.filter(pk=job.pk).update(started_by=user)
+    call_command("analyze_study", "analyzed", "--out", str(tmp_path / "command"))
+    client.force_login(user)
+    assert set(job.result) == {p.name for p in (tmp_path / "command").iterdir()}
+    for name in ("table1.csv", "mannwhitney.csv"):
+        download = client.get(job.result[name])
+        assert download["Content-Disposition"] == f'attachment; filename="{name}"'
+        assert b"".join(download.streaming_content) == (tmp_path / "command" / name).read_bytes()

@@ -1,0 +1,276 @@
+"""Jobs: heavy work as a `Job` row run by Celery workers (`study.tasks`).
+
+A view or command validates its input and calls `enqueue`; a worker claims the job and calls its
+kind's `run` (the same service function the management command runs in the foreground). A kind
+with `plan` is split into shards (`plan` -> one dict per shard) that run on the `gpu` queue, each
+idempotent, any number at once on any number of workers; its `finish` runs when the last is done.
+Progress is written after each batch; a cancelled job stops at the next report (`JobCancelled`).
+A job whose worker died is re-queued (when the same worker restarts, or once its heartbeat is
+older than JOB_STALE_SECONDS) up to JOB_MAX_ATTEMPTS times, then failed with a clear message.
+"""
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from study.models import Job
+
+log = logging.getLogger(__name__)
+State = Job.State
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job once it was cancelled (or finished elsewhere): stop now."""
+
+
+class JobError(Exception):
+    """A job cannot be started as asked (unknown kind, bad parameters, not retryable)."""
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """What a kind of job does. `run(job, report) -> result links` does the work in one task, or, for
+    a split kind, `plan(job) -> shard params`, `run_shard(job, shard, report)` and `finish(job, report)
+    -> result links` (the shards go to the `gpu` queue)."""
+
+    name: str
+    label: str
+    run: Callable | None = None
+    plan: Callable | None = None
+    run_shard: Callable | None = None
+    finish: Callable | None = None
+    queue: str = "celery"
+
+
+KINDS: dict[str, JobKind] = {}
+
+
+def register(kind: JobKind) -> JobKind:
+    """Add a kind of job (one entry per kind; see study.jobs.kinds)."""
+    if (kind.run is None) == (kind.plan is None or kind.run_shard is None):
+        raise ValueError(f"job kind {kind.name} needs either run, or plan and run_shard")
+    KINDS[kind.name] = kind
+    return kind
+
+
+def kind_of(job: Job) -> JobKind:
+    from study.jobs import kinds  # noqa: F401  (registers the kinds)
+
+    try:
+        return KINDS[job.kind]
+    except KeyError:
+        raise JobError(f"unknown job kind {job.kind!r}") from None
+
+
+def output_dir(job: Job) -> Path:
+    """The folder of a job's files (uploads it reads, files it writes for download)."""
+    return Path(settings.JOBS_DIR) / str(job.pk)
+
+
+# ---------------------------------------------------------------------------------------------
+# Starting, cancelling, retrying (web and command side)
+
+
+def enqueue(kind: str, params: dict, user=None) -> Job:
+    """Create a queued job and send it to the workers once the current transaction commits."""
+    from study.jobs import kinds  # noqa: F401
+
+    if kind not in KINDS:
+        raise JobError(f"unknown job kind {kind!r}; choose from {', '.join(sorted(KINDS))}")
+    job = Job.objects.create(kind=kind, params=params, started_by=user, message="waiting for a worker")
+    transaction.on_commit(lambda: _send(job))
+    return job
+
+
+def _send(job: Job, shard: int | None = None) -> None:
+    from study import tasks
+
+    if shard is None:
+        tasks.run_job.apply_async((job.pk,), queue=kind_of(job).queue)
+    else:
+        tasks.run_shard.apply_async((job.pk, shard), queue="gpu")
+
+
+def cancel(job: Job) -> bool:
+    """Cancel a queued or running job; a running one stops at its next progress report."""
+    changed = Job.objects.filter(pk=job.pk, state__in=Job.ACTIVE).update(
+        state=State.CANCELLED, message="cancelled", finished_at=timezone.now())
+    return bool(changed)
+
+
+def retry(job: Job) -> Job:
+    """Queue a failed or cancelled job again, as it was (maps already in the cache are not computed again)."""
+    changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
+        state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0, items_total=0,
+        started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0, shards_done=[],
+        shards_running={}, worker="")
+    if not changed:
+        raise JobError(f"only a failed or cancelled job can be retried; job {job.pk} is {job.state}")
+    transaction.on_commit(lambda: _send(job))
+    return job
+
+
+# ---------------------------------------------------------------------------------------------
+# Running (worker side)
+
+
+class Reporter:
+    """`report(done, total, message)`: write a job's progress and heartbeat; raises JobCancelled when the
+    job is no longer running (cancelled by a researcher, or failed elsewhere)."""
+
+    def __init__(self, job: Job, shard: int | None = None):
+        self.job, self.shard = job, shard
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        now = timezone.now()
+        fields = {"heartbeat_at": now}
+        if self.shard is None:
+            total = max(total, done)
+            fields.update(items_done=done, items_total=total, progress=done / total if total else 0.0,
+                          message=message[:500])
+        else:  # a shard: its own count in the message; the job's fraction counts finished shards
+            shards = self.job.shards_total
+            fields["message"] = (message or f"shard {self.shard + 1} of {shards}: {done} of {total} images")[:500]
+            if shards == 1 and total:
+                fields["progress"] = done / total
+        if not Job.objects.filter(pk=self.job.pk, state=State.RUNNING).update(**fields):
+            raise JobCancelled(f"job {self.job.pk} is no longer running")
+
+
+def execute(job_id: int, worker: str) -> None:
+    """Claim a queued job (or one re-delivered after its worker died) and run it."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state not in Job.ACTIVE:
+            return
+        if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+            _fail(job, f"gave up after {job.attempts} attempts: the worker running it stopped each time "
+                       "(killed, out of memory, or the machine went away)")
+            return
+        job.state, job.worker, job.attempts = State.RUNNING, worker, job.attempts + 1
+        job.started_at, job.heartbeat_at = job.started_at or timezone.now(), timezone.now()
+        job.message = "running"
+        job.save()
+    report = Reporter(job)
+    try:
+        kind = kind_of(job)
+        if kind.run is not None:
+            _done(job, kind.run(job, report) or {})
+            return
+        shards = kind.plan(job)
+        Job.objects.filter(pk=job.pk).update(shards_total=len(shards), items_total=len(shards))
+        job.refresh_from_db()
+        todo = [i for i in range(len(shards)) if i not in job.shards_done]
+        report(len(job.shards_done), len(shards), f"{len(todo)} of {len(shards)} shards to do")
+        if not todo:
+            _finish_shards(job, kind, report)
+        for index in todo:
+            transaction.on_commit(lambda index=index: _send(job, index))
+    except JobCancelled:
+        log.info("job %s stopped: cancelled", job.pk)
+    except Exception as error:  # the job's error is shown on its page
+        log.exception("job %s failed", job.pk)
+        _fail(job, _describe(error))
+
+
+def execute_shard(job_id: int, index: int, worker: str) -> None:
+    """Run shard `index` of a split job unless it is done or the job has stopped; the last one to
+    finish runs the kind's `finish`."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.state != State.RUNNING or index in job.shards_done:
+            return
+        job.shards_running = {**job.shards_running, str(index): worker}
+        job.save(update_fields=["shards_running"])
+    kind = kind_of(job)
+    report = Reporter(job, shard=index)
+    try:
+        kind.run_shard(job, kind.plan(job)[index], report)
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job_id)
+            if job.state != State.RUNNING:
+                return
+            job.shards_done = sorted({*job.shards_done, index})
+            job.shards_running = {k: v for k, v in job.shards_running.items() if k != str(index)}
+            job.items_done, job.items_total = len(job.shards_done), job.shards_total
+            job.progress = len(job.shards_done) / max(1, job.shards_total)
+            job.message = f"{len(job.shards_done)} of {job.shards_total} shards done"
+            job.heartbeat_at = timezone.now()
+            job.save()
+            last = len(job.shards_done) == job.shards_total
+        if last:
+            _finish_shards(job, kind, Reporter(job))
+    except JobCancelled:
+        log.info("job %s shard %s stopped: cancelled", job_id, index)
+    except Exception as error:
+        log.exception("job %s shard %s failed", job_id, index)
+        _fail(job, f"shard {index + 1} of {job.shards_total}: {_describe(error)}")
+
+
+def _finish_shards(job: Job, kind: JobKind, report: Reporter) -> None:
+    _done(job, kind.finish(job, report) if kind.finish else {})
+
+
+def _done(job: Job, result: dict) -> None:
+    Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
+        state=State.DONE, progress=1.0, message="done", result=result, finished_at=timezone.now(),
+        heartbeat_at=timezone.now(), shards_running={})
+
+
+def _fail(job: Job, error: str) -> None:
+    Job.objects.filter(pk=job.pk, state__in=Job.ACTIVE).update(
+        state=State.FAILED, error=error or "failed", message="failed", finished_at=timezone.now(),
+        shards_running={})
+
+
+def _describe(error: BaseException) -> str:
+    """The error's own words first; the traceback's last frames after, for the developer."""
+    frames = "".join(traceback.format_exception(error, limit=-3))
+    return f"{error}\n\n{frames}" if str(error) else frames
+
+
+# ---------------------------------------------------------------------------------------------
+# Lost workers
+
+
+def requeue_lost(worker: str | None = None) -> list[int]:
+    """Re-queue the work of dead workers: everything `worker` was running (it has just restarted),
+    and every running job silent for longer than JOB_STALE_SECONDS. Returns the job ids touched."""
+    stale = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS)
+    touched = []
+    for job in Job.objects.filter(state=State.RUNNING):
+        lost_shards = [int(i) for i, w in job.shards_running.items() if worker and w == worker]
+        silent = job.heartbeat_at is None or job.heartbeat_at < stale
+        if not (silent or lost_shards or (worker and job.worker == worker and not job.shards_total)):
+            continue
+        with transaction.atomic():
+            job = Job.objects.select_for_update().get(pk=job.pk)
+            if job.state != State.RUNNING:
+                continue
+            if job.attempts >= settings.JOB_MAX_ATTEMPTS:
+                _fail(job, f"the worker running it stopped {job.attempts} times (killed, out of memory, or "
+                           "the machine went away); retry it when the workers are healthy")
+                continue
+            if job.shards_total and not silent:  # only the shards of the dead worker go back on the queue
+                job.shards_running = {k: v for k, v in job.shards_running.items()
+                                      if int(k) not in lost_shards}
+                job.attempts += 1
+                job.message = f"a worker died; {len(lost_shards)} shard(s) queued again"
+                job.save()
+                for index in lost_shards:
+                    transaction.on_commit(lambda index=index, job=job: _send(job, index))
+            else:
+                job.state, job.shards_running = State.QUEUED, {}
+                job.message = "its worker died; queued again"
+                job.save()
+                transaction.on_commit(lambda job=job: _send(job))
+        touched.append(job.pk)
+    return touched

@@ -1,0 +1,182 @@
+"""Jobs without a worker process (Celery's eager mode where a job must run): the upload request only
+stores the file, pages and their permissions, cancel and retry with CSRF, lost workers, --enqueue,
+a gaze report started from its data set's page."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+import study.services.gaze_import as gaze_import
+from study import jobs
+from study.models import GazeDataset, Job
+from study.services.gaze_import import import_gaze_path
+from tests.integration.gaze.helpers import good_files, write_tree
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def researcher(django_user_model):
+    return django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+
+
+@pytest.fixture
+def staff_client(client, researcher):
+    client.force_login(researcher)
+    return client
+
+
+def staged_calls(monkeypatch) -> list:
+    """Record each call of the import's checking stage (where every file of the data is read)."""
+    calls = []
+    stage = gaze_import._stage
+
+    def recording(*args, **kwargs):
+        calls.append(args[0])
+        return stage(*args, **kwargs)
+
+    monkeypatch.setattr(gaze_import, "_stage", recording)
+    return calls
+
+
+def test_a_large_upload_is_stored_in_the_request_and_checked_by_the_job(staff_client, monkeypatch, settings):
+    calls = staged_calls(monkeypatch)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_STORED) as zf:
+        for name, data in good_files(2).items():
+            zf.writestr(name, data)
+        zf.writestr("padding/blob.bin", np.random.default_rng(0).bytes(24 * 1024 * 1024))
+    body = archive.getvalue()
+    response = staff_client.post(
+        reverse("gaze-upload"), {"name": "big", "archive": SimpleUploadedFile("big.zip", body)}
+    )
+    job = Job.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("job-detail", args=[job.pk])
+    assert calls == [] and job.state == "queued" and not GazeDataset.objects.exists()
+    stored = settings.JOBS_DIR / str(job.pk) / "upload" / "archive.zip"
+    assert stored.read_bytes() == body
+    jobs.execute(job.pk, "test-worker")
+    job.refresh_from_db()
+    assert calls == ["big"] and job.state == "done", job.error
+    assert GazeDataset.objects.get(name="big").stimuli.count() == 2 and not stored.exists()
+
+
+def test_pages_show_a_researcher_their_own_jobs_and_a_superuser_all(client, researcher, django_user_model):
+    mine = Job.objects.create(kind="precompute", params={"folder": "/x"}, started_by=researcher)
+    other = Job.objects.create(
+        kind="analysis",
+        params={"study": "s"},
+        started_by=django_user_model.objects.create_user("o", is_staff=True),
+    )
+    urls = [reverse("job-list"), reverse("job-detail", args=[mine.pk]), reverse("job-status", args=[mine.pk])]
+    assert all("/accounts/login/" in client.get(url)["Location"] for url in urls)
+    client.force_login(django_user_model.objects.create_user("visitor"))
+    assert {client.get(url).status_code for url in urls} == {403}
+    client.force_login(researcher)
+    listing = client.get(reverse("job-list")).content.decode()
+    assert (
+        reverse("job-detail", args=[mine.pk]) in listing
+        and reverse("job-detail", args=[other.pk]) not in listing
+    )
+    assert client.get(reverse("job-detail", args=[other.pk])).status_code == 404
+    status = client.get(reverse("job-status", args=[mine.pk])).json()
+    assert status == {
+        "state": "queued",
+        "progress": 0.0,
+        "done": 0,
+        "total": 0,
+        "message": "",
+        "error": "",
+        "active": True,
+        "result": {},
+    }
+    page = client.get(reverse("job-detail", args=[mine.pk])).content.decode()
+    assert 'src="/static/study/job.js"' in page and "<script>" not in page and ">Cancel</button>" in page
+    client.force_login(django_user_model.objects.create_superuser("admin", password="pw-Secret-123"))
+    assert client.get(reverse("job-detail", args=[other.pk])).status_code == 200
+
+
+def test_cancel_and_retry_need_csrf_and_follow_the_states(researcher, settings):
+    job = Job.objects.create(kind="precompute", params={"folder": "/x"}, started_by=researcher)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(researcher)
+    assert client.post(reverse("job-cancel", args=[job.pk])).status_code == 403
+    client.get(reverse("job-detail", args=[job.pk]))
+    token = {"csrfmiddlewaretoken": client.cookies["csrftoken"].value}
+    assert client.post(reverse("job-retry", args=[job.pk]), token).status_code == 409  # not failed yet
+    assert client.post(reverse("job-cancel", args=[job.pk]), token)["Location"] == reverse(
+        "job-detail", args=[job.pk]
+    )
+    job.refresh_from_db()
+    assert job.state == "cancelled" and job.finished_at is not None
+    jobs.execute(job.pk, "late-worker")  # a worker taking the message after the cancel does nothing
+    job.refresh_from_db()
+    assert job.state == "cancelled" and job.worker == ""
+    client.post(reverse("job-retry", args=[job.pk]), token)
+    job.refresh_from_db()
+    assert (job.state, job.error, job.finished_at) == ("queued", "", None)
+
+
+def test_a_running_job_whose_worker_died_is_queued_again_then_failed(settings):
+    settings.JOB_MAX_ATTEMPTS = 2
+    old = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS + 1)
+    silent = Job.objects.create(kind="analysis", state="running", attempts=1, heartbeat_at=old, worker="w9@a")
+    alive = Job.objects.create(
+        kind="analysis", state="running", attempts=1, heartbeat_at=timezone.now(), worker="w1@b"
+    )
+    assert jobs.requeue_lost() == [silent.pk]
+    silent.refresh_from_db()
+    assert silent.state == "queued" and "worker died" in silent.message
+    assert jobs.requeue_lost("w1@b") == [alive.pk]  # its worker restarted: whatever it ran is lost
+    Job.objects.filter(pk=silent.pk).update(state="running", attempts=2, heartbeat_at=old)
+    jobs.requeue_lost()
+    silent.refresh_from_db()
+    assert silent.state == "failed" and "stopped 2 times" in silent.error
+
+
+def test_enqueue_flag_queues_the_command_and_the_job_does_what_the_command_does(tmp_path, jobs_inline):
+    source = write_tree(tmp_path / "src", good_files(2))
+    with jobs_inline():
+        call_command(
+            "import_gaze", "queued", str(source), "--task", "free viewing", "--enqueue", stdout=io.StringIO()
+        )
+    job = Job.objects.get()
+    assert (job.kind, job.state, job.params["path"]) == ("gaze_import", "done", str(source))
+    direct = import_gaze_path("direct", source)
+    queued = GazeDataset.objects.get(name="queued")
+    assert queued.task == "free viewing" and queued.stimuli.count() == direct.stimuli.count() == 2
+
+
+@pytest.mark.slow
+def test_gaze_report_started_from_the_data_set_page(staff_client, tmp_path, jobs_inline, settings):
+    settings.JOB_SHARD_IMAGES = 1
+    import_gaze_path("small", write_tree(tmp_path / "src", good_files(2)))
+    page = staff_client.get(reverse("gaze-dataset", args=["small"])).content.decode()
+    assert 'action="/r/gaze/small/report/"' in page
+    bad = staff_client.post(
+        reverse("gaze-report-start", args=["small"]),
+        {"model": "efficientnet-lite0", "methods": "gradcam,lime"},
+    )
+    assert bad.status_code == 400 and not Job.objects.exists()
+    with jobs_inline():
+        response = staff_client.post(
+            reverse("gaze-report-start", args=["small"]),
+            {"model": "efficientnet-lite0", "methods": "gradcam,fem"},
+        )
+    job = Job.objects.get()
+    assert response["Location"] == reverse("job-detail", args=[job.pk])
+    assert job.state == "done" and job.shards_total == 2 and job.shards_done == [0, 1], job.error
+    assert GazeDataset.objects.get(name="small").last_report["methods"] == ["gradcam", "fem"]
+    download = staff_client.get(job.result["per_image.csv"])
+    assert b"".join(download.streaming_content).startswith(b"image,target,method,")
+    assert staff_client.get(reverse("job-file", args=[job.pk, "..%2F..%2Fsecret"])).status_code == 404
