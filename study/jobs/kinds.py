@@ -145,7 +145,7 @@ def _analysis(job, report) -> dict:
     study = Study.objects.get(slug=job.params["study"])
     report(0, 1, "analysing the answers")
     paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study),
-                                        output_dir(job) / "files")
+                                        output_dir(job) / "files", method=job.params.get("method", "auto"))
     return _files(job, paths)
 
 

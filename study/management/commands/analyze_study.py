@@ -36,7 +36,7 @@ class Command(BaseCommand):
         except Study.DoesNotExist:
             raise CommandError(f"No study with slug {slug!r}.") from None
         if options["enqueue"]:
-            job = jobs.enqueue("analysis", {"study": slug})
+            job = jobs.enqueue("analysis", {"study": slug, "method": method})
             self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not --out).")
             return
         try:
