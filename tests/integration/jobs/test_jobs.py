@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
@@ -19,7 +20,7 @@ from django.utils import timezone
 import study.services.gaze_import as gaze_import
 from study import jobs
 from study.models import GazeDataset, Job
-from study.services.gaze_import import import_gaze_path
+from study.services.gaze_import import ImportOptions, import_gaze_path
 from tests.integration.gaze.helpers import good_files, write_tree
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +28,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def researcher(django_user_model):
-    return django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    """A staff user who may upload gaze data (and so owns what they upload)."""
+    user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_gazedataset"))
+    return user
 
 
 @pytest.fixture
@@ -158,9 +162,9 @@ def test_enqueue_flag_queues_the_command_and_the_job_does_what_the_command_does(
 
 
 @pytest.mark.slow
-def test_gaze_report_started_from_the_data_set_page(staff_client, tmp_path, jobs_inline, settings):
+def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tmp_path, jobs_inline, settings):
     settings.JOB_SHARD_IMAGES = 1
-    import_gaze_path("small", write_tree(tmp_path / "src", good_files(2)))
+    import_gaze_path("small", write_tree(tmp_path / "src", good_files(2)), ImportOptions(owner_id=researcher.pk))
     page = staff_client.get(reverse("gaze-dataset", args=["small"])).content.decode()
     assert 'action="/r/gaze/small/report/"' in page
     bad = staff_client.post(

@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.urls import reverse
@@ -26,7 +27,10 @@ SLOW_METHOD = {"smoothgrad": {"n": 100}}  # ~0.2 s per batch of 2 on one thread:
 
 @pytest.fixture
 def staff_client(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
+    """A staff user who may upload gaze data (and so owns what they upload)."""
+    user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_gazedataset"))
+    client.force_login(user)
     return client
 
 
