@@ -43,7 +43,7 @@ demo: install
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py build_demo
 	@# jobs (uploads, reports, precomputes) run on a worker beside the web server: embedded broker, no server
-	$(DEMO_ENV) $(WORKER) & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
+	$(DEMO_ENV) $(WORKER) -B -s $${EXPLAINLAB_VAR:-var}/celerybeat-schedule & worker=$$!; trap "kill $$worker" EXIT INT TERM; \
 	  $(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
 
 # A job worker for production settings (CELERY_BROKER_URL, DATABASE_URL, MEDIA_ROOT, ...); run one per

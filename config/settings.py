@@ -216,6 +216,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# `celery -A config beat` (or a worker with -B) sweeps stale temporary files every hour.
+CELERY_BEAT_SCHEDULE = {"sweep-tmp": {"task": "study.tasks.sweep_tmp", "schedule": 3600.0}}
 # A running job reports after each batch; one silent for longer is taken as lost (its worker died).
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "600"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))

@@ -13,6 +13,7 @@ from celery.signals import worker_ready
 from django.db import DatabaseError
 
 from study import jobs
+from study.services.tmp import sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,12 @@ def run_job(self, job_id: int) -> None:
 @shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_shard(self, job_id: int, index: int) -> None:
     jobs.execute_shard(job_id, index, _worker(self))
+
+
+@shared_task
+def sweep_tmp() -> int:
+    """Remove what killed processes left in the app's temporary folder (run hourly by beat); returns a count."""
+    return len(sweep_stale())
 
 
 @worker_ready.connect
