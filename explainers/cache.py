@@ -181,14 +181,18 @@ class MapCache:
         """A stored prediction ({"predicted": class, "probability": p}) by its key, or None."""
         return self._predictions.get(key)
 
-    def file_hash(self, path: Path) -> str:
-        """sha256 of an image file; read from the manifests when the file's path, size and modification
-        time match what a writer recorded (as git's index does), else computed."""
-        stat = path.stat()
+    def known_hash(self, path: Path) -> str | None:
+        """sha256 of an image file as a writer recorded it in a manifest, if the file's path, size and
+        modification time still match (as git's index does), else None."""
         known = self._sources.get(str(path))
-        if known and known[:2] == [stat.st_size, stat.st_mtime_ns]:
-            return known[2]
-        return file_sha256(path)
+        if known is None:
+            return None
+        stat = path.stat()
+        return known[2] if known[:2] == [stat.st_size, stat.st_mtime_ns] else None
+
+    def file_hash(self, path: Path) -> str:
+        """sha256 of an image file: `known_hash`, else computed."""
+        return self.known_hash(path) or file_sha256(path)
 
     def lookup(self, model: LoadedModel, image: str | Path, method: str, target: int,
                params: dict | None = None) -> CachedMap | None:

@@ -106,7 +106,10 @@ def precompute(model: LoadedModel, image_paths: Sequence[str | Path], methods: S
     model.to(torch_device)
     run = _Run(model, MapCache(cache_dir), methods, full_params, targets, torch_device, renders)
     with ThreadPoolExecutor(min(8, os.cpu_count() or 1)) as pool:
-        hashes = list(pool.map(run.cache.file_hash, paths))
+        hashes = [run.cache.known_hash(p) for p in paths]
+        unknown = [i for i, h in enumerate(hashes) if h is None]
+        for i, image_hash in zip(unknown, pool.map(run.cache.file_hash, [paths[i] for i in unknown])):
+            hashes[i] = image_hash
         todo = [i for i, h in enumerate(hashes) if run.needs_work(h)]
         batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
         done = 0
