@@ -158,13 +158,14 @@ def _number(post, field: str, kind: type, problems: list[Problem]):
 @require_safe
 @researcher_required
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
+    from explainers.methods import LABELS  # here, so the other pages do not load torch
+
     dataset = get_object_or_404(GazeDataset, name=name)
     stimuli = dataset.stimuli.select_related("gaze_map", "fixations")
-    return render(
-        request,
-        "study/gaze/dataset.html",
-        {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report},
-    )
+    context = {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report}
+    context["method_names"] = ", ".join(m for m in LABELS if m != "pv")
+    context["method_hint"] = "gradient,guided_backprop,smoothgrad,integrated_gradients,gradcam,lrp,deeplift,fem"
+    return render(request, "study/gaze/dataset.html", context)
 
 
 @require_safe

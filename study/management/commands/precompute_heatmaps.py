@@ -4,7 +4,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from explainers import ExplainerError, load_model
+from explainers import ExplainerError, load_model, parse_methods
 from explainers.precompute import CACHEABLE, precompute
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--images", required=True, type=Path,
                             help="a folder of images (searched recursively)")
         parser.add_argument("--methods", default="gradcam",
-                            help=f"comma-separated, from {', '.join(CACHEABLE)}")
+                            help=f"comma-separated, from {', '.join(CACHEABLE)} (aliases as explainers.methods)")
         parser.add_argument("--targets", default="predicted",
                             help='"predicted" or comma-separated class indices explained for every image')
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -33,7 +33,10 @@ class Command(BaseCommand):
         images = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
             raise CommandError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found under {folder}")
-        methods = [m.strip() for m in options["methods"].split(",") if m.strip()]
+        try:
+            methods = parse_methods(options["methods"], allowed=CACHEABLE)
+        except ExplainerError as error:
+            raise CommandError(str(error)) from error
         targets = options["targets"]
         if targets != "predicted":
             try:
