@@ -33,10 +33,10 @@ PIXEL_METHODS = {
 }
 METHODS = (*CAM_METHODS, *PIXEL_METHODS, "pv")
 if set(METHODS) != set(LABELS):
-    raise ImportError(f"explainers.methods.LABELS and the method registries disagree: {set(METHODS) ^ set(LABELS)}")
+    raise ImportError(f"explainers.methods.LABELS and the registries disagree: {set(METHODS) ^ set(LABELS)}")
 
-__all__ = ["LABELS", "METHODS", "CacheError", "ExplainError", "ExplainerError", "LoadedModel", "ModelLoadError",
-           "explain", "label", "load_model", "parse_methods", "predict"]
+__all__ = ["LABELS", "METHODS", "CacheError", "ExplainError", "ExplainerError", "LoadedModel",
+           "ModelLoadError", "explain", "label", "load_model", "parse_methods", "predict"]
 
 
 def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, method: str,

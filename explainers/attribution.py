@@ -119,19 +119,21 @@ def _noisy_moments(module: nn.Module, images: torch.Tensor, targets, base: str, 
     return square, spread / n
 
 
-NOISE_BASES = ("gradient", "guided_backprop", "integrated_gradients", "gradient_x_input", "deconvnet", "deeplift",
-               "lrp")
+NOISE_BASES = ("gradient", "guided_backprop", "integrated_gradients", "gradient_x_input", "deconvnet",
+               "deeplift", "lrp")
 
 
-def smoothgrad_squared_attributions(module: nn.Module, images: torch.Tensor, targets, base: str = "gradient",
-                                    n: int = 25, sigma: float = 0.15, seed: int = 0,
+def smoothgrad_squared_attributions(module: nn.Module, images: torch.Tensor, targets,
+                                    base: str = "gradient", n: int = 25, sigma: float = 0.15, seed: int = 0,
                                     baseline: torch.Tensor | None = None) -> torch.Tensor:
-    """Hooker et al. 2019: the mean of the squared `base` attributions over n noisy copies, (B, 3, H, W).
-    `baseline` goes to integrated_gradients and deeplift."""
+    """Hooker et al. 2019: the mean of the squared `base` attributions over n noisy copies,
+    (B, 3, H, W). `baseline` goes to integrated_gradients and deeplift."""
     return _noisy_moments(module, images, targets, base, n, sigma, seed, baseline)[0]
 
 
-def vargrad_attributions(module: nn.Module, images: torch.Tensor, targets, base: str = "gradient", n: int = 25,
-                         sigma: float = 0.15, seed: int = 0, baseline: torch.Tensor | None = None) -> torch.Tensor:
-    """Adebayo et al. 2018: the variance (1/n) of the `base` attributions over n noisy copies, (B, 3, H, W)."""
+def vargrad_attributions(module: nn.Module, images: torch.Tensor, targets, base: str = "gradient",
+                         n: int = 25, sigma: float = 0.15, seed: int = 0,
+                         baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """Adebayo et al. 2018: the variance (1/n) of the `base` attributions over n noisy copies,
+    (B, 3, H, W)."""
     return _noisy_moments(module, images, targets, base, n, sigma, seed, baseline)[1]

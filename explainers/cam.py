@@ -221,9 +221,11 @@ class CAM(BaseCAM):
 
     def cam(self, activation, gradient, images, targets):
         if self.linear.in_features != activation.shape[1]:
-            raise ExplainError(f"CAM needs global average pooling of the target layer's {activation.shape[1]} "
-                               f"channels into the linear layer, which takes {self.linear.in_features} inputs")
-        return torch.einsum("bk,bkhw->bhw", self.linear.weight[targets].detach().to(activation.dtype), activation)
+            raise ExplainError(f"CAM needs global average pooling of the target layer's "
+                               f"{activation.shape[1]} channels into the linear layer, which takes "
+                               f"{self.linear.in_features} inputs")
+        weights = self.linear.weight[targets].detach().to(activation.dtype)
+        return torch.einsum("bk,bkhw->bhw", weights, activation)
 
 
 class GuidedGradCAM(GradCAM):

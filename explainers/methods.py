@@ -62,6 +62,10 @@ ALIASES: dict[str, str] = {
     "perception_visualization": "pv",
 }
 
+# The eight methods the JEI 2021 review (Ayyar et al.) scores against gaze maps in its Table 1.
+REVIEW_TABLE_1 = ("gradient", "guided_backprop", "smoothgrad", "integrated_gradients", "gradcam", "lrp",
+                  "deeplift", "fem")
+
 
 def canonical(name: str) -> str:
     """A method name or alias, any case -> the canonical name; ExplainError when unknown."""
@@ -92,5 +96,6 @@ def parse_methods(text: str, allowed: Iterable[str] | None = None) -> list[str]:
         allowed = list(allowed)
         refused = [m for m in methods if m not in allowed]
         if refused:
-            raise ExplainError(f"method(s) {', '.join(refused)} cannot be used here; choose from {', '.join(allowed)}")
+            raise ExplainError(f"method(s) {', '.join(refused)} cannot be used here; "
+                               f"choose from {', '.join(allowed)}")
     return methods

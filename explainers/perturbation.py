@@ -63,8 +63,9 @@ def occlusion_windows(size: tuple[int, int], window: int, stride: int, device=No
 
 
 @torch.no_grad()
-def occlusion_attributions(module: nn.Module, images: torch.Tensor, targets, window: int = 32, stride: int = 16,
-                           baseline: torch.Tensor | None = None, internal_batch_size: int = 64) -> torch.Tensor:
+def occlusion_attributions(module: nn.Module, images: torch.Tensor, targets, window: int = 32,
+                           stride: int = 16, baseline: torch.Tensor | None = None,
+                           internal_batch_size: int = 64) -> torch.Tensor:
     """Zeiler & Fergus 2014: at each pixel, the mean over the windows covering it of f(x) - f(x with the
     window set to the baseline), f the target logit. (B, 3, H, W) -> (B, H, W)."""
     targets = as_targets(targets, len(images), images.device)
@@ -105,7 +106,8 @@ def rise_attributions(module: nn.Module, images: torch.Tensor, targets, masks: i
     generator = _generator(images.device, seed)
     total = torch.zeros(images.shape[0], *images.shape[-2:], device=images.device)
     for start in range(0, masks, mask_chunk):
-        drawn = rise_masks(min(mask_chunk, masks - start), images.shape[-2:], cells, p, generator, images.device)
+        count = min(mask_chunk, masks - start)
+        drawn = rise_masks(count, images.shape[-2:], cells, p, generator, images.device)
         for part in chunks(len(drawn), len(images), internal_batch_size):
             probs = perturbed_scores(module, images, baseline, targets, drawn[part, None], probabilities=True)
             total += torch.einsum("nb,nhw->bhw", probs, drawn[part])
@@ -129,7 +131,8 @@ def segments(image: torch.Tensor, segmentation: str, n_segments: int) -> torch.T
         pixels = image.permute(1, 2, 0).detach().cpu().double().numpy()
         pixels = (pixels - pixels.min()) / max(float(np.ptp(pixels)), 1e-12)
         labels = slic(pixels, n_segments=n_segments, compactness=10, start_label=0, channel_axis=-1)
-        return torch.from_numpy(np.unique(labels, return_inverse=True)[1].reshape(labels.shape)).to(image.device)
+        dense = np.unique(labels, return_inverse=True)[1].reshape(labels.shape)  # labels 0..S-1, no gaps
+        return torch.from_numpy(dense).to(image.device)
     raise ExplainError(f"segmentation must be 'grid' or 'slic', not {segmentation!r}")
 
 
@@ -149,7 +152,8 @@ def lime_kernel(samples: torch.Tensor, width: float) -> torch.Tensor:
     return torch.exp(-((1 - cosine) ** 2) / width**2).sqrt()
 
 
-def weighted_ridge(features: torch.Tensor, scores: torch.Tensor, weights: torch.Tensor, alpha: float) -> torch.Tensor:
+def weighted_ridge(features: torch.Tensor, scores: torch.Tensor, weights: torch.Tensor,
+                   alpha: float) -> torch.Tensor:
     """sklearn's Ridge(alpha).fit(X, y, sample_weight).coef_: (N, S), (N,), (N,) -> (S,), intercept
     unpenalised (X and y centred at their weighted means)."""
     w = weights / weights.sum()

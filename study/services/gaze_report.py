@@ -52,7 +52,7 @@ class GazeReport:
 
 
 def parse_methods(text: str) -> list[str]:
-    """'gradcam,gradcampp,fem,gradient' -> explainer method names (explainers.methods); raises GazeReportError."""
+    """'gradcam,gradcampp,fem,gradient' -> canonical names (explainers.methods); raises GazeReportError."""
     try:
         return explainers.parse_methods(text, allowed=CACHEABLE)
     except explainers.ExplainError as error:

@@ -1,4 +1,4 @@
-"""python manage.py gaze_report DATASET --model SPEC --methods gradient,gbp,smoothgrad,ig,gradcam,lrp,deeplift,fem --out DIR."""
+"""python manage.py gaze_report DATASET --model SPEC --methods gradcam,lrp,deeplift,fem --out DIR."""
 
 from pathlib import Path
 
@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
 from study.models import GazeDataset
-from explainers.methods import ALIASES
+from explainers.methods import ALIASES, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
 from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             "--methods",
             required=True,
             help=f"comma-separated, from {', '.join(CACHEABLE)} (aliases: {', '.join(sorted(ALIASES))}); "
-            "the JEI review's Table 1: gradient,guided_backprop,smoothgrad,integrated_gradients,gradcam,lrp,deeplift,fem",
+            f"the JEI review's Table 1: {','.join(REVIEW_TABLE_1)}",
         )
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")

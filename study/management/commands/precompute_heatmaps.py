@@ -19,7 +19,7 @@ class Command(BaseCommand):
         parser.add_argument("--images", required=True, type=Path,
                             help="a folder of images (searched recursively)")
         parser.add_argument("--methods", default="gradcam",
-                            help=f"comma-separated, from {', '.join(CACHEABLE)} (aliases as explainers.methods)")
+                            help=f"comma-separated, from {', '.join(CACHEABLE)} (or their aliases)")
         parser.add_argument("--targets", default="predicted",
                             help='"predicted" or comma-separated class indices explained for every image')
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

@@ -97,12 +97,9 @@ def test_smoothgrad_squared_and_vargrad_by_definition(small_cnn, images, base):
     functions = {"gradient": gradient_attributions, "guided_backprop": guided_backprop_attributions,
                  "integrated_gradients": integrated_gradients_attributions}
     generator = torch.Generator().manual_seed(7)
-    spread = images.flatten(1).max(dim=1).values - images.flatten(1).min(dim=1).values
-    samples = torch.stack([
-        functions[base](small_cnn, images + 0.1 * spread.view(-1, 1, 1, 1) * torch.randn(images.shape,
-                                                                                          generator=generator),
-                        TARGETS)
-        for _ in range(4)])
+    spread = (images.flatten(1).max(dim=1).values - images.flatten(1).min(dim=1).values).view(-1, 1, 1, 1)
+    noise = [0.1 * spread * torch.randn(images.shape, generator=generator) for _ in range(4)]
+    samples = torch.stack([functions[base](small_cnn, images + e, TARGETS) for e in noise])
     squared = smoothgrad_squared_attributions(small_cnn, images, TARGETS, base=base, n=4, sigma=0.1, seed=7)
     variance = vargrad_attributions(small_cnn, images, TARGETS, base=base, n=4, sigma=0.1, seed=7)
     torch.testing.assert_close(squared, samples.square().mean(dim=0))

@@ -25,8 +25,9 @@ def batch(photos, size: int) -> torch.Tensor:
 def test_cam_is_the_linear_layer_over_global_average_pooling(lite0, photos):
     images = lite0.preprocess(photos[1:3])
     targets = [281, 504]
-    activation = CAM(lite0.module, lite0.target_layer).activations_and_gradients(images, torch.tensor(targets))[0]
-    raw = CAM(lite0.module, lite0.target_layer).cam(activation, None, images, torch.tensor(targets))
+    cam = CAM(lite0.module, lite0.target_layer)
+    activation = cam.activations_and_gradients(images, torch.tensor(targets))[0]
+    raw = cam.cam(activation, None, images, torch.tensor(targets))
     with torch.no_grad():
         logits = lite0.module(images)[[0, 1], targets]
     fc = lite0.module._fc
@@ -71,7 +72,8 @@ def test_reciprocam_by_its_equation(small_cnn, photos):
                 logits = linear.weight @ activation[b, :, i, j] / (height * width) + linear.bias
                 expected[b, i, j] = logits.softmax(dim=0)[TARGETS[b]]
     torch.testing.assert_close(ours, expected.detach())
-    assert explain(small_cnn, images, TARGETS, "reciprocam", target_layer="features.block3").shape == (3, 16, 16)
+    maps = explain(small_cnn, images, TARGETS, "reciprocam", target_layer="features.block3")
+    assert maps.shape == (3, 16, 16)
 
 
 def test_smooth_gradcampp_weights_on_a_small_tensor():
@@ -94,11 +96,13 @@ def test_smooth_gradcampp_by_definition_and_its_noise_free_limit(small_cnn, phot
     powers = [torch.zeros_like(activation) for _ in range(3)]
     for noisy in noisy_copies(images, 4, 0.2, 5):
         features = small_cnn.features(noisy)
-        (gradient,) = torch.autograd.grad(small_cnn.classifier(features)[torch.arange(3), TARGETS].sum(), features)
+        scores = small_cnn.classifier(features)[torch.arange(3), TARGETS]
+        (gradient,) = torch.autograd.grad(scores.sum(), features)
         for order in range(3):
             powers[order] += gradient.pow(order + 1) / 4
     raw = (smooth_gradcampp_weights(activation, *powers) * activation).sum(dim=1)
     torch.testing.assert_close(ours, normalise(upsample(torch.relu(raw), (16, 16))))
     plain = explain(small_cnn, images, TARGETS, "gradcam++", target_layer="features.block3")
-    limit = explain(small_cnn, images, TARGETS, "smooth_gradcam++", target_layer="features.block3", n=1, sigma=0.0)
+    limit = explain(small_cnn, images, TARGETS, "smooth_gradcam++", target_layer="features.block3", n=1,
+                    sigma=0.0)
     torch.testing.assert_close(limit, plain)

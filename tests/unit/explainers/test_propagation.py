@@ -52,7 +52,8 @@ def vgg():
 
 @pytest.fixture
 def avgpool_cnn() -> SmallCNN:
-    """A seeded SmallCNN (in-place ReLUs) with average instead of max pooling and non-trivial BN statistics."""
+    """A seeded SmallCNN (in-place ReLUs) with average instead of max pooling, and BN statistics
+    other than 0 and 1."""
     torch.manual_seed(0)
     model = SmallCNN(num_classes=10, width=8).eval()
     model.features.pool1 = torch.nn.AvgPool2d(2)
