@@ -98,10 +98,11 @@ def deeplift_attributions(module: nn.Module, images: torch.Tensor, targets,
 
     def rescale(layer, x, y, grad):
         dx = x[:batch] - x[batch:]
-        dy = y[:batch] - y[batch:]
-        ratio = torch.where(dx.abs() > eps, dy / torch.where(dx.abs() > eps, dx, torch.ones_like(dx)),
-                            local_derivative(layer, x[:batch]))
-        return grad * torch.cat([ratio, ratio])
+        moved = dx.abs() > eps
+        ratio = (y[:batch] - y[batch:]) / torch.where(moved, dx, torch.ones_like(dx))
+        if not bool(moved.all()):
+            ratio = torch.where(moved, ratio, local_derivative(layer, x[:batch]))
+        return torch.cat([grad[:batch] * ratio, torch.zeros_like(grad[batch:])])
 
     with activation_rule(module, rescale), torch.enable_grad():
         both = torch.cat([images, baseline]).detach().requires_grad_(True)
