@@ -6,7 +6,8 @@ conv and linear layer) and "composite" (zennit's EpsilonPlus: z+ on conv layers,
 layers). Everywhere: activations pass relevance on, average pooling and sums split it in
 proportion to their inputs, batch norms that follow a conv in an nn.Sequential are merged into it
 first (zennit's SequentialMergeBatchNorm); other batch norms pass relevance on unchanged.
-Networks with shared activation modules or residual sums without a canonizer (e.g.
+zennit's gamma rule treats a layer output that is negative by its negative contributions (captum's
+does not), so the two agree on a target with a positive logit. Networks with shared activation modules or residual sums without a canonizer (e.g.
 EfficientNet-Lite0) get an approximation; VGG-style networks get exact LRP.
 """
 from __future__ import annotations
