@@ -3,12 +3,13 @@
 Rules (Montavon et al. 2019): "epsilon" (LRP-eps on every conv and linear layer), "gamma"
 (LRP-gamma on every conv and linear layer), "alpha1beta0" (LRP-alpha1beta0, i.e. z+, on every
 conv and linear layer) and "composite" (zennit's EpsilonPlus: z+ on conv layers, eps on linear
-layers). Everywhere: activations pass relevance on, average pooling and sums split it in
-proportion to their inputs, batch norms that follow a conv in an nn.Sequential are merged into it
-first (zennit's SequentialMergeBatchNorm); other batch norms pass relevance on unchanged.
-zennit's gamma rule treats a layer output that is negative by its negative contributions (captum's
-does not), so the two agree on a target with a positive logit. Networks with shared activation modules or residual sums without a canonizer (e.g.
-EfficientNet-Lite0) get an approximation; VGG-style networks get exact LRP.
+layers). Everywhere: activations pass relevance on, average pooling splits it in proportion to
+its inputs, batch norms that follow a conv in an nn.Sequential are merged into it first (zennit's
+SequentialMergeBatchNorm), other batch norms pass relevance on unchanged. zennit's gamma rule
+treats a negative layer output by its negative contributions (captum's does not), so the two
+agree on targets with a positive logit. Residual sums written as `a + b` in a forward pass copy
+relevance to both branches instead of splitting it, so on EfficientNet-Lite0 or ResNets LRP is an
+approximation; on VGG-style networks it is exact.
 """
 from __future__ import annotations
 
