@@ -10,9 +10,10 @@ import inspect
 import torch
 from torch import nn
 
-from explainers import attribution
+from explainers import attribution, lrp, perturbation, propagation
 from explainers.cam import CAM_METHODS, as_targets
 from explainers.errors import CacheError, ExplainError, ExplainerError, ModelLoadError
+from explainers.methods import LABELS, label, parse_methods
 from explainers.models import LoadedModel, load_model, predict
 
 PIXEL_METHODS = {
@@ -20,11 +21,22 @@ PIXEL_METHODS = {
     "smoothgrad": attribution.smoothgrad_attributions,
     "integrated_gradients": attribution.integrated_gradients_attributions,
     "guided_backprop": attribution.guided_backprop_attributions,
+    "gradient_x_input": attribution.gradient_x_input_attributions,
+    "deconvnet": propagation.deconvnet_attributions,
+    "deeplift": propagation.deeplift_attributions,
+    "lrp": lrp.lrp_attributions,
+    "smoothgrad_squared": attribution.smoothgrad_squared_attributions,
+    "vargrad": attribution.vargrad_attributions,
+    "occlusion": perturbation.occlusion_attributions,
+    "rise": perturbation.rise_attributions,
+    "lime": perturbation.lime_attributions,
 }
 METHODS = (*CAM_METHODS, *PIXEL_METHODS, "pv")
+if set(METHODS) != set(LABELS):
+    raise ImportError(f"explainers.methods.LABELS and the registries disagree: {set(METHODS) ^ set(LABELS)}")
 
-__all__ = ["METHODS", "CacheError", "ExplainError", "ExplainerError", "LoadedModel", "ModelLoadError",
-           "explain", "load_model", "predict"]
+__all__ = ["LABELS", "METHODS", "CacheError", "ExplainError", "ExplainerError", "LoadedModel",
+           "ModelLoadError", "explain", "label", "load_model", "parse_methods", "predict"]
 
 
 def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, method: str,
@@ -33,15 +45,25 @@ def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, metho
     [0, 1] on the images' device, explaining the pre-softmax (pre-sigmoid) score.
 
     `model` is a LoadedModel (its target layer is the default) or an nn.Module in eval mode with
-    `target_layer` given for CAM methods. Methods: gradcam, gradcam++, xgradcam, layercam,
-    scorecam (chunk_size), fem (k; not class-specific), gradient, smoothgrad (n, sigma, seed),
-    integrated_gradients (steps, baseline: default the black image for a LoadedModel),
-    guided_backprop, and pv, which returns (B, 3, H, W) Perception Visualization images from
-    `explainers.pv.pv_images(model, images, targets, decoder=..., saliency="gradcam", **params)`."""
+    `target_layer` given for CAM methods. Methods (parameters; names and aliases in
+    `explainers.methods`):
+    - CAM family: gradcam, gradcam++, xgradcam, layercam, scorecam (chunk_size), fem (k; not
+      class-specific), cam (classifier), guided_gradcam, reciprocam (batch_size),
+      smooth_gradcam++ (n, sigma, seed);
+    - gradients: gradient, smoothgrad (n, sigma, seed), integrated_gradients (steps,
+      internal_batch_size, baseline), guided_backprop, gradient_x_input, deconvnet, deeplift
+      (baseline, eps), lrp (rule: epsilon | gamma | alpha1beta0 | composite, epsilon, gamma),
+      smoothgrad_squared and vargrad (base, n, sigma, seed, baseline);
+    - perturbation: occlusion (window, stride, baseline, internal_batch_size), rise (masks, cells,
+      p, seed, baseline, internal_batch_size, mask_chunk), lime (samples, segmentation: grid | slic,
+      n_segments, kernel_width, k, alpha, seed, baseline, internal_batch_size);
+    - pv, which returns (B, 3, H, W) Perception Visualization images from
+      `explainers.pv.pv_images(model, images, targets, decoder=..., saliency="gradcam", **params)`.
+    A `baseline` defaults to the black image for a LoadedModel, to zeros for a bare module."""
     module = model.module if isinstance(model, LoadedModel) else model
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         raise ExplainError("images must be a (B, 3, H, W) tensor; use model.preprocess(...) first")
-    device = next(module.parameters()).device
+    device = next(module.parameters(), images).device
     if images.device != device:
         raise ExplainError(f"images are on {images.device} but the model is on {device}")
     as_targets(targets, len(images), images.device)
@@ -59,7 +81,8 @@ def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, metho
     if method in PIXEL_METHODS:
         function = PIXEL_METHODS[method]
         _check_params(method, function, params, skip=3)
-        if method == "integrated_gradients" and "baseline" not in params and isinstance(model, LoadedModel):
+        takes_baseline = "baseline" in inspect.signature(function).parameters
+        if takes_baseline and "baseline" not in params and isinstance(model, LoadedModel):
             params["baseline"] = model.black(images.shape[-2:])
         return attribution.pixel_map(function(module, images, targets, **params))
     raise ExplainError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")

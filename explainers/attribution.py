@@ -1,8 +1,9 @@
-"""Pixel attribution: vanilla gradient, SmoothGrad, Integrated Gradients, Guided Backpropagation.
+"""Pixel attribution: vanilla gradient, SmoothGrad, Integrated Gradients, Guided Backpropagation,
+Gradient x Input, and SmoothGrad² and VarGrad over any of the pixel methods.
 
-Each `*_attributions` function returns the signed (B, 3, H, W) attribution of the target logit;
-the maps that `explainers.explain` returns are `pixel_map(...)` of it: |attribution| summed over
-the colour channels, min-max scaled per image to [0, 1].
+Each `*_attributions` function returns the signed (B, 3, H, W) attribution of the target logit
+(the perturbation methods in `explainers.perturbation` return (B, H, W) maps); the maps that
+`explainers.explain` returns are `pixel_map(...)` of it.
 """
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ import torch
 from torch import nn
 
 from explainers.cam import as_targets, normalise, target_scores
+from explainers.errors import ExplainError
+from explainers.noise import noisy_copies
 
 
 def pixel_map(attributions: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) signed attributions -> (B, H, W) float32 in [0, 1]."""
+    """(B, 3, H, W) signed attributions -> |attribution| summed over the colour channels; (B, H, W)
+    signed maps -> their positive part; either min-max scaled per image: (B, H, W) float32 in [0, 1]."""
+    if attributions.dim() == 3:
+        return normalise(attributions.clamp(min=0))
     return normalise(attributions.abs().sum(dim=1))
 
 
@@ -38,17 +44,9 @@ def smoothgrad_attributions(module: nn.Module, images: torch.Tensor, targets, n:
     """Smilkov et al. 2017: mean input gradient over `n` copies with Gaussian noise of standard
     deviation `sigma` x (max - min) of each image; `seed` makes the noise reproducible."""
     targets = as_targets(targets, len(images), images.device)
-    generator = torch.Generator(device=images.device)
-    if seed is None:
-        generator.seed()
-    else:
-        generator.manual_seed(seed)
-    flat = images.flatten(1)
-    scale = (sigma * (flat.max(dim=1).values - flat.min(dim=1).values)).view(-1, 1, 1, 1)
     total = torch.zeros_like(images)
-    for _ in range(n):
-        noise = torch.randn(images.shape, generator=generator, device=images.device, dtype=images.dtype)
-        total += input_gradients(module, images + scale * noise, targets)
+    for noisy in noisy_copies(images, n, sigma, seed):
+        total += input_gradients(module, noisy, targets)
     return total / n
 
 
@@ -93,3 +91,49 @@ def guided_backprop_attributions(module: nn.Module, images: torch.Tensor, target
     targets = as_targets(targets, len(images), images.device)
     with guided_relus(module):
         return input_gradients(module, images, targets)
+
+
+def gradient_x_input_attributions(module: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
+    """Shrikumar et al. 2016: the input gradient times the input, (B, 3, H, W)."""
+    return images * gradient_attributions(module, images, targets)
+
+
+def _noisy_moments(module: nn.Module, images: torch.Tensor, targets, base: str, n: int, sigma: float,
+                   seed: int, baseline: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean square and variance (1/n, Welford's update) of `base`'s (B, 3, H, W) attributions over n
+    noisy copies (noise as smoothgrad's)."""
+    from explainers import PIXEL_METHODS
+
+    if base not in NOISE_BASES:
+        raise ExplainError(f"base must be one of {', '.join(NOISE_BASES)}, not {base!r}")
+    function = PIXEL_METHODS[base]
+    extra = {"baseline": baseline} if base in ("integrated_gradients", "deeplift") else {}
+    targets = as_targets(targets, len(images), images.device)
+    square, mean, spread = (torch.zeros_like(images) for _ in range(3))
+    for count, noisy in enumerate(noisy_copies(images, n, sigma, seed), start=1):
+        attribution = function(module, noisy, targets, **extra)
+        square += attribution.square() / n
+        delta = attribution - mean
+        mean += delta / count
+        spread += delta * (attribution - mean)
+    return square, spread / n
+
+
+NOISE_BASES = ("gradient", "guided_backprop", "integrated_gradients", "gradient_x_input", "deconvnet",
+               "deeplift", "lrp")
+
+
+def smoothgrad_squared_attributions(module: nn.Module, images: torch.Tensor, targets,
+                                    base: str = "gradient", n: int = 25, sigma: float = 0.15, seed: int = 0,
+                                    baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """Hooker et al. 2019: the mean of the squared `base` attributions over n noisy copies,
+    (B, 3, H, W). `baseline` goes to integrated_gradients and deeplift."""
+    return _noisy_moments(module, images, targets, base, n, sigma, seed, baseline)[0]
+
+
+def vargrad_attributions(module: nn.Module, images: torch.Tensor, targets, base: str = "gradient",
+                         n: int = 25, sigma: float = 0.15, seed: int = 0,
+                         baseline: torch.Tensor | None = None) -> torch.Tensor:
+    """Adebayo et al. 2018: the variance (1/n) of the `base` attributions over n noisy copies,
+    (B, 3, H, W)."""
+    return _noisy_moments(module, images, targets, base, n, sigma, seed, baseline)[1]

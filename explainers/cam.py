@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from explainers.errors import ExplainError
+from explainers.noise import noisy_copies
 
 
 def as_targets(targets, batch_size: int, device: torch.device) -> torch.Tensor:
@@ -214,6 +215,108 @@ def fem_map(activation: torch.Tensor, k: float = 1.0) -> torch.Tensor:
     return (binary * mean).sum(dim=1)
 
 
+class CAM(BaseCAM):
+    """Zhou et al. 2016, for networks whose target layer is followed by global average pooling and one
+    linear layer: channel weights = that layer's row of the target class. `classifier` names the
+    layer (default: the module's last nn.Linear); its input size must equal the channel count."""
+
+    uses_gradients = False
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str, classifier: str | None = None):
+        super().__init__(module, target_layer)
+        linears = [m for m in module.modules() if isinstance(m, nn.Linear)]
+        self.linear = resolve_layer(module, classifier) if classifier else (linears[-1] if linears else None)
+        if not isinstance(self.linear, nn.Linear):
+            raise ExplainError("CAM needs a network that ends in a linear layer (give `classifier`)")
+
+    def cam(self, activation, gradient, images, targets):
+        if self.linear.in_features != activation.shape[1]:
+            raise ExplainError(f"CAM needs global average pooling of the target layer's "
+                               f"{activation.shape[1]} channels into the linear layer, which takes "
+                               f"{self.linear.in_features} inputs")
+        weights = self.linear.weight[targets].detach().to(activation.dtype)
+        return torch.einsum("bk,bkhw->bhw", weights, activation)
+
+
+class GuidedGradCAM(GradCAM):
+    """Selvaraju et al. 2017: guided backprop times the Grad-CAM map (ReLU, bilinear upsampling),
+    turned into a map like the pixel methods (|.| summed over colours, min-max per image)."""
+
+    def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
+        from explainers.attribution import guided_backprop_attributions, pixel_map
+
+        targets = as_targets(targets, len(images), images.device)
+        activation, gradient, _ = self.activations_and_gradients(images, targets)
+        cam = upsample(torch.relu(self.cam(activation, gradient, images, targets).float()), images.shape[-2:])
+        return pixel_map(guided_backprop_attributions(self.module, images, targets) * cam[:, None])
+
+
+@contextmanager
+def replaced_output(layer: nn.Module, output: torch.Tensor) -> Iterator[None]:
+    """While active, `layer` returns `output` instead of what it computes."""
+    handle = layer.register_forward_hook(lambda module, inputs, computed: output)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+class ReciproCAM(BaseCAM):
+    """Byun & Lee 2022, gradient-free: for each of the h x w positions, the target layer's activation
+    with every other position set to 0 goes through the rest of the network; the map at that position
+    is the target's softmax probability. `batch_size` masked copies run at a time (the layers before
+    the target layer run again on copies of the image, so any network works)."""
+
+    uses_gradients = False
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str, batch_size: int = 64):
+        super().__init__(module, target_layer)
+        self.batch_size = batch_size
+
+    def cam(self, activation, gradient, images, targets):
+        batch, _, height, width = activation.shape
+        spots = torch.eye(height * width, device=activation.device, dtype=activation.dtype)
+        spots = spots.view(height * width, 1, height, width)
+        maps = torch.empty(batch, height * width, device=activation.device)
+        with torch.no_grad():
+            for b in range(batch):
+                for start in range(0, height * width, self.batch_size):
+                    masked = activation[b] * spots[start:start + self.batch_size]
+                    with replaced_output(self.layer, masked):
+                        scores = self.module(images[b:b + 1].expand(len(masked), -1, -1, -1))
+                    maps[b, start:start + len(masked)] = scores.softmax(dim=1)[:, targets[b]]
+        return maps.view(batch, height, width)
+
+
+class SmoothGradCAMPlusPlus(BaseCAM):
+    """Omeiza et al. 2019: Grad-CAM++'s weights with the gradient's first, second and third powers
+    each averaged over `n` noisy copies of the image (noise as smoothgrad: sigma x (max - min),
+    `seed`); the activation is the clean image's."""
+
+    def __init__(self, module: nn.Module, target_layer: nn.Module | str, n: int = 25, sigma: float = 0.15,
+                 seed: int = 0):
+        super().__init__(module, target_layer)
+        self.n, self.sigma, self.seed = n, sigma, seed
+
+    def cam(self, activation, gradient, images, targets):
+        powers = [torch.zeros_like(activation) for _ in range(3)]
+        for noisy in noisy_copies(images, self.n, self.sigma, self.seed):
+            _, noisy_gradient, _ = self.activations_and_gradients(noisy, targets)
+            for order, total in enumerate(powers, start=1):
+                total += noisy_gradient.pow(order) / self.n
+        return (smooth_gradcampp_weights(activation, *powers) * activation).sum(dim=1)
+
+
+def smooth_gradcampp_weights(activation: torch.Tensor, d1: torch.Tensor, d2: torch.Tensor,
+                             d3: torch.Tensor) -> torch.Tensor:
+    """Omeiza et al. eq. 8-9: alpha = D2 / (2 D2 + sum_ab A_ab D3), w = sum_ij alpha relu(D1); D_k the
+    mean k-th power of the gradient, all (B, K, h, w) -> (B, K, 1, 1)."""
+    sum_a = activation.sum(dim=(2, 3), keepdim=True)
+    alpha = d2 / (2 * d2 + sum_a * d3 + 1e-6)
+    alpha = torch.where(d2 != 0, alpha, torch.zeros_like(alpha))
+    return (alpha * torch.relu(d1)).sum(dim=(2, 3), keepdim=True)
+
+
 CAM_METHODS: dict[str, type[BaseCAM]] = {
     "gradcam": GradCAM,
     "gradcam++": GradCAMPlusPlus,
@@ -221,4 +324,8 @@ CAM_METHODS: dict[str, type[BaseCAM]] = {
     "layercam": LayerCAM,
     "scorecam": ScoreCAM,
     "fem": FEM,
+    "cam": CAM,
+    "guided_gradcam": GuidedGradCAM,
+    "reciprocam": ReciproCAM,
+    "smooth_gradcam++": SmoothGradCAMPlusPlus,
 }

@@ -39,7 +39,6 @@ from explainers.precompute import CACHEABLE, precompute
 from study.models import GazeDataset
 from study.services.gaze_import import preview_png
 
-METHOD_ALIASES = {"gradcampp": "gradcam++", "grad-cam": "gradcam", "grad-cam++": "gradcam++"}
 DENSITY_METRICS = ("pcc", "sim", "kld", "emd")
 FIXATION_METRICS = ("nss", "auc_judd", "sauc", "ig")
 BASELINES = (baselines.CENTRE_BIAS, baselines.INTER_OBSERVER)
@@ -61,15 +60,11 @@ class GazeReport:
 
 
 def parse_methods(text: str) -> list[str]:
-    """'gradcam,gradcampp,fem,gradient' -> explainer method names; raises GazeReportError."""
-    methods = [METHOD_ALIASES.get(m.strip().lower(), m.strip().lower()) for m in text.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in CACHEABLE]
-    if unknown or not methods or len(set(methods)) != len(methods):
-        raise GazeReportError(
-            f"methods must be distinct names from {', '.join(CACHEABLE)} "
-            f"(gradcampp for gradcam++); got {text!r}"
-        )
-    return methods
+    """'gradcam,gradcampp,fem,gradient' -> canonical names (explainers.methods); raises GazeReportError."""
+    try:
+        return explainers.parse_methods(text, allowed=CACHEABLE)
+    except explainers.ExplainError as error:
+        raise GazeReportError(f"methods must be distinct names of cacheable methods: {error}") from error
 
 
 def gaze_report(

@@ -198,13 +198,14 @@ def _number(post, field: str, kind: type, problems: list[Problem]):
 @require_safe
 @researcher_required
 def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
+    from explainers.methods import LABELS, REVIEW_TABLE_1  # here, so the other pages do not load torch
+
     dataset = get_object_or_404(_datasets(request), name=name)
     stimuli = dataset.stimuli.select_related("gaze_map", "fixations")
-    return render(
-        request,
-        "study/gaze/dataset.html",
-        {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report},
-    )
+    context = {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report}
+    context["method_names"] = ", ".join(m for m in LABELS if m != "pv")
+    context["method_hint"] = ",".join(REVIEW_TABLE_1)
+    return render(request, "study/gaze/dataset.html", context)
 
 
 @require_POST

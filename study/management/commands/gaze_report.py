@@ -1,4 +1,4 @@
-"""python manage.py gaze_report DATASET --model SPEC --methods gradcam,gradcampp,fem,gradient --out DIR."""
+"""python manage.py gaze_report DATASET --model SPEC --methods gradcam,lrp,deeplift,fem --out DIR."""
 
 from pathlib import Path
 
@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.reports import to_markdown
 from study import jobs
 from study.models import GazeDataset
+from explainers.methods import ALIASES, REVIEW_TABLE_1
+from explainers.precompute import CACHEABLE
 from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
 
 
@@ -21,7 +23,10 @@ class Command(BaseCommand):
         parser.add_argument("dataset", help="gaze data set name")
         parser.add_argument("--model", required=True, help="'efficientnet-lite0' or a model spec JSON file")
         parser.add_argument(
-            "--methods", required=True, help="comma-separated, e.g. gradcam,gradcampp,fem,gradient"
+            "--methods",
+            required=True,
+            help=f"comma-separated, from {', '.join(CACHEABLE)} (aliases: {', '.join(sorted(ALIASES))}); "
+            f"the JEI review's Table 1: {','.join(REVIEW_TABLE_1)}",
         )
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
         parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")

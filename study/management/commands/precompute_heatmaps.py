@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from explainers import ExplainerError, load_model
+from explainers import ExplainerError, load_model, parse_methods
 from explainers.precompute import CACHEABLE, precompute
 from study import jobs
 from study.jobs import JobError
@@ -22,7 +22,7 @@ class Command(BaseCommand):
         source.add_argument("--images", type=Path, help="a folder of images (searched recursively)")
         source.add_argument("--study", help="the slug of a study: its items' images")
         parser.add_argument("--methods", default="gradcam",
-                            help=f"comma-separated, from {', '.join(CACHEABLE)}")
+                            help=f"comma-separated, from {', '.join(CACHEABLE)} (or their aliases)")
         parser.add_argument("--targets", default="predicted",
                             help='"predicted" or comma-separated class indices explained for every image')
         parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
@@ -40,7 +40,10 @@ class Command(BaseCommand):
             images = [Path(p) for p in precompute_images(source)]
         except JobError as error:
             raise CommandError(str(error)) from error
-        methods = [m.strip() for m in options["methods"].split(",") if m.strip()]
+        try:
+            methods = parse_methods(options["methods"], allowed=CACHEABLE)
+        except ExplainerError as error:
+            raise CommandError(str(error)) from error
         targets = options["targets"]
         if targets != "predicted":
             try:

@@ -57,7 +57,8 @@ def test_predicted_targets_and_explicit_cache(tmp_path, spec, images):
 
 @pytest.mark.parametrize(("change", "message"), [
     ({"--images": "/nowhere"}, "is not a folder"),
-    ({"--methods": "gradcam,lime"}, "cannot precompute \\['lime'\\]"),
+    ({"--methods": "gradcam,nonsense"}, "unknown method 'nonsense'"),
+    ({"--methods": "gradcam,pv"}, "pv cannot be used here"),
     ({"--targets": "first"}, "--targets must be"),
     ({"--targets": "7"}, "class indices in \\[0, 3\\)"),
     ({"--model": "resnet9000"}, "neither 'efficientnet-lite0' nor an existing JSON file"),

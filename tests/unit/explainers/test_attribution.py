@@ -5,9 +5,10 @@ import pytest
 import torch
 from captum.attr import GuidedBackprop, IntegratedGradients, Saliency
 
-from explainers import explain, load_model
+from explainers import ExplainError, explain, load_model
 from explainers.attribution import (gradient_attributions, guided_backprop_attributions,
-                                    integrated_gradients_attributions, pixel_map, smoothgrad_attributions)
+                                    integrated_gradients_attributions, pixel_map, smoothgrad_attributions,
+                                    smoothgrad_squared_attributions, vargrad_attributions)
 
 TARGETS = [0, 3, 7]
 
@@ -88,3 +89,24 @@ def test_pixel_maps_are_unit_range_and_per_image(small_cnn, images):
     batch = explain(small_cnn, images, TARGETS, "gradient")
     single = explain(small_cnn, images[1:2], TARGETS[1:2], "gradient")
     torch.testing.assert_close(batch[1], single[0])
+
+
+@pytest.mark.parametrize("base", ["gradient", "guided_backprop", "integrated_gradients"])
+def test_smoothgrad_squared_and_vargrad_by_definition(small_cnn, images, base):
+    """Hoedt et al.'s J = 25 noisy copies (here 4): SmoothGrad² = mean of squares, VarGrad = variance."""
+    functions = {"gradient": gradient_attributions, "guided_backprop": guided_backprop_attributions,
+                 "integrated_gradients": integrated_gradients_attributions}
+    generator = torch.Generator().manual_seed(7)
+    spread = (images.flatten(1).max(dim=1).values - images.flatten(1).min(dim=1).values).view(-1, 1, 1, 1)
+    noise = [0.1 * spread * torch.randn(images.shape, generator=generator) for _ in range(4)]
+    samples = torch.stack([functions[base](small_cnn, images + e, TARGETS) for e in noise])
+    squared = smoothgrad_squared_attributions(small_cnn, images, TARGETS, base=base, n=4, sigma=0.1, seed=7)
+    variance = vargrad_attributions(small_cnn, images, TARGETS, base=base, n=4, sigma=0.1, seed=7)
+    torch.testing.assert_close(squared, samples.square().mean(dim=0))
+    torch.testing.assert_close(variance, samples.var(dim=0, correction=0), rtol=1e-4, atol=1e-9)
+    assert float(variance.abs().max()) > 0
+
+
+def test_noise_wrappers_refuse_an_unknown_base(small_cnn, images):
+    with pytest.raises(ExplainError, match="base must be one of"):
+        vargrad_attributions(small_cnn, images, TARGETS, base="occlusion", n=2)

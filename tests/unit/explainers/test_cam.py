@@ -131,7 +131,7 @@ def test_layer_that_runs_twice_is_refused():
 def test_bad_method_layer_and_params_are_clear(small_cnn):
     images = torch.rand(1, 3, 16, 16)
     with pytest.raises(ExplainError, match="unknown method"):
-        explain(small_cnn, images, [0], "lime", target_layer="features.block3")
+        explain(small_cnn, images, [0], "nonsense", target_layer="features.block3")
     with pytest.raises(ExplainError, match="not a submodule"):
         explain(small_cnn, images, [0], "gradcam", target_layer="features.block9")
     with pytest.raises(ExplainError, match="needs a target_layer"):

@@ -214,7 +214,7 @@ def test_a_copy_of_an_image_shares_entries_but_keeps_its_own_path(tmp_path, mode
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"methods": ["lime"]}, "cannot precompute \\['lime'\\]"),
+    ({"methods": ["nonsense"]}, "cannot precompute \\['nonsense'\\]"),
     ({"methods": ["pv"]}, "cannot precompute \\['pv'\\]"),
     ({"methods": ["gradcam"], "params": {"gradcam": {"k": 1}}}, "gradcam takes no parameter"),
     ({"methods": ["gradcam"], "params": {"fem": {"k": 1}}}, "methods not asked for"),
