@@ -149,6 +149,17 @@ def _analysis(job, report) -> dict:
     return _files(job, paths)
 
 
+def _evaluation(job, report) -> dict:
+    from study.services.evaluation_report import evaluate_explainers
+
+    p = job.params
+    report(0, 1, "explaining and scoring the images")
+    result = evaluate_explainers(p["model"], Path(p["images"]), p["methods"], p["metrics"],
+                                 output_dir(job) / "files", device=p.get("device", "cpu"),
+                                 batch_size=p.get("batch_size", 8), step=p.get("step"))
+    return _files(job, result.files)
+
+
 register(JobKind("gaze_import", "Gaze data set import", run=_gaze_import))
 register(JobKind("gaze_report", "Gaze report", plan=_gaze_report_plan, run_shard=_precompute_shard,
                  finish=_gaze_report_finish))
@@ -156,3 +167,4 @@ register(JobKind("precompute", "Precompute maps", plan=lambda job: _shards(preco
                  run_shard=_precompute_shard))
 register(JobKind("build_study", "Study build", run=_build_study))
 register(JobKind("analysis", "Study analysis", run=_analysis))
+register(JobKind("evaluation", "Explainer evaluation", run=_evaluation))

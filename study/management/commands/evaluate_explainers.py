@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
+from study import jobs
 from study.services.evaluation_report import (
     METRICS, EvaluationReportError, evaluate_explainers, explainer_methods, parse_names,
 )
@@ -28,13 +29,28 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=8)
         parser.add_argument("--step", type=int,
                             help="pixels per deletion/insertion step (default: the input side)")
+        parser.add_argument("--enqueue", action="store_true",
+                            help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, **options):
         try:
+            methods = parse_names(options["methods"], explainer_methods(), "--methods")
+            metrics = parse_names(options["metrics"], METRICS, "--metrics")
+        except EvaluationReportError as error:
+            raise CommandError(str(error)) from error
+        if options["enqueue"]:
+            if not options["images"].is_dir():
+                raise CommandError(f"--images {options['images']} is not a folder")
+            job = jobs.enqueue("evaluation", {
+                "model": options["model"], "images": str(options["images"].resolve()), "methods": methods,
+                "metrics": metrics, "device": options["device"], "batch_size": options["batch_size"],
+                "step": options["step"]})
+            self.stdout.write(f"Queued job {job.pk}: evaluation of {', '.join(methods)} (files on its job page, "
+                              "not --out).")
+            return
+        try:
             report = evaluate_explainers(
-                options["model"], options["images"],
-                parse_names(options["methods"], explainer_methods(), "--methods"),
-                parse_names(options["metrics"], METRICS, "--metrics"), options["out"],
+                options["model"], options["images"], methods, metrics, options["out"],
                 device=options["device"], batch_size=options["batch_size"], step=options["step"],
                 progress=options["verbosity"] > 0)
         except EvaluationReportError as error:

@@ -101,3 +101,22 @@ def test_bad_input_is_refused_and_nothing_written(spec, voc, tmp_path, args, mes
     with pytest.raises(CommandError, match=message):
         run(*[part for item in options.items() for part in item])
     assert not (tmp_path / "report").exists()
+
+
+@pytest.mark.django_db
+def test_enqueued_evaluation_writes_the_same_table_on_its_job_page(spec, voc, tmp_path, jobs_inline, isolated_media,
+                                                                   settings):
+    from study.models import Job
+
+    settings.JOBS_DIR = tmp_path / "jobs"
+    args = ("--model", spec, "--images", str(voc), "--methods", "gradcam,gradient", "--metrics", "deletion,adcc",
+            "--step", "64", "--batch-size", "2")
+    run(*args, "--out", str(tmp_path / "direct"))
+    with jobs_inline() as run_on_commit:
+        run(*args, "--out", str(tmp_path / "unused"), "--enqueue")
+    job = Job.objects.get()
+    assert (job.kind, job.state) == ("evaluation", "done"), job.error
+    assert not (tmp_path / "unused").exists()
+    assert "table.csv" in job.result
+    queued = pd.read_csv(settings.JOBS_DIR / str(job.pk) / "files" / "table.csv")
+    pd.testing.assert_frame_equal(queued, pd.read_csv(tmp_path / "direct" / "table.csv"))
