@@ -41,7 +41,8 @@ class Study(models.Model):
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
     completion_redirect_url = models.URLField(blank=True)
-    contact_text = SanitizedHTMLField(blank=True, help_text="Who to contact about the study (shown with the consent).")
+    contact_text = SanitizedHTMLField(blank=True,
+                                      help_text="Who to contact about the study (shown with the consent).")
     ethics_text = SanitizedHTMLField(blank=True, help_text="The ethics approval (shown with the consent).")
     withdrawal_policy = models.CharField(
         max_length=10, choices=WithdrawalPolicy.choices, default=WithdrawalPolicy.KEEP,

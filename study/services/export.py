@@ -66,7 +66,8 @@ class ExportError(Exception):
 def trials_rows(study: Study) -> Iterator[tuple]:
     """One tuple per answered trial, in TRIAL_COLUMNS order, by participant then presented position."""
     trials = (
-        Trial.objects.filter(participant__study=study, participant__is_preview=False, answered_at__isnull=False)
+        Trial.objects.filter(participant__study=study, participant__is_preview=False)
+        .filter(answered_at__isnull=False)
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )

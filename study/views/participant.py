@@ -95,7 +95,8 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
-               "completion_url": flow.completion_url(page.participant), "preview": page.participant.is_preview}
+               "completion_url": flow.completion_url(page.participant),
+               "preview": page.participant.is_preview}
     return render(request, TEMPLATES[page.kind], context)
 
 
