@@ -51,8 +51,9 @@ def test_bad_plans_are_clear_errors():
 
 
 def test_dashboard_box_computes_a_plan(client, django_user_model):
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
-    study = make_study("boxed")
+    user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    client.force_login(user)
+    study = make_study("boxed", owner=user)  # staff see the studies they own (study.access)
     url = reverse("researcher-dashboard", args=[study.slug])
     page = client.get(url).content.decode()
     assert 'name="plan-first"' in page and "participants per arm</strong>" not in page
