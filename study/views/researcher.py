@@ -8,10 +8,10 @@ user sees the studies they own or that are shared with them (study.access); othe
 from collections.abc import Callable
 from functools import wraps
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django import forms
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
@@ -67,7 +67,7 @@ def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 class PreviewForm(forms.Form):
-    arm = forms.IntegerField(min_value=1)
+    arm = forms.IntegerField(min_value=1, max_value=2**63 - 1)  # a primary key
 
 
 @researcher_required
