@@ -93,6 +93,7 @@ def test_preview_needs_view_access_a_post_and_an_arm_of_the_study(owner_client, 
     url = reverse("researcher-preview", args=[study.slug])
     assert owner_client.get(url).status_code == 405
     assert owner_client.post(url, {"arm": "x"}).status_code == 400
+    assert owner_client.post(url, {"arm": str(2**70)}).status_code == 400
     assert owner_client.post(url, {"arm": other.arms.first().pk}).status_code == 404
     stranger = type(client)()
     stranger.force_login(django_user_model.objects.create_user("stranger", password="pw-Secret-123",
