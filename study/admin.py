@@ -131,7 +131,7 @@ class RecruitmentInline(admin.StackedInline):
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = ["pk", "study", "arm", "status", "consented_at", "last_seen_at", "completed_at"]
-    list_filter = ["study", "arm__technique", "status"]
+    list_filter = ["study", "arm__technique", "status", "is_preview"]
     list_select_related = ["study", "arm__study"]
     inlines = [RecruitmentInline]
 

@@ -3,7 +3,7 @@
 Both policies first bump the study's assignment counter with one UPDATE. That row write
 is the lock: concurrent consents for the same study queue behind it until the caller's
 transaction (which also creates the participant) commits, on PostgreSQL and on SQLite
-(whose settings use IMMEDIATE transactions).
+(whose settings use IMMEDIATE transactions). Preview participants count in no arm's load or cap.
 """
 from datetime import timedelta
 
@@ -45,7 +45,8 @@ def open_arms(arms: list[Arm]) -> list[Arm]:
     capped = [arm for arm in arms if arm.max_participants is not None]
     if not capped:
         return arms
-    rows = Participant.objects.filter(arm__in=capped).values_list("arm").annotate(n=Count("pk")).order_by()
+    participants = Participant.objects.filter(arm__in=capped, is_preview=False)
+    rows = participants.values_list("arm").annotate(n=Count("pk")).order_by()
     assigned = dict(rows)
     below = [a for a in arms if a.max_participants is None or assigned.get(a.pk, 0) < a.max_participants]
     if not below:
@@ -58,5 +59,6 @@ def arm_loads(study: Study) -> dict[int, int]:
     cutoff = timezone.now() - timedelta(minutes=study.active_timeout_minutes)
     active = Q(status=Participant.Status.ACTIVE, last_seen_at__gte=cutoff)
     counting = Q(status=Participant.Status.COMPLETED) | active
-    rows = Participant.objects.filter(counting, study=study).values("arm").annotate(n=Count("pk"))
+    participants = Participant.objects.filter(counting, study=study, is_preview=False)
+    rows = participants.values("arm").annotate(n=Count("pk"))
     return {row["arm"]: row["n"] for row in rows}

@@ -35,6 +35,11 @@ class Participant(models.Model):
     completion_code = models.CharField(max_length=16, blank=True)
     # The one-time key of the consent form that created this participant: a resubmitted form finds them again.
     consent_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    # A staff member trying the study: counted nowhere (dashboards, exports, assignment).
+    is_preview = models.BooleanField(default=False)
+    # The recruitment platform's id of the person ("prolific:<PROLIFIC_PID>", "mturk:<workerId>",
+    # "label:<participant_label>"), "" without one: one participant per person and study.
+    external_id = models.CharField(max_length=220, blank=True, default="", editable=False)
 
     class Meta:
         constraints = [
@@ -42,6 +47,8 @@ class Participant(models.Model):
                 condition=Q(status="completed", completed_at__isnull=False) | ~Q(status="completed"),
                 name="participant_completed_has_time",
             ),
+            models.UniqueConstraint(fields=["study", "external_id"], condition=~Q(external_id=""),
+                                    name="participant_unique_external_id"),
         ]
         indexes = [models.Index(fields=["study", "arm", "status"])]
 

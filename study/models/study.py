@@ -22,6 +22,10 @@ class Study(models.Model):
         ROUND_ROBIN = "round_robin", "Strict round-robin on consent"
         BALANCED = "balanced", "Balanced on completed and recently active participants"
 
+    class WithdrawalPolicy(models.TextChoices):
+        KEEP = "keep", "Keep the answers, flagged withdrawn"
+        DELETE = "delete", "Delete the answers"
+
     class QuestionOrder(models.TextChoices):
         FIXED = "fixed"
         SHUFFLED = "shuffled", "Shuffled per participant"
@@ -37,6 +41,12 @@ class Study(models.Model):
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
     completion_redirect_url = models.URLField(blank=True)
+    contact_text = SanitizedHTMLField(blank=True,
+                                      help_text="Who to contact about the study (shown with the consent).")
+    ethics_text = SanitizedHTMLField(blank=True, help_text="The ethics approval (shown with the consent).")
+    withdrawal_policy = models.CharField(
+        max_length=10, choices=WithdrawalPolicy.choices, default=WithdrawalPolicy.KEEP,
+        help_text="What happens to the answers of a participant who withdraws during the study.")
     # A participant silent for longer than this counts as dropped (balanced assignment, dashboard).
     active_timeout_minutes = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
     # Number of arm assignments made so far: the round-robin counter, bumped atomically.

@@ -1,8 +1,8 @@
 """What happened in a study, per arm: who started, finished, dropped out, and how fast.
 
 A participant is *dropped* when still active but silent for longer than the study's
-``active_timeout_minutes``. Every figure comes from a fixed number of aggregate queries,
-whatever the number of participants.
+``active_timeout_minutes``. Preview runs (Participant.is_preview) count nowhere. Every figure
+comes from a fixed number of aggregate queries, whatever the number of participants.
 """
 
 import statistics
@@ -69,8 +69,9 @@ def summarize(study: Study, now: datetime | None = None) -> StudySummary:
     now = now or timezone.now()
     active = Q(status=Participant.Status.ACTIVE)
     dropped = dropped_q(study, now)
+    participants = Participant.objects.filter(study=study, is_preview=False)
     per_arm = (
-        Participant.objects.filter(study=study)
+        participants
         .values("arm")
         .annotate(
             started=Count("pk"),
@@ -83,12 +84,12 @@ def summarize(study: Study, now: datetime | None = None) -> StudySummary:
     )
     counts = {row["arm"]: row for row in per_arm}
     failures = dict(
-        failed_attention_checks(Trial.objects.filter(participant__study=study))
+        failed_attention_checks(Trial.objects.filter(participant__study=study, participant__is_preview=False))
         .values_list("participant__arm")
         .annotate(n=Count("pk"))
         .order_by()
     )
-    completed = Participant.objects.filter(study=study, status=Participant.Status.COMPLETED)
+    completed = participants.filter(status=Participant.Status.COMPLETED)
     durations: dict[int, list[float]] = {}
     for arm_id, consented_at, completed_at in completed.values_list("arm", "consented_at", "completed_at"):
         durations.setdefault(arm_id, []).append((completed_at - consented_at).total_seconds())

@@ -9,8 +9,12 @@ spreadsheets show as text and hide). Only text is changed: numbers (a response t
 are written as numbers, so `-0.5` stays a number; a *text* value such as a class named "-1" gets
 the quote. Parquet files keep every value exact and typed (no quoting): use them for analysis.
 
-Recruitment-platform parameters are never exported here:
-they identify people and stay apart from the answers (see the admin's recruitment records).
+Both tables end with the completion code and the recruitment-platform parameters of the study link
+(flow.RECRUITMENT_PARAMS: PROLIFIC_PID, STUDY_ID, SESSION_ID, workerId, assignmentId, hitId,
+participant_label; empty when absent), so that answers can be matched to payments. Nothing else that
+identifies a person is stored or exported; participants' tokens never are. Preview runs
+(Participant.is_preview) are left out, so every analysis made from these tables leaves them out too.
+Trials of a participant who withdrew under the "keep" policy stay, with `withdrawn` true.
 """
 
 import csv
@@ -28,25 +32,29 @@ from django.db.models import Count, Q
 from study.models import Participant, Study, Trial
 from study.models.study import CANT_TELL
 from study.services.dashboard import failed_attention_checks, reported_status
+from study.services.flow import RECRUITMENT_PARAMS
 
 CHUNK_SIZE = 2000
 
 TRIAL_COLUMNS = tuple(
     "participant arm technique item item_position presented_position model_correct is_attention_check"
     " model_prediction presented_options chosen_option correct_guess cant_tell rt_ms shown_at"
-    " answered_at".split()
-)
+    " answered_at withdrawn completion_code".split()
+) + RECRUITMENT_PARAMS
 PARTICIPANT_COLUMNS = tuple(
-    "participant arm technique status consented_at completed_at n_answered attention_failures".split()
-)
+    "participant arm technique status consented_at completed_at n_answered attention_failures"
+    " completion_code".split()
+) + RECRUITMENT_PARAMS
 # What the database gives for each column; cant_tell is derived from chosen_option.
 TRIAL_FIELDS = tuple(
     "participant_id participant__arm__name participant__arm__technique item__name item__position"
     " presented_position item__model_correct item__is_attention_check item__model_prediction"
-    " presented_options chosen_option correct_guess rt_ms shown_at answered_at".split()
+    " presented_options chosen_option correct_guess rt_ms shown_at answered_at participant__status"
+    " participant__completion_code participant__recruitment__params".split()
 )
 PARTICIPANT_FIELDS = tuple(
-    "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures".split()
+    "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures"
+    " completion_code recruitment__params".split()
 )
 DATETIME_COLUMNS = {"trials": ("shown_at", "answered_at"), "participants": ("consented_at", "completed_at")}
 
@@ -58,11 +66,13 @@ class ExportError(Exception):
 def trials_rows(study: Study) -> Iterator[tuple]:
     """One tuple per answered trial, in TRIAL_COLUMNS order, by participant then presented position."""
     trials = (
-        Trial.objects.filter(participant__study=study, answered_at__isnull=False)
+        Trial.objects.filter(participant__study=study, participant__is_preview=False)
+        .filter(answered_at__isnull=False)
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )
-    for *head, options, chosen, correct_guess, rt_ms, shown_at, answered_at in trials.iterator(CHUNK_SIZE):
+    rows = trials.iterator(CHUNK_SIZE)
+    for *head, options, chosen, correct_guess, rt_ms, shown_at, answered_at, status, code, params in rows:
         yield (
             *head,
             json.dumps(options),
@@ -72,7 +82,16 @@ def trials_rows(study: Study) -> Iterator[tuple]:
             rt_ms,
             shown_at,
             answered_at,
+            status == Participant.Status.WITHDRAWN,
+            code,
+            *_recruitment(params),
         )
+
+
+def _recruitment(params: dict | None) -> tuple[str, ...]:
+    """The RECRUITMENT_PARAMS values of a recruitment record's params ("" where absent)."""
+    params = params or {}
+    return tuple(params.get(name, "") for name in RECRUITMENT_PARAMS)
 
 
 def participants_rows(study: Study) -> Iterator[tuple]:
@@ -80,7 +99,7 @@ def participants_rows(study: Study) -> Iterator[tuple]:
     answered = Q(trials__answered_at__isnull=False)
     failed = Q(trials__in=failed_attention_checks(Trial.objects.filter(participant__study=study)))
     participants = (
-        Participant.objects.filter(study=study)
+        Participant.objects.filter(study=study, is_preview=False)
         .annotate(
             reported=reported_status(study),
             n_answered=Count("trials", filter=answered),
@@ -89,7 +108,8 @@ def participants_rows(study: Study) -> Iterator[tuple]:
         .order_by("pk")
         .values_list(*PARTICIPANT_FIELDS)
     )
-    yield from participants.iterator(CHUNK_SIZE)
+    for *head, params in participants.iterator(CHUNK_SIZE):
+        yield (*head, *_recruitment(params))
 
 
 class _Line:

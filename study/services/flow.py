@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.core import signing
@@ -25,13 +25,17 @@ from study.assignment import StudyFull, assign_arm
 from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
 from study.models.study import CANT_TELL
 
-# Recruitment-platform parameters kept from the study link: Prolific, then Amazon MTurk.
-RECRUITMENT_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId")
+# Recruitment-platform parameters kept from the study link: Prolific, Amazon MTurk, a generic label.
+RECRUITMENT_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId",
+                      "participant_label")
+# The parameter that names the person on each platform, in order of precedence, and its external_id prefix.
+PERSON_PARAMS = (("PROLIFIC_PID", "prolific"), ("workerId", "mturk"), ("participant_label", "label"))
 MAX_PARAM_CHARS = 200
 MAX_RT_MS = 24 * 3600 * 1000
 CONSENT_KEY_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
 CONSENT_KEY_MAX_AGE_S = 24 * 3600  # a consent form older than this must be reloaded
 RATE_WINDOW_S = 3600
+CODE_PLACEHOLDER = "{code}"  # in Study.completion_redirect_url: where the completion code goes
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 
 
@@ -73,6 +77,12 @@ class TooManyParticipants(FlowError):
     status = 429
 
 
+class AlreadyTakenPart(FlowError):
+    """A returning external ID whose participant completed the study."""
+
+    status = 200
+
+
 class PageKind(Enum):
     INTRO = "intro"
     QUESTION = "question"
@@ -108,6 +118,30 @@ def recruitment_params(query: Mapping[str, str]) -> dict[str, str]:
         if len(value) > MAX_PARAM_CHARS or not value.isprintable():
             raise BadInput(f"The link parameter {name} is not valid.")
     return params
+
+
+def external_id(params: Mapping[str, str]) -> str:
+    """The person's platform id as stored on Participant.external_id ("prolific:<pid>"); "" without one."""
+    for name, prefix in PERSON_PARAMS:
+        if params.get(name):
+            return f"{prefix}:{params[name]}"
+    return ""
+
+
+def returning_participant(study: Study, params: Mapping[str, str]) -> Participant | None:
+    """The participant of `study` with the external ID in `params`, if any (never a preview);
+    AlreadyTakenPart if they completed it, Gone if they withdrew."""
+    person = external_id(params)
+    if not person:
+        return None
+    participant = Participant.objects.filter(study=study, external_id=person).first()
+    if participant is None:
+        return None
+    if participant.status == Participant.Status.COMPLETED:
+        raise AlreadyTakenPart("You have already taken part in this study. Thank you!")
+    if participant.status == Participant.Status.WITHDRAWN:
+        raise Gone("You have withdrawn from this study; nothing more is recorded.")
+    return participant
 
 
 def issue_consent_key(study: Study) -> str:
@@ -160,28 +194,52 @@ def consent(study: Study, consent_key: str, params: dict[str, str], client: str 
 
     `consent_key` is the signed key of the form (issue_consent_key); `client` the hashed address of the
     client (client_hash), counted against the study's limit of new participants per client.
+    A returning external ID (PERSON_PARAMS) gets its own participant back (returning_participant).
     """
     consent_key = consent_nonce(study, consent_key)
     existing = Participant.objects.filter(consent_key=consent_key).first()
     if existing is not None:
         return _same_study(existing, study)
+    person = external_id(params)
+    existing = returning_participant(study, params)
+    if existing is not None:
+        return existing
     items = list(study.items.order_by("position"))
     _check_ready(study, items)
     count_new_participant(study, client)
     try:
         with transaction.atomic():
             arm = assign_arm(study)
-            participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key)
+            participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key,
+                                                     external_id=person)
             RecruitmentRecord.objects.create(participant=participant, params=params)
             Trial.objects.bulk_create(build_trials(participant, items))
     except StudyFull:
         raise Gone("This study has all the participants it needs. Thank you for your interest.") from None
     except IntegrityError:
-        # The same form submitted twice at once: the other request created the participant.
+        # The same form, or the same external ID, submitted twice at once: the other request created
+        # the participant (participant_unique_external_id, consent_key unique).
         existing = Participant.objects.filter(consent_key=consent_key).first()
+        if existing is not None:
+            return _same_study(existing, study)
+        existing = returning_participant(study, params)
         if existing is None:
             raise
-        return _same_study(existing, study)
+        return existing
+    return participant
+
+
+def start_preview(study: Study, arm_id: int) -> Participant:
+    """A preview participant of `study` (any status) in the arm with pk `arm_id`: counted nowhere and
+    assigned without the round-robin counter; NotFound for an arm of another study."""
+    arm = study.arms.filter(pk=arm_id).first()
+    if arm is None:
+        raise NotFound("There is no such arm in this study.")
+    items = list(study.items.order_by("position"))
+    _check_ready(study, items)
+    with transaction.atomic():
+        participant = Participant.objects.create(study=study, arm=arm, is_preview=True)
+        Trial.objects.bulk_create(build_trials(participant, items))
     return participant
 
 
@@ -219,7 +277,8 @@ def shuffled_options(seed: int, item: Item) -> list[str]:
 
 
 def participant_for(token: str, lock: bool = False) -> Participant:
-    """The participant with this token; NotFound for a forged one, Gone once their study stopped.
+    """The participant with this token; NotFound for a forged one, Gone once they withdrew or their study
+    stopped (a preview runs in a study of any status).
 
     With `lock` (inside a transaction) their row stays locked until the transaction ends.
     """
@@ -234,7 +293,7 @@ def participant_for(token: str, lock: bool = False) -> Participant:
         return participant
     if participant.status == Participant.Status.WITHDRAWN:
         raise Gone("You have withdrawn from this study; nothing more is recorded.")
-    if participant.study.status != Study.Status.OPEN:
+    if participant.study.status != Study.Status.OPEN and not participant.is_preview:
         raise Gone("This study is closed and takes no more answers. Thank you for taking part.")
     return participant
 
@@ -278,8 +337,17 @@ def finish_intro(participant: Participant) -> None:
         intro_seen_at=now, last_seen_at=now)
 
 
-def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> bool:
-    """Record the answer to the current question; False (nothing written) if it was already answered.
+@dataclass(frozen=True)
+class Answered:
+    """What an answer did: `written` False when it was given before; `completion_url` once the participant
+    completed the study (as completion_url makes it; "" without a redirect)."""
+
+    written: bool
+    completion_url: str = ""
+
+
+def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> Answered:
+    """Record the answer to the current question; nothing is written if it was already answered.
 
     NotFound for a forged token or another participant's trial, Gone as participant_for,
     NotCurrentQuestion for a question not reached yet, BadInput for an option not offered.
@@ -290,14 +358,14 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> bool:
     with transaction.atomic():
         participant = participant_for(token, lock=True)
         if participant.status != Participant.Status.ACTIVE:
-            return False
+            return Answered(False, completion_url(participant))
         current = waiting_trials(participant).first()
         if current is None or current.pk != trial_id:
             answered_at = list(participant.trials.filter(pk=trial_id).values_list("answered_at", flat=True))
             if not answered_at:
                 raise NotFound("This question is not part of your study.")
             if answered_at[0] is not None:
-                return False
+                return Answered(False)
             raise NotCurrentQuestion("This question has not been reached yet.")
         if participant.intro_seen_at is None or current.shown_at is None:
             raise NotCurrentQuestion("This question has not been reached yet.")
@@ -310,7 +378,9 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> bool:
         if current.remaining == 1:
             changes.update(status=Participant.Status.COMPLETED, completed_at=now, completion_code=new_code())
         Participant.objects.filter(pk=participant.pk).update(**changes)
-    return bool(written)
+    for name, value in changes.items():
+        setattr(participant, name, value)
+    return Answered(bool(written), completion_url(participant))
 
 
 def new_code(length: int = 10) -> str:
@@ -319,10 +389,36 @@ def new_code(length: int = 10) -> str:
 
 
 def completion_url(participant: Participant) -> str:
-    """The study's completion redirect with `code=<completion code>` added; "" if it has none or not done."""
+    """The study's completion redirect carrying the code; "" if it has none, or not done, or a preview.
+
+    A `{code}` in the URL becomes the code; otherwise `cc=<code>` is added to its query, the way
+    Prolific expects (https://app.prolific.com/submissions/complete?cc=CODE).
+    """
     base = participant.study.completion_redirect_url
-    if not base or participant.status != Participant.Status.COMPLETED:
+    if not base or participant.status != Participant.Status.COMPLETED or participant.is_preview:
         return ""
+    code = participant.completion_code
+    if CODE_PLACEHOLDER in base:
+        return base.replace(CODE_PLACEHOLDER, quote(code, safe=""))
     parts = urlsplit(base)
-    query = urlencode([*parse_qsl(parts.query), ("code", participant.completion_code)])
+    query = urlencode([*parse_qsl(parts.query), ("cc", code)])
     return urlunsplit(parts._replace(query=query))
+
+
+def withdraw(token: str) -> bool:
+    """Withdraw an active participant: status withdrawn, and under the study's "delete" policy their
+    trials deleted. False (nothing written) if they had withdrawn already; Gone once completed."""
+    with transaction.atomic():
+        participants = Participant.objects.select_related("study").select_for_update(of=("self",))
+        participant = participants.filter(token=token).first()
+        if participant is None:
+            raise NotFound("This study link is not valid. Please use the link you were given.")
+        if participant.status == Participant.Status.WITHDRAWN:
+            return False
+        if participant.status == Participant.Status.COMPLETED:
+            raise Gone("You have completed this study; there is nothing to withdraw from here.")
+        if participant.study.withdrawal_policy == Study.WithdrawalPolicy.DELETE:
+            participant.trials.all().delete()
+        Participant.objects.filter(pk=participant.pk).update(
+            status=Participant.Status.WITHDRAWN, last_seen_at=timezone.now())
+    return True

@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -34,6 +35,8 @@ def shows_flow_errors(view):
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
+        except flow.AlreadyTakenPart as error:
+            return render(request, "study/participant/already_taken_part.html", {"message": str(error)})
         except flow.FlowError as error:
             token = kwargs.get("token") if not isinstance(error, (flow.NotFound, flow.Gone)) else None
             response = render(request, "study/participant/error.html",
@@ -64,8 +67,19 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
         request.session[session_key(study)] = participant.token
         return redirect("participant-page", token=participant.token)
     params = flow.recruitment_params(request.GET)
+    returning = flow.returning_participant(study, params)  # same external ID, maybe in a new browser
+    if returning is not None:
+        return redirect("participant-page", token=returning.token)
     return render(request, "study/participant/landing.html",
                   {"study": study, "consent_key": flow.issue_consent_key(study), "params": params})
+
+
+@never_cache
+@require_safe
+@shows_flow_errors
+def declined(request: HttpRequest, slug: str) -> HttpResponse:
+    """The page after "I do not agree": nothing was written."""
+    return render(request, "study/participant/declined.html", {"study": flow.open_study(slug)})
 
 
 def client_of(request: HttpRequest) -> str:
@@ -81,8 +95,26 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
-               "completion_url": flow.completion_url(page.participant)}
+               "completion_url": flow.completion_url(page.participant),
+               "preview": page.participant.is_preview}
     return render(request, TEMPLATES[page.kind], context)
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@shows_flow_errors
+def withdraw(request: HttpRequest, token: str) -> HttpResponse:
+    """GET: asks to confirm (writes nothing). POST: withdraws (Study.withdrawal_policy) and confirms."""
+    if request.method == "POST":
+        flow.withdraw(token)
+        participant = Participant.objects.select_related("study").get(token=token)
+        return render(request, "study/participant/withdrawn.html",
+                      {"study": participant.study, "preview": participant.is_preview})
+    participant = flow.participant_for(token)
+    if participant.status != Participant.Status.ACTIVE:
+        return redirect("participant-page", token=token)
+    return render(request, "study/participant/withdraw.html",
+                  {"study": participant.study, "participant": participant, "preview": participant.is_preview})
 
 
 @never_cache
@@ -101,5 +133,6 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         raise flow.BadInput("Please choose one of the options shown.")
     data = form.cleaned_data
-    flow.answer(token, data["trial"], data["option"], data["rt_ms"])
-    return redirect("participant-page", token=token)
+    answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"])
+    # After the last answer (committed by now), straight on to the recruitment platform with the code.
+    return redirect(answered.completion_url or reverse("participant-page", args=[token]))

@@ -5,7 +5,9 @@ from study.views import participant
 
 urlpatterns = [
     path("s/<slug:slug>/", participant.landing, name="participant-landing"),
+    path("s/<slug:slug>/declined/", participant.declined, name="participant-declined"),
     path("p/<str:token>/", participant.participant_page, name="participant-page"),
     path("p/<str:token>/intro/", participant.intro_done, name="participant-intro-done"),
     path("p/<str:token>/answer/", participant.answer, name="participant-answer"),
+    path("p/<str:token>/withdraw/", participant.withdraw, name="participant-withdraw"),
 ]

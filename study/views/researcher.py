@@ -8,15 +8,17 @@ user sees the studies they own or that are shared with them (study.access); othe
 from collections.abc import Callable
 from functools import wraps
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_POST
 
 from study.access import visible
 from study.models import Participant, Study
-from study.services import dashboard, export, planning
+from study.services import dashboard, export, flow, planning
 
 
 def researcher_required(view: Callable) -> Callable:
@@ -40,7 +42,8 @@ def study_list(request: HttpRequest) -> HttpResponse:
     ).order_by("-created_at")
     counts = {
         study_id: (started, completed)
-        for study_id, started, completed in Participant.objects.filter(study__in=studies.values("pk"))
+        for study_id, started, completed in Participant.objects.filter(study__in=studies.values("pk"),
+                                                                       is_preview=False)
         .values_list("study")
         .annotate(started=Count("pk"), completed=Count("pk", filter=Q(status=Participant.Status.COMPLETED)))
         .order_by()
@@ -61,6 +64,25 @@ def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "study/researcher/dashboard.html", {
         "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
     })
+
+
+class PreviewForm(forms.Form):
+    arm = forms.IntegerField(min_value=1, max_value=2**63 - 1)  # a primary key
+
+
+@researcher_required
+@require_POST
+def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """Start a preview of the study (any status) in the chosen arm; the preview counts nowhere."""
+    study = _study(request, slug)
+    form = PreviewForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Choose an arm of the study to preview.")
+    try:
+        participant = flow.start_preview(study, form.cleaned_data["arm"])
+    except flow.FlowError as error:
+        return HttpResponse(str(error), status=error.status, content_type="text/plain; charset=utf-8")
+    return redirect("participant-page", token=participant.token)
 
 
 @researcher_required

@@ -8,6 +8,7 @@ from study.views import researcher
 urlpatterns = [
     path("", researcher.study_list, name="researcher-home"),
     path("studies/<slug:slug>/", researcher.study_dashboard, name="researcher-dashboard"),
+    path("studies/<slug:slug>/preview/", researcher.study_preview, name="researcher-preview"),
     path("<slug:slug>/trials.csv", researcher.export_file, {"table": "trials", "fmt": "csv"},
          name="researcher-trials-csv"),
     path("<slug:slug>/participants.csv", researcher.export_file, {"table": "participants", "fmt": "csv"},

@@ -22,7 +22,8 @@ def navigate(page, action) -> None:
 
 
 def test_a_participant_completes_the_study_in_a_real_browser(page, live_server):
-    study = make_study(n_correct=3, n_incorrect=2, completion_redirect_url="https://example.org/done")
+    platform = f"{live_server.url}/platform/done"  # a page that 404s: only its address matters
+    study = make_study(n_correct=3, n_incorrect=2, completion_redirect_url=platform)
     page.goto(f"{live_server.url}/s/{study.slug}/?PROLIFIC_PID=pid-42&STUDY_ID=st-7")
     navigate(page, page.get_by_role("button", name="I agree, start the study").click)
     token = page.url.rstrip("/").rsplit("/", 1)[1]
@@ -47,12 +48,14 @@ def test_a_participant_completes_the_study_in_a_real_browser(page, live_server):
             page.locator('input[name="option"]').first.check()
             navigate(page, page.get_by_role("button", name="Next").click)
 
-    assert "Your completion code is" in page.content()
     participant = Participant.objects.get(token=token)
     assert participant.status == Participant.Status.COMPLETED
+    assert page.url == f"{platform}?cc={participant.completion_code}"  # the automatic redirect
+    page.goto(f"{live_server.url}/p/{token}/")
+    assert "Your completion code is" in page.content()
     assert participant.completion_code in page.locator(".completion-code").inner_text()
     link = page.get_by_role("link", name="Return to the recruitment platform")
-    assert link.get_attribute("href") == f"https://example.org/done?code={participant.completion_code}"
+    assert link.get_attribute("href") == f"{platform}?cc={participant.completion_code}"
     assert RecruitmentRecord.objects.get(participant=participant).params == {"PROLIFIC_PID": "pid-42",
                                                                              "STUDY_ID": "st-7"}
 

@@ -7,6 +7,7 @@
   window.addEventListener("pageshow", function () { shownAt = performance.now(); });
   document.addEventListener("keydown", function (event) {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    document.body.classList.add("keyboard");  // a keyboard is there: show the key hint (style.css)
     const radio = form.querySelector('input[name="option"][data-key="' + event.key + '"]');
     if (radio) {
       radio.checked = true;

@@ -14,7 +14,7 @@ from django.utils import timezone
 from analysis import simulatability
 from study.models import Participant, RecruitmentRecord, Trial
 from study.models.study import CANT_TELL
-from study.services import export
+from study.services import export, flow
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db
@@ -36,6 +36,15 @@ TRIAL_HEADER = [
     "rt_ms",
     "shown_at",
     "answered_at",
+    "withdrawn",
+    "completion_code",
+    "PROLIFIC_PID",
+    "STUDY_ID",
+    "SESSION_ID",
+    "workerId",
+    "assignmentId",
+    "hitId",
+    "participant_label",
 ]
 PARTICIPANT_HEADER = [
     "participant",
@@ -46,6 +55,14 @@ PARTICIPANT_HEADER = [
     "completed_at",
     "n_answered",
     "attention_failures",
+    "completion_code",
+    "PROLIFIC_PID",
+    "STUDY_ID",
+    "SESSION_ID",
+    "workerId",
+    "assignmentId",
+    "hitId",
+    "participant_label",
 ]
 
 
@@ -162,15 +179,17 @@ def test_participants_csv_reports_status_answers_and_attention_failures(staff_cl
     assert rows[1][5] == ""
 
 
-def test_exports_hold_no_token_and_no_recruitment_parameters(staff_client, answered):
-    study, participants = answered
-    texts = [
-        fetch(staff_client, name, study.slug)[1]
-        for name in ("researcher-trials-csv", "researcher-participants-csv")
-    ]
-    for text in texts:
-        assert "PID-SECRET-42" not in text
-        for participant in participants:
+def test_exports_carry_the_recruitment_ids_and_code_but_no_token(staff_client, answered):
+    study, (a, b, c) = answered
+    Participant.objects.filter(pk=a.pk).update(completion_code="CODE4242")
+    for name in ("researcher-trials-csv", "researcher-participants-csv"):
+        header, *rows = read_csv(fetch(staff_client, name, study.slug)[1])
+        by_participant = {int(row[0]): dict(zip(header, row)) for row in rows}
+        assert by_participant[a.pk]["PROLIFIC_PID"] == "PID-SECRET-42"
+        assert by_participant[a.pk]["completion_code"] == "CODE4242"
+        assert by_participant[b.pk]["PROLIFIC_PID"] == by_participant[b.pk]["completion_code"] == ""
+        text = "\n".join(",".join(row) for row in rows)
+        for participant in (a, b, c):
             assert participant.token not in text
 
 
@@ -211,6 +230,8 @@ def test_dataframes_match_the_csv_files(staff_client, answered):
         from_csv = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
         for column in dates:
             from_csv[column] = pd.to_datetime(from_csv[column], utc=True, format="ISO8601")
+        for column in ("completion_code", *flow.RECRUITMENT_PARAMS):  # text: "" where absent
+            from_csv[column] = from_csv[column].fillna("").astype(str)
         assert list(frame.columns) == list(from_csv.columns)
         pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False)
     trials = export.trials_dataframe(study)

@@ -73,14 +73,17 @@ def test_intro_then_questions_then_completion_with_correct_guesses_recorded(clie
         seen.append(trial.pk)
         choice = trial.item.model_prediction if number % 2 else CANT_TELL
         response = post_answer(client, participant, trial, choice, rt_ms=900 + number)
-        assert response.url == f"/p/{participant.token}/"
+        if number < 5:
+            assert response.url == f"/p/{participant.token}/"
     assert len(set(seen)) == 5
-    done = client.get(f"/p/{participant.token}/")
     participant.refresh_from_db()
+    # The last answer leads straight to the recruitment platform, carrying the code as Prolific expects.
+    assert response.url == f"https://example.org/done?study=9&cc={participant.completion_code}"
+    done = client.get(f"/p/{participant.token}/")
     assert participant.status == Participant.Status.COMPLETED
     assert len(participant.completion_code) == 10
     assert participant.completion_code.encode() in done.content
-    assert f"https://example.org/done?study=9&amp;code={participant.completion_code}".encode() in done.content
+    assert f"https://example.org/done?study=9&amp;cc={participant.completion_code}".encode() in done.content
     for trial in participant.trials.select_related("item"):
         assert trial.correct_guess == (trial.chosen_option == trial.item.model_prediction)
         assert trial.shown_at <= trial.answered_at
