@@ -14,8 +14,9 @@ from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 
-from study.access import visible
-from study.models import Participant, Study
+from study.access import allowed, visible
+from study.forms import StudySettingsForm
+from study.models import Access, Participant, Study
 from study.services import dashboard, export, planning
 
 
@@ -55,12 +56,17 @@ def _study(request: HttpRequest, slug: str) -> Study:
 
 
 @researcher_required
-def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+def study_dashboard(request: HttpRequest, slug: str, settings_form: StudySettingsForm | None = None
+                    ) -> HttpResponse:
+    """The study's page: counts, exports, planning and its settings (a bound `settings_form` with errors
+    is shown with status 400)."""
     study = _study(request, slug)
     plan_form, plan, plan_error = planning.plan_from_query(request.GET)
     return render(request, "study/researcher/dashboard.html", {
         "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
-    })
+        "settings_form": settings_form or StudySettingsForm(instance=study),
+        "can_edit": allowed(request.user, study, Access.EDIT),
+    }, status=400 if settings_form else 200)
 
 
 @researcher_required
