@@ -107,7 +107,8 @@ class StudySettingsForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["consent_markdown"].initial = self.instance.consent_markdown or self.instance.consent_text
+        # A study built with HTML consent text: that HTML is the starting Markdown (HTML passes through).
+        self.initial["consent_markdown"] = self.instance.consent_markdown or self.instance.consent_text
         self.arm_caps = {}
         for arm in self.instance.arms.order_by("position"):
             field = forms.IntegerField(required=False, min_value=1, initial=arm.max_participants,

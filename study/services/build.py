@@ -291,6 +291,8 @@ def _add_attention_checks(
                          provenance={"method": "attention_check", "target": check.top1})
                 for arm in arms
             ])
+        study.consent_text = CONSENT_TEXT.format(n=len(order))  # the checks are questions too
+        study.save(update_fields=["consent_text"])
     except BaseException:
         for name in written:
             default_storage.delete(name)

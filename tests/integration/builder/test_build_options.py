@@ -40,6 +40,7 @@ def test_attention_checks_sit_at_the_asked_positions_unmasked_with_the_correct_c
         assert {s.image.read() for s in check.stimuli.all()} == {check.image.read()}
         assert check.stimuli.count() == 2
     assert sum(not i.is_attention_check for i in items) == 5
+    assert "You will see 7 images" in Study.objects.get().consent_text
     assert len({i.name for i in items}) == 7  # checks are images not used as questions
 
 

@@ -30,8 +30,10 @@ def settings_form(study, **changes) -> dict:
 
 def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client, owner, study):
     client.force_login(owner)
+    Study.objects.filter(pk=study.pk).update(consent_text="<p>Built <b>consent</b></p>")
     page = client.get("/r/studies/s1/")
     assert page.status_code == 200 and b'id="study-settings"' in page.content
+    assert page.context["settings_form"]["consent_markdown"].value() == "<p>Built <b>consent</b></p>"
     gradcam = study.arms.get(name="gradcam")
     markdown = ("# Consent\n\nYou may **stop** at any time. [Contact](https://example.org/c)\n\n"
                 "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[bad](javascript:alert(3))")
