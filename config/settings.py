@@ -226,5 +226,5 @@ JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
 JOB_SHARD_IMAGES = int(os.environ.get("JOB_SHARD_IMAGES", "256"))  # images per shard task on the gpu queue
 JOB_DEVICE = os.environ.get("JOB_DEVICE", "auto")  # device of precompute and gaze report jobs
 
-# The study builder's upload: a zip of labelled images, a checkpoint and a class-name file (all in one request).
+# The study builder's upload: a zip of labelled images, a checkpoint and a class-name file (one request).
 STUDY_UPLOAD_MAX_BYTES = int(os.environ.get("STUDY_UPLOAD_MAX_BYTES", str(1024 * 1024 * 1024)))

@@ -26,22 +26,25 @@ class StudyBuilderForm(forms.Form):
     slug = forms.SlugField(max_length=50, help_text="The study's address: /s/SLUG/.")
     title = forms.CharField(max_length=200, required=False)
     dataset = forms.FileField(label="Labelled images (zip)",
-                              help_text="A zip holding labels.csv (image, labels; labels separated by ;) beside "
-                                        "the images, or the VOC layout (JPEGImages/ + Annotations/).")
+                              help_text="A zip holding labels.csv (image, labels; labels separated by ;) "
+                                        "beside the images, or the VOC layout (JPEGImages/ + Annotations/).")
     model = forms.ChoiceField(choices=[(BUNDLED, "EfficientNet-Lite0 (bundled, ImageNet classes)")]
                               + [(arch, arch) for arch in TORCHVISION_ARCHS])
     checkpoint = forms.FileField(required=False, help_text="A state dict (.pt) for the chosen architecture.")
     class_names = forms.FileField(required=False, help_text="A text file: one class name a line, in the "
                                                             "order of the model's outputs.")
     input_size = forms.IntegerField(initial=224, validators=[MinValueValidator(8), MaxValueValidator(1024)])
-    multi_label = forms.BooleanField(required=False, help_text="Sigmoid scores: correct means the predicted "
-                                                               "set equals the labels, incorrect means none hit.")
+    multi_label = forms.BooleanField(
+        required=False,
+        help_text="Sigmoid scores: correct means the predicted set equals the labels, incorrect that none is "
+                  "predicted.")
     threshold = forms.FloatField(initial=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
                                  help_text="Score at which a multi-label model predicts a class.")
     arms = forms.MultipleChoiceField(choices=[(m, m) for m in explainers.METHODS],
                                      widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
-    rendering = forms.ChoiceField(choices=[(key, RENDERING_LABELS[key]) for key in RENDERINGS],
-                                  help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")
+    rendering = forms.ChoiceField(
+        choices=[(key, RENDERING_LABELS[key]) for key in RENDERINGS],
+        help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")
     n_correct = forms.IntegerField(initial=16, validators=[MinValueValidator(0), MaxValueValidator(500)],
                                    label="Items the model got right")
     n_incorrect = forms.IntegerField(initial=14, validators=[MinValueValidator(0), MaxValueValidator(500)],
@@ -83,7 +86,8 @@ class StudyBuilderForm(forms.Form):
             total = data["n_correct"] + data["n_incorrect"] + checks
             if positions and (len(positions) != checks or len(set(positions)) != checks
                               or not all(1 <= p <= total for p in positions)):
-                self.add_error("attention_positions", f"give {checks} distinct positions between 1 and {total}")
+                self.add_error("attention_positions",
+                               f"give {checks} distinct positions between 1 and {total}")
         return data
 
 
@@ -98,8 +102,9 @@ class StudySettingsForm(forms.ModelForm):
 
     consent_markdown = forms.CharField(label="Consent text (Markdown)", required=False,
                                        widget=forms.Textarea(attrs={"rows": 8}))
-    completion_redirect_url = forms.URLField(required=False, max_length=200, assume_scheme="https",
-                                             help_text="Where participants go once they finish (empty: none).")
+    completion_redirect_url = forms.URLField(
+        required=False, max_length=200, assume_scheme="https",
+        help_text="Where participants go when they finish (empty: none).")
 
     class Meta:
         model = Study

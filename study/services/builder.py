@@ -45,9 +45,9 @@ def start_build(data: dict, user) -> Job:
                 save_upload(data["checkpoint"], folder / "checkpoint.pt")
                 save_upload(data["class_names"], folder / "classes.txt")
                 spec = {"arch": data["model"], "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
-                        "num_classes": None, "input_size": data["input_size"], "multi_label": data["multi_label"],
+                        "num_classes": count_class_names(folder / "classes.txt"),
+                        "input_size": data["input_size"], "multi_label": data["multi_label"],
                         "threshold": data["threshold"]}
-                spec["num_classes"] = count_class_names(folder / "classes.txt")
                 (folder / MODEL_SPEC).write_text(json.dumps(spec, indent=2))
                 job.params["model"] = str(folder / MODEL_SPEC)
             job.save(update_fields=["params"])

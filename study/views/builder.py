@@ -42,8 +42,8 @@ def _build(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
     else:
         form = StudyBuilderForm(request.POST, request.FILES)
         if handler.exceeded:
-            form.add_error(None, f"The upload is larger than the limit of {settings.STUDY_UPLOAD_MAX_BYTES:,} "
-                                 "bytes.")
+            limit = settings.STUDY_UPLOAD_MAX_BYTES
+            form.add_error(None, f"The upload is larger than the limit of {limit:,} bytes.")
         elif form.is_valid():
             return redirect("job-detail", pk=start_build(form.cleaned_data, request.user).pk)
     return render(request, "study/researcher/build.html",

@@ -74,9 +74,8 @@ def test_a_valid_form_builds_the_study_in_a_job_owned_by_the_researcher(
     assert sum(i.model_correct for i in questions) == 3 and sum(not i.model_correct for i in questions) == 2
     # The spec the page wrote loads the uploaded checkpoint: its verdicts are the items' verdicts.
     spec = json.loads(Path(job.params["model"]).read_text())
-    assert spec | {"checkpoint": None} == {"arch": "small_cnn", "checkpoint": None, "class_names": "classes.txt",
-                                          "num_classes": 10, "input_size": 32, "multi_label": False,
-                                          "threshold": 0.5}
+    assert spec == {"arch": "small_cnn", "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
+                    "num_classes": 10, "input_size": 32, "multi_label": False, "threshold": 0.5}
     model = load_model(job.params["model"])
     p = predict(model, model.preprocess([tmp_path / "data" / item.name for item in items]))
     for item, scores in zip(items, p):
@@ -145,7 +144,8 @@ def test_bad_data_fails_the_job_naming_the_file_and_creates_nothing(
                                             attention_positions=""))
     job = Job.objects.get()
     assert job.state == "failed"
-    assert job.error.splitlines()[0].startswith("fashion.zip: ") and "img_003.png" in job.error.splitlines()[0]
+    first_line = job.error.splitlines()[0]
+    assert first_line.startswith("fashion.zip: ") and "img_003.png" in first_line
     assert not Study.objects.exists() and not Item.objects.exists()
 
 

@@ -38,7 +38,8 @@ def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client
     markdown = ("# Consent\n\nYou may **stop** at any time. [Contact](https://example.org/c)\n\n"
                 "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[bad](javascript:alert(3))")
     response = client.post("/r/studies/s1/settings/", settings_form(
-        study, status="paused", consent_markdown=markdown, completion_redirect_url="https://app.prolific.com/x",
+        study, status="paused", consent_markdown=markdown,
+        completion_redirect_url="https://app.prolific.com/x",
         assignment_policy="balanced", **{f"cap_{gradcam.pk}": "12"}))
     assert response.status_code == 302 and response.url == "/r/studies/s1/"
     study.refresh_from_db()
@@ -56,7 +57,8 @@ def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client
 
 
 @pytest.mark.parametrize("changes, field", [({"status": "sleeping"}, "status"),
-                                           ({"completion_redirect_url": "not a url"}, "completion_redirect_url"),
+                                           ({"completion_redirect_url": "not a url"},
+                                            "completion_redirect_url"),
                                            ({"assignment_policy": "x"}, "assignment_policy")])
 def test_bad_settings_are_named_and_nothing_is_saved(client, owner, study, changes, field):
     client.force_login(owner)
