@@ -40,6 +40,9 @@ test: install chromium postgres redis
 
 demo: install
 	@mkdir -p $${EXPLAINLAB_VAR:-var}
+	@# marks this var/ as a local demo: manage.py commands default to DEBUG=1 here (config/settings.py)
+	@echo "local demo checkout: DEBUG defaults to 1 (remove this file, or set DEBUG=0, to turn it off)" \
+	  > $${EXPLAINLAB_VAR:-var}/local-dev
 	$(DEMO_ENV) $(PY) manage.py migrate --noinput
 	$(DEMO_ENV) $(PY) manage.py build_demo
 	@# jobs (uploads, reports, precomputes) run on a worker beside the web server: embedded broker, no server

@@ -2,7 +2,8 @@
 
 DATABASE_URL   database (default: SQLite file var/db.sqlite3); PostgreSQL in production
 SECRET_KEY     required unless DEBUG=1
-DEBUG          0/1 (default 0)
+DEBUG          0/1 (default 0; 1 when unset and `make demo` left its marker var/local-dev, so the
+               README's commands run as printed in a demo checkout)
 ALLOWED_HOSTS  comma-separated (default: localhost,127.0.0.1)
 MEDIA_ROOT     uploaded and generated files (default: var/media)
 SECURE_SSL_REDIRECT  1 behind a TLS-terminating proxy that forwards X-Forwarded-Proto;
@@ -34,7 +35,10 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be 0 or 1, not {value!r}")
 
 
-DEBUG = env_bool("DEBUG", False)
+# `make demo` writes this marker into its own var/ folder: a demo checkout defaults to DEBUG=1. A server
+# never has it (its var/ holds no demo), and an explicit DEBUG=0 always wins.
+LOCAL_DEV_MARKER = VAR_DIR / "local-dev"
+DEBUG = env_bool("DEBUG", LOCAL_DEV_MARKER.is_file())
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
@@ -223,3 +227,6 @@ JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "600"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
 JOB_SHARD_IMAGES = int(os.environ.get("JOB_SHARD_IMAGES", "256"))  # images per shard task on the gpu queue
 JOB_DEVICE = os.environ.get("JOB_DEVICE", "auto")  # device of precompute and gaze report jobs
+
+# The study builder's upload: a zip of labelled images, a checkpoint and a class-name file (one request).
+STUDY_UPLOAD_MAX_BYTES = int(os.environ.get("STUDY_UPLOAD_MAX_BYTES", str(1024 * 1024 * 1024)))

@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 
-from study.jobs import JobError, JobKind, output_dir, register
+from study.jobs import JobCancelled, JobError, JobKind, output_dir, register
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -126,14 +126,32 @@ def precompute_images(params: dict) -> list[str]:
 
 
 def _build_study(job, report) -> dict:
+    """params: BuildRequest fields, with `dataset` a folder the worker reads, or `archive` (a zip under the
+    job's upload/ folder, named `archive_name` in messages) unpacked for the build and removed after it."""
     from study.services.build import BuildRequest, build_study
+    from study.services.builder import UPLOAD, unpack_dataset
 
     p = dict(job.params)
-    p["dataset"] = Path(p["dataset"])
-    p["decoder"] = Path(p["decoder"]) if p.get("decoder") else None
-    p["arms"] = tuple(p.get("arms", ("gradcam", "pv")))
-    report(0, 1, "building the study")
-    study = build_study(BuildRequest(**p), progress=False)
+    archive, label = p.pop("archive", None), p.pop("archive_name", "")
+    unpacked = output_dir(job) / UPLOAD / "dataset"
+    try:
+        if archive:
+            report(0, 1, f"unpacking {label}")
+            p["dataset"] = unpack_dataset(output_dir(job) / UPLOAD / archive, unpacked, label)
+        p["dataset"] = Path(p["dataset"])
+        p["decoder"] = Path(p["decoder"]) if p.get("decoder") else None
+        p["arms"] = tuple(p.get("arms", ("gradcam", "pv")))
+        p["attention_positions"] = tuple(p.get("attention_positions", ()))
+        report(0, 1, "building the study")
+        try:
+            study = build_study(BuildRequest(**p), progress=False)
+        except JobCancelled:
+            raise
+        except Exception as error:  # name the researcher's files, not the worker's folders
+            raise JobError(str(error).replace(f"{unpacked}/", f"{label}: ").replace(str(unpacked), label)
+                           .replace(f"{output_dir(job) / UPLOAD}/", "")) from error
+    finally:
+        shutil.rmtree(unpacked, ignore_errors=True)
     return {"study": reverse("researcher-dashboard", args=[study.slug])}
 
 

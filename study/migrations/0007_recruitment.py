@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('study', '0005_jobs'),
+        ('study', '0006_study_settings'),
     ]
 
     operations = [

@@ -16,6 +16,7 @@ class Study(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft"
         OPEN = "open"
+        PAUSED = "paused", "Paused (no new participants; started ones finish)"
         CLOSED = "closed"
 
     class Assignment(models.TextChoices):
@@ -34,6 +35,8 @@ class Study(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     consent_text = SanitizedHTMLField(blank=True, help_text="Plain text or simple HTML (sanitised on save).")
+    # The Markdown the consent text was made from on the study's settings form (empty: written as HTML).
+    consent_markdown = models.TextField(blank=True)
     # No owner: only superusers see the study. See study.access for sharing.
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")

@@ -15,7 +15,7 @@ import random
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import django
@@ -25,6 +25,7 @@ import torchvision
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
+from django.db.models import F as DbF
 from django.utils.html import escape
 from PIL import Image, UnidentifiedImageError
 from torch.nn import functional as F
@@ -33,7 +34,7 @@ from tqdm import tqdm
 import explainers
 from explainers import LoadedModel, load_model, predict
 from explainers.pv import TrainResult, load_decoder, train_decoder
-from explainers.render import resize_maps, to_png, white_mask
+from explainers.render import jet_overlay, resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
@@ -45,6 +46,9 @@ CONSENT_TEXT = (
 )
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
+# How a map becomes a stimulus (PV arms always show the decoder's picture): "white_mask" keeps the image
+# where the map is high and fades the rest to white (the PV paper); "jet" blends a jet colour map over it.
+RENDERINGS = {"white_mask": white_mask, "jet": jet_overlay}
 
 TECHNIQUES = {
     "gradcam": (
@@ -94,11 +98,36 @@ class BuildRequest:
     title: str = ""
     method_params: dict = field(default_factory=dict)  # per technique, e.g. {"scorecam": {"chunk_size": 16}}
     owner_id: int | None = None  # the user who owns the study (None: superusers only)
+    rendering: str = "white_mask"  # a key of RENDERINGS
+    # Attention checks: extra items, each an unmasked image the model classified correctly (in every arm),
+    # whose expected answer is that class; at these 1-based question positions (fixed order), or spread
+    # evenly when none are given.
+    attention_checks: int = 0
+    attention_positions: tuple[int, ...] = ()
 
     def key(self) -> str:
-        """A digest of every parameter that shapes the study."""
+        """A digest of every parameter that shapes the study (the later options only when not default,
+        so studies built before them keep their key)."""
+        defaults = {f.name: f.default for f in fields(self) if f.name in _LATER_OPTIONS}
         data = asdict(self) | {"replace": None, "device": None, "batch_size": None, "owner_id": None}
+        data = {k: v for k, v in data.items() if k not in defaults or tuple_or(v) != tuple_or(defaults[k])}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions")
+
+
+def tuple_or(value):
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+def attention_positions(request: BuildRequest, n_questions: int) -> list[int]:
+    """The 0-based positions of the attention checks among `n_questions` questions (checks included):
+    the requested 1-based positions, or spread evenly (never first or last when there is room)."""
+    if request.attention_positions:
+        return sorted(p - 1 for p in request.attention_positions)
+    k = request.attention_checks
+    return [round((i + 1) * n_questions / (k + 1)) - (1 if k else 0) for i in range(k)] if k else []
 
 
 def judge(top1: str, predicted: Sequence[str], truth: Sequence[str], multi_label: bool) -> bool | None:
@@ -185,6 +214,13 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
     rng.shuffle(chosen)
     chosen_names = {c.image.name for c in chosen}
     spare = sorted((c for c in correct if c.image.name not in chosen_names), key=lambda c: c.image.name)
+    checks = []
+    if request.attention_checks:
+        if len(spare) < request.attention_checks:
+            raise BuildError(f"only {len(spare)} correctly classified images are left for "
+                             f"{request.attention_checks} attention checks; ask for fewer")
+        checks = rng.sample(spare, request.attention_checks)
+        spare = [c for c in spare if c not in checks]
     example = rng.choice(spare) if spare else chosen[0]
     pool = [*dataset.classes, *model.class_names]
     options = [compose_options(c.top1, c.image.labels, pool, rng) for c in chosen]
@@ -217,7 +253,50 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
         for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
     }
     provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect))
-    return _save(request, provenance, chosen, options, displays, renders, example)
+    check_pngs = [png_bytes(display_image(open_image(c.image))) for c in checks]
+    check_options = [compose_options(c.top1, c.image.labels, pool, rng) for c in checks]
+    with transaction.atomic():  # the study and its attention checks, or nothing
+        study = _save(request, provenance, chosen, options, displays, renders, example)
+        if checks:
+            _add_attention_checks(study, request, checks, check_pngs, check_options)
+    return study
+
+
+def _add_attention_checks(
+    study: Study, request: BuildRequest, checks: list[Classified], pngs: list[bytes], options: list[list[str]]
+) -> None:
+    """Insert the attention-check items at their positions (later questions move down), each showing its
+    unmasked display image `pngs[i]` in every arm. Call inside the study's transaction."""
+    order: list = list(study.items.order_by("position"))
+    positions = attention_positions(request, len(order) + len(checks))
+    for position, check in zip(positions, zip(checks, pngs, options)):
+        order.insert(position, check)
+    Item.objects.filter(study=study).update(position=DbF("position") + len(order))  # free the slots
+    arms = list(study.arms.all())
+    written: list[str] = []
+    try:
+        for position, entry in enumerate(order):
+            if isinstance(entry, Item):
+                Item.objects.filter(pk=entry.pk).update(position=position)
+                continue
+            check, png, item_options = entry
+            item = Item(study=study, position=position, name=check.image.name, model_prediction=check.top1,
+                        true_labels=list(check.image.labels), model_correct=True, is_attention_check=True,
+                        expected_option=check.top1, options=item_options)
+            item.image.name = _store("items", png, written)
+            item.save()
+            name = _store("stimuli", png, written)
+            Stimulus.objects.bulk_create([
+                Stimulus(item=item, arm=arm, image=name,
+                         provenance={"method": "attention_check", "target": check.top1})
+                for arm in arms
+            ])
+        study.consent_text = CONSENT_TEXT.format(n=len(order))  # the checks are questions too
+        study.save(update_fields=["consent_text"])
+    except BaseException:
+        for name in written:
+            default_storage.delete(name)
+        raise
 
 
 def render(
@@ -248,7 +327,8 @@ def render(
                 pngs.append(to_png(picture))
             else:
                 image = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-                pngs.append(to_png(white_mask(image, resize_maps(result[None], size).clamp(0, 1))[0]))
+                stimulus = RENDERINGS[request.rendering](image, resize_maps(result[None], size).clamp(0, 1))
+                pngs.append(to_png(stimulus[0].clamp(0, 1)))
     return pngs
 
 
@@ -316,6 +396,15 @@ def _check_request(request: BuildRequest) -> None:
         )
     if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
         raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")
+    if request.rendering not in RENDERINGS:
+        raise BuildError(f"unknown rendering {request.rendering!r}; choose from {', '.join(RENDERINGS)}")
+    n_questions = request.n_correct + request.n_incorrect + request.attention_checks
+    positions = request.attention_positions
+    if request.attention_checks < 0 or (positions and (
+            len(positions) != request.attention_checks or len(set(positions)) != len(positions)
+            or not all(1 <= p <= n_questions for p in positions))):
+        raise BuildError(f"give {request.attention_checks} distinct attention-check positions between 1 and "
+                         f"{n_questions} (or none to spread them evenly), got {list(positions)}")
     existing = Study.objects.filter(slug=request.slug).first()
     if existing and not request.replace:
         raise BuildError(f"study {request.slug!r} already exists; pass --replace to rebuild it")
@@ -366,7 +455,10 @@ def _provenance(
         "decoder": (
             {"path": str(decoder_path), "sha256": _file_hash(decoder_path)} if decoder_path else None
         ),
-        "rendering": {"display_size": DISPLAY_SIZE, "mask": "image * map + white * (1 - map)"},
+        "rendering": {"display_size": DISPLAY_SIZE, "mask": "image * map + white * (1 - map)"}
+        if request.rendering == "white_mask"
+        else {"display_size": DISPLAY_SIZE, "overlay": "0.5 * image + 0.5 * jet(map)"},
+        "attention_checks": {"n": request.attention_checks, "positions": list(request.attention_positions)},
         "versions": {
             "python": platform.python_version(),
             "django": django.get_version(),

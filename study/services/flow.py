@@ -65,6 +65,12 @@ class NotReady(FlowError):
     status = 503
 
 
+class Paused(FlowError):
+    """A paused study: started participants finish, new ones are turned away for now."""
+
+    status = 503
+
+
 class NotCurrentQuestion(FlowError):
     """An answer to a question the participant has not reached."""
 
@@ -109,6 +115,13 @@ def open_study(slug: str) -> Study:
     if study.status == Study.Status.CLOSED:
         raise Gone("This study is closed and takes no more participants. Thank you for your interest.")
     return study
+
+
+def accept_new_participants(study: Study) -> None:
+    """Paused if the study is paused (it takes no new participants; started ones go on)."""
+    if study.status == Study.Status.PAUSED:
+        raise Paused("This study is paused and takes no new participants at the moment. "
+                     "Please try again later.")
 
 
 def recruitment_params(query: Mapping[str, str]) -> dict[str, str]:
@@ -204,6 +217,7 @@ def consent(study: Study, consent_key: str, params: dict[str, str], client: str 
     existing = returning_participant(study, params)
     if existing is not None:
         return existing
+    accept_new_participants(study)
     items = list(study.items.order_by("position"))
     _check_ready(study, items)
     count_new_participant(study, client)
@@ -293,7 +307,7 @@ def participant_for(token: str, lock: bool = False) -> Participant:
         return participant
     if participant.status == Participant.Status.WITHDRAWN:
         raise Gone("You have withdrawn from this study; nothing more is recorded.")
-    if participant.study.status != Study.Status.OPEN and not participant.is_preview:
+    if participant.study.status not in (Study.Status.OPEN, Study.Status.PAUSED) and not participant.is_preview:
         raise Gone("This study is closed and takes no more answers. Thank you for taking part.")
     return participant
 

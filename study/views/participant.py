@@ -61,6 +61,7 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
     token = request.session.get(session_key(study))
     if token and Participant.objects.filter(token=token, study=study).exists():
         return redirect("participant-page", token=token)
+    flow.accept_new_participants(study)
     if request.method == "POST":
         params = flow.recruitment_params(request.POST)
         participant = flow.consent(study, request.POST.get("consent_key", ""), params, client_of(request))

@@ -16,8 +16,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, Strea
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from study.access import visible
-from study.models import Participant, Study
+from study.access import allowed, visible
+from study.forms import StudySettingsForm
+from study.models import Access, Participant, Study
 from study.services import dashboard, export, flow, planning
 
 
@@ -58,12 +59,17 @@ def _study(request: HttpRequest, slug: str) -> Study:
 
 
 @researcher_required
-def study_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
+def study_dashboard(request: HttpRequest, slug: str, settings_form: StudySettingsForm | None = None
+                    ) -> HttpResponse:
+    """The study's page: counts, exports, planning and its settings (a bound `settings_form` with errors
+    is shown with status 400)."""
     study = _study(request, slug)
     plan_form, plan, plan_error = planning.plan_from_query(request.GET)
     return render(request, "study/researcher/dashboard.html", {
         "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
-    })
+        "settings_form": settings_form or StudySettingsForm(instance=study),
+        "can_edit": allowed(request.user, study, Access.EDIT),
+    }, status=400 if settings_form else 200)
 
 
 class PreviewForm(forms.Form):

@@ -3,12 +3,17 @@ pattern here captures the gaze and gallery pages mounted after this module (/r/g
 
 from django.urls import path
 
-from study.views import researcher
+from study.views import builder, researcher
 
 urlpatterns = [
     path("", researcher.study_list, name="researcher-home"),
     path("studies/<slug:slug>/", researcher.study_dashboard, name="researcher-dashboard"),
     path("studies/<slug:slug>/preview/", researcher.study_preview, name="researcher-preview"),
+    path("build/", builder.build, name="study-build"),
+    path("studies/<slug:slug>/settings/", builder.study_settings, name="study-settings"),
+    path("studies/<slug:slug>/analysis/", builder.analysis, name="study-analysis"),
+    path("studies/<slug:slug>/analysis/start/", builder.analysis_start, name="study-analysis-start"),
+    path("studies/<slug:slug>/analysis/<int:pk>/<str:name>", builder.analysis_file, name="study-analysis-file"),
     path("<slug:slug>/trials.csv", researcher.export_file, {"table": "trials", "fmt": "csv"},
          name="researcher-trials-csv"),
     path("<slug:slug>/participants.csv", researcher.export_file, {"table": "participants", "fmt": "csv"},

@@ -186,8 +186,9 @@ def test_dashboard_query_count_does_not_grow_with_participants(
     study = make_study("many", n_correct=2, n_incorrect=1, n_attention=1)
     for i in range(n_participants):
         add_participant(study, ["gradcam", "pv"][i % 2], "completed", 30, 1, 1, [(0, "x"), (3, "y")])
-    # Session, user, study, then: counts, attention failures, durations, arms, arms of the preview form.
-    with django_assert_max_num_queries(8):
+    # Session, user, study, then: counts, attention failures, durations, arms, arms of the preview form;
+    # the settings form: edit access, the arms' caps.
+    with django_assert_max_num_queries(10):
         assert staff_client.get(reverse("researcher-dashboard", args=[study.slug])).status_code == 200
 
 

@@ -43,3 +43,16 @@ def test_plain_http_setting_turns_off_the_redirect_and_secure_cookies():
     result = run_manage("shell", "-v", "0", "-c", code, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "False"]
+
+
+def test_a_demo_checkout_runs_commands_without_debug_set_and_an_explicit_debug_0_still_refuses(tmp_path):
+    (tmp_path / "local-dev").write_text("written by make demo\n")
+    demo = {"EXPLAINLAB_VAR": str(tmp_path)}
+    code = "from django.conf import settings as s; print(s.DEBUG)"
+    result = run_manage("shell", "-v", "0", "-c", code, env=demo)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True"]
+    refused = run_manage("check", env={**demo, "DEBUG": "0"})
+    assert refused.returncode != 0 and "SECRET_KEY" in refused.stderr
+    (tmp_path / "local-dev").unlink()  # no marker: the default stays DEBUG=0, SECRET_KEY required
+    assert "SECRET_KEY" in run_manage("check", env=demo).stderr

@@ -1,0 +1,134 @@
+"""Researcher forms: the study builder and a study's settings. Each field's errors name the field."""
+
+from __future__ import annotations
+
+import markdown
+import nh3
+from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+import explainers
+from explainers.models import BUNDLED
+from study.models import Arm, Study
+from study.services.build import RENDERINGS
+
+# Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
+TORCHVISION_ARCHS = ("resnet18", "resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "efficientnet_b0",
+                     "convnext_tiny", "small_cnn")
+RENDERING_LABELS = {"white_mask": "White mask (the image where the map is high, white elsewhere)",
+                    "jet": "Jet overlay (a colour map blended over the image)"}
+
+
+class StudyBuilderForm(forms.Form):
+    """What `build_study` needs, as the builder page asks for it; the files are only named here, the
+    build job reads them."""
+
+    slug = forms.SlugField(max_length=50, help_text="The study's address: /s/SLUG/.")
+    title = forms.CharField(max_length=200, required=False)
+    dataset = forms.FileField(label="Labelled images (zip)",
+                              help_text="A zip holding labels.csv (image, labels; labels separated by ;) "
+                                        "beside the images, or the VOC layout (JPEGImages/ + Annotations/).")
+    model = forms.ChoiceField(choices=[(BUNDLED, "EfficientNet-Lite0 (bundled, ImageNet classes)")]
+                              + [(arch, arch) for arch in TORCHVISION_ARCHS])
+    checkpoint = forms.FileField(required=False, help_text="A state dict (.pt) for the chosen architecture.")
+    class_names = forms.FileField(required=False, help_text="A text file: one class name a line, in the "
+                                                            "order of the model's outputs.")
+    input_size = forms.IntegerField(initial=224, validators=[MinValueValidator(8), MaxValueValidator(1024)])
+    multi_label = forms.BooleanField(
+        required=False,
+        help_text="Sigmoid scores: correct means the predicted set equals the labels, incorrect that none is "
+                  "predicted.")
+    threshold = forms.FloatField(initial=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                 help_text="Score at which a multi-label model predicts a class.")
+    arms = forms.MultipleChoiceField(choices=[(m, m) for m in explainers.METHODS],
+                                     widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
+    rendering = forms.ChoiceField(
+        choices=[(key, RENDERING_LABELS[key]) for key in RENDERINGS],
+        help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")
+    n_correct = forms.IntegerField(initial=16, validators=[MinValueValidator(0), MaxValueValidator(500)],
+                                   label="Items the model got right")
+    n_incorrect = forms.IntegerField(initial=14, validators=[MinValueValidator(0), MaxValueValidator(500)],
+                                     label="Items the model got wrong")
+    seed = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)])
+    attention_checks = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(20)])
+    attention_positions = forms.CharField(required=False, help_text="1-based question positions, comma "
+                                                                    "separated (empty: spread evenly).")
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if Study.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(f"a study {slug!r} exists already; choose another slug")
+        return slug
+
+    def clean_dataset(self):
+        upload = self.cleaned_data["dataset"]
+        if not upload.name.lower().endswith(".zip"):
+            raise forms.ValidationError(f"{upload.name}: upload a .zip archive")
+        return upload
+
+    def clean_attention_positions(self) -> tuple[int, ...]:
+        text = self.cleaned_data["attention_positions"].strip()
+        try:
+            return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise forms.ValidationError(f"give whole numbers separated by commas, not {text!r}") from None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("model") not in (None, BUNDLED):
+            for name in ("checkpoint", "class_names"):
+                if not data.get(name):
+                    self.add_error(name, f"needed for {data['model']}: upload it")
+        if data.get("n_correct") == 0 and data.get("n_incorrect") == 0:
+            self.add_error("n_correct", "ask for at least one item")
+        checks, positions = data.get("attention_checks"), data.get("attention_positions")
+        if checks is not None and positions is not None and "n_correct" in data and "n_incorrect" in data:
+            total = data["n_correct"] + data["n_incorrect"] + checks
+            if positions and (len(positions) != checks or len(set(positions)) != checks
+                              or not all(1 <= p <= total for p in positions)):
+                self.add_error("attention_positions",
+                               f"give {checks} distinct positions between 1 and {total}")
+        return data
+
+
+def render_markdown(text: str) -> str:
+    """Markdown -> HTML cleaned by nh3 (no script, no event handler, no javascript: link)."""
+    return nh3.clean(markdown.markdown(text or "", extensions=["sane_lists"]))
+
+
+class StudySettingsForm(forms.ModelForm):
+    """A study's settings on its page. Consent text is written in Markdown, stored as sanitised HTML; the
+    source is kept in `consent_markdown`. A new setting is one more name in `fields`."""
+
+    consent_markdown = forms.CharField(label="Consent text (Markdown)", required=False,
+                                       widget=forms.Textarea(attrs={"rows": 8}))
+    completion_redirect_url = forms.URLField(
+        required=False, max_length=200, assume_scheme="https",
+        help_text="Where participants go when they finish, with their code: {code} in the URL is replaced by "
+                  "it, otherwise cc=CODE is added (as Prolific expects). Empty: none.")
+
+    class Meta:
+        model = Study
+        fields = ["status", "consent_markdown", "contact_text", "ethics_text", "completion_redirect_url",
+                  "assignment_policy", "withdrawal_policy"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # A study built with HTML consent text: that HTML is the starting Markdown (HTML passes through).
+        self.initial["consent_markdown"] = self.instance.consent_markdown or self.instance.consent_text
+        self.arm_caps = {}
+        for arm in self.instance.arms.order_by("position"):
+            field = forms.IntegerField(required=False, min_value=1, initial=arm.max_participants,
+                                       label=f"Cap of arm {arm.name}", help_text="Empty: no cap.")
+            self.fields[f"cap_{arm.pk}"] = field
+            self.arm_caps[f"cap_{arm.pk}"] = arm
+
+    def save(self, commit: bool = True) -> Study:
+        study = super().save(commit=False)
+        study.consent_markdown = self.cleaned_data["consent_markdown"]
+        study.consent_text = render_markdown(study.consent_markdown)
+        if commit:
+            study.save()
+            for name, arm in self.arm_caps.items():
+                Arm.objects.filter(pk=arm.pk).update(max_participants=self.cleaned_data[name])
+        return study

@@ -1,0 +1,94 @@
+"""The study builder page's work: store the uploads in a new "build_study" job's folder and queue the job;
+the job unpacks the zip (safe names, size limit) and calls `build_study`.
+
+The request only checks the form (study.forms.StudyBuilderForm) and moves the streamed uploads; every
+check of the data (labels, images, the checkpoint) runs in the job, and its error names the file.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from django.db import transaction
+
+from explainers.models import BUNDLED
+from study import jobs
+from study.models import Job
+from study.services.datasets import DatasetError
+from study.services.gaze_import import GazeImportError, unpacked_limit, zip_entries
+
+UPLOAD = "upload"  # the job folder's sub-folder for what the researcher sent
+ARCHIVE = "dataset.zip"
+MODEL_SPEC = "model.json"
+
+
+def start_build(data: dict, user) -> Job:
+    """Queue a build of the cleaned builder form `data` owned by `user`; the uploads are moved into the
+    job's folder (no upload is read into memory) before the job is sent to the workers."""
+    params = {
+        "slug": data["slug"], "title": data["title"], "arms": list(data["arms"]),
+        "rendering": data["rendering"], "n_correct": data["n_correct"], "n_incorrect": data["n_incorrect"],
+        "seed": data["seed"], "attention_checks": data["attention_checks"],
+        "attention_positions": list(data["attention_positions"]), "owner_id": user.pk,
+        "archive": ARCHIVE, "archive_name": data["dataset"].name,
+    }
+    with transaction.atomic():  # the job is sent to the workers once its files are in place
+        job = jobs.enqueue("build_study", params, user)
+        folder = jobs.output_dir(job) / UPLOAD
+        try:
+            save_upload(data["dataset"], folder / ARCHIVE)
+            if data["model"] == BUNDLED:
+                job.params["model"] = BUNDLED
+            else:
+                save_upload(data["checkpoint"], folder / "checkpoint.pt")
+                save_upload(data["class_names"], folder / "classes.txt")
+                spec = {"arch": data["model"], "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
+                        "num_classes": count_class_names(folder / "classes.txt"),
+                        "input_size": data["input_size"], "multi_label": data["multi_label"],
+                        "threshold": data["threshold"]}
+                (folder / MODEL_SPEC).write_text(json.dumps(spec, indent=2))
+                job.params["model"] = str(folder / MODEL_SPEC)
+            job.save(update_fields=["params"])
+        except BaseException:
+            shutil.rmtree(jobs.output_dir(job), ignore_errors=True)
+            raise
+    return job
+
+
+def count_class_names(path: Path) -> int:
+    """The number of non-empty lines of a class-name file (0 when it is not UTF-8 text: the job says why)."""
+    try:
+        return sum(1 for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    except UnicodeDecodeError:
+        return 0
+
+
+def save_upload(upload, path: Path) -> None:
+    """Move a streamed upload's temporary file to `path` (or write a small in-memory one in chunks)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if hasattr(upload, "temporary_file_path"):
+        shutil.move(upload.temporary_file_path(), path)
+        return
+    with open(path, "wb") as out:
+        for chunk in upload.chunks():
+            out.write(chunk)
+
+
+def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
+    """Unpack the data-set zip into `folder` (emptied first) and return the data set's root: the folder, or
+    its only top-level sub-folder. DatasetError naming `label` (the researcher's file name) when unsafe."""
+    shutil.rmtree(folder, ignore_errors=True)
+    try:
+        with zip_entries(archive, label, unpacked_limit()) as entries:
+            for name, read in entries.items():
+                target = folder / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(read())
+    except GazeImportError as error:
+        raise DatasetError("; ".join(f"{p.file}: {p.problem}" for p in error.problems)) from error
+    top = [p for p in folder.iterdir()] if folder.is_dir() else []
+    if not top:
+        raise DatasetError(f"{label}: the archive holds no files")
+    return top[0] if len(top) == 1 and top[0].is_dir() else folder

@@ -1,0 +1,171 @@
+"""The study builder page: a labelled zip and a torchvision-style checkpoint go in, the "build_study" job
+runs (in this process), and the study comes out with the chosen arms and items; each bad field or file is
+named, and nothing is created on error."""
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from explainers import load_model, predict
+from study import jobs
+from study.models import Item, Job, Study
+from tests.integration.builder.conftest import write_csv_dataset
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def researcher(django_user_model):
+    user = django_user_model.objects.create_user("builder", password="pw-Secret-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_study"))
+    return user
+
+
+@pytest.fixture
+def staff_client(client, researcher):
+    client.force_login(researcher)
+    return client
+
+
+def zip_of(folder: Path, prefix: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, prefix + path.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
+def form(tiny_spec: Path, dataset_zip: bytes, names: list[str], **changes) -> dict:
+    fields = {
+        "slug": "built", "title": "Built in the browser", "model": "small_cnn", "input_size": "32",
+        "threshold": "0.5", "arms": ["gradcam", "gradient"], "rendering": "white_mask", "n_correct": "3",
+        "n_incorrect": "2", "seed": "5", "attention_checks": "2", "attention_positions": "1,7",
+        "dataset": SimpleUploadedFile("fashion.zip", dataset_zip, "application/zip"),
+        "checkpoint": SimpleUploadedFile("model.pt", (tiny_spec.parent / "model.pt").read_bytes()),
+        "class_names": SimpleUploadedFile("classes.txt", "\n".join(names).encode()),
+    }
+    return {k: v for k, v in (fields | changes).items() if v is not None}
+
+
+def test_a_valid_form_builds_the_study_in_a_job_owned_by_the_researcher(
+    staff_client, researcher, tiny_spec, fashion, class_names, tmp_path, jobs_inline, settings
+):
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion), prefix="fashion/")
+    with jobs_inline():
+        response = staff_client.post("/r/build/", form(tiny_spec, data, class_names))
+    job = Job.objects.get()
+    assert response.status_code == 302 and response.url == f"/r/jobs/{job.pk}/"
+    assert job.kind == "build_study" and job.started_by == researcher
+    assert job.state == "done", job.error
+    study = Study.objects.get(slug="built")
+    assert job.result == {"study": "/r/studies/built/"}
+    assert study.owner == researcher and study.title == "Built in the browser"
+    assert [(a.name, a.technique) for a in study.arms.order_by("position")] == [
+        ("gradcam", "gradcam"), ("gradient", "gradient")]
+    items = list(study.items.order_by("position"))
+    assert len(items) == 7 and [i.position for i in items if i.is_attention_check] == [0, 6]
+    questions = [i for i in items if not i.is_attention_check]
+    assert sum(i.model_correct for i in questions) == 3 and sum(not i.model_correct for i in questions) == 2
+    # The spec the page wrote loads the uploaded checkpoint: its verdicts are the items' verdicts.
+    spec = json.loads(Path(job.params["model"]).read_text())
+    assert spec == {"arch": "small_cnn", "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
+                    "num_classes": 10, "input_size": 32, "multi_label": False, "threshold": 0.5}
+    model = load_model(job.params["model"])
+    p = predict(model, model.preprocess([tmp_path / "data" / item.name for item in items]))
+    for item, scores in zip(items, p):
+        top1 = class_names[int(scores.argmax())]
+        assert item.model_prediction == top1
+        assert item.model_correct == (top1 in item.true_labels)
+    assert all(item.stimuli.count() == 2 for item in items)
+    assert not (jobs.output_dir(job) / "upload" / "dataset").exists()  # the unpacked copy is removed
+    page = staff_client.get(f"/r/jobs/{job.pk}/")
+    assert b'href="/r/studies/built/"' in page.content
+
+
+def test_the_bundled_model_needs_no_checkpoint(staff_client, tiny_spec, fashion, class_names, tmp_path,
+                                              monkeypatch):
+    sent = []
+    monkeypatch.setattr(jobs, "_send", lambda job, shard=None: sent.append(job.pk))
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion, n=4))
+    response = staff_client.post("/r/build/", form(tiny_spec, data, class_names, model="efficientnet-lite0",
+                                                   **{"checkpoint": None, "class_names": None}))
+    assert response.status_code == 302
+    job = Job.objects.get()
+    assert job.params["model"] == "efficientnet-lite0"
+    assert (jobs.output_dir(job) / "upload" / "dataset.zip").read_bytes() == data
+
+
+@pytest.mark.parametrize("changes, field, message", [
+    ({"checkpoint": None}, "checkpoint", "needed for small_cnn"),
+    ({"class_names": None}, "class_names", "needed for small_cnn"),
+    ({"dataset": SimpleUploadedFile("fashion.tar", b"x")}, "dataset", "fashion.tar: upload a .zip archive"),
+    ({"dataset": None}, "dataset", "required"),
+    ({"slug": "taken"}, "slug", "exists already"),
+    ({"slug": "no spaces"}, "slug", "valid"),
+    ({"arms": ["nonsense"]}, "arms", "not one of the available choices"),
+    ({"arms": None}, "arms", "required"),
+    ({"rendering": "sepia"}, "rendering", "not one of the available choices"),
+    ({"model": "alexnet9"}, "model", "not one of the available choices"),
+    ({"n_correct": "-1"}, "n_correct", "greater than or equal to 0"),
+    ({"n_correct": "0", "n_incorrect": "0"}, "n_correct", "at least one item"),
+    ({"seed": "x"}, "seed", "whole number"),
+    ({"threshold": "1.5"}, "threshold", "less than or equal to 1"),
+    ({"attention_positions": "1,x"}, "attention_positions", "whole numbers"),
+    ({"attention_positions": "1"}, "attention_positions", "give 2 distinct positions between 1 and 7"),
+    ({"attention_positions": "1,8"}, "attention_positions", "between 1 and 7"),
+])
+def test_each_bad_field_is_named_and_nothing_is_created(staff_client, tiny_spec, class_names, settings,
+                                                        changes, field, message):
+    from tests.factories import make_study
+
+    make_study("taken")
+    response = staff_client.post("/r/build/", form(tiny_spec, b"PK", class_names, **changes))
+    assert response.status_code == 400
+    errors = response.context["form"].errors
+    assert field in errors and message in " ".join(errors[field]), errors
+    assert message.split(":")[0] in response.content.decode()
+    assert not Job.objects.exists() and Study.objects.count() == 1
+    assert not Path(settings.JOBS_DIR).exists() or not any(Path(settings.JOBS_DIR).iterdir())
+
+
+def test_bad_data_fails_the_job_naming_the_file_and_creates_nothing(
+    staff_client, tiny_spec, fashion, class_names, tmp_path, jobs_inline
+):
+    folder = write_csv_dataset(tmp_path / "data", fashion, n=12)
+    (folder / "img_003.png").unlink()
+    with jobs_inline():
+        staff_client.post("/r/build/", form(tiny_spec, zip_of(folder), class_names, attention_checks="0",
+                                            attention_positions=""))
+    job = Job.objects.get()
+    assert job.state == "failed"
+    first_line = job.error.splitlines()[0]
+    assert first_line.startswith("fashion.zip: ") and "img_003.png" in first_line
+    assert not Study.objects.exists() and not Item.objects.exists()
+
+
+def test_a_broken_zip_fails_the_job_naming_it(staff_client, tiny_spec, class_names, jobs_inline):
+    with jobs_inline():
+        staff_client.post("/r/build/", form(tiny_spec, b"not a zip at all", class_names))
+    job = Job.objects.get()
+    assert job.state == "failed" and job.error.startswith("fashion.zip: not a readable zip archive")
+    assert not Study.objects.exists()
+
+
+def test_building_needs_the_add_study_permission_and_a_declared_size_under_the_limit(
+    client, django_user_model, researcher, settings, tiny_spec, class_names
+):
+    plain = django_user_model.objects.create_user("plain", password="pw-Secret-123", is_staff=True)
+    client.force_login(plain)
+    assert client.get("/r/build/").status_code == 403
+    client.force_login(researcher)
+    assert client.get("/r/build/").status_code == 200
+    settings.STUDY_UPLOAD_MAX_BYTES = 1000
+    response = client.post("/r/build/", form(tiny_spec, b"PK" * 2000, class_names))
+    assert response.status_code == 413
+    assert not Job.objects.exists()
