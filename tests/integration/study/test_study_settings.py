@@ -24,8 +24,9 @@ def study(owner):
 
 def settings_form(study, **changes) -> dict:
     arms = {f"cap_{arm.pk}": "" for arm in study.arms.all()}
-    return {"status": "open", "consent_markdown": "Hello", "completion_redirect_url": "",
-            "assignment_policy": "round_robin", **arms, **changes}
+    return {"status": "open", "consent_markdown": "Hello", "contact_text": "", "ethics_text": "",
+            "completion_redirect_url": "", "assignment_policy": "round_robin", "withdrawal_policy": "keep",
+            **arms, **changes}
 
 
 def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client, owner, study):
@@ -39,12 +40,16 @@ def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client
                 "<script>alert(1)</script>\n\n<img src=x onerror=alert(2)>\n\n[bad](javascript:alert(3))")
     response = client.post("/r/studies/s1/settings/", settings_form(
         study, status="paused", consent_markdown=markdown,
-        completion_redirect_url="https://app.prolific.com/x",
+        completion_redirect_url="https://app.prolific.com/x", withdrawal_policy="delete",
+        contact_text="Write to <a href=\"mailto:lab@example.org\">the lab</a><script>alert(4)</script>",
+        ethics_text="Approved by board 42",
         assignment_policy="balanced", **{f"cap_{gradcam.pk}": "12"}))
     assert response.status_code == 302 and response.url == "/r/studies/s1/"
     study.refresh_from_db()
     assert study.status == "paused" and study.assignment_policy == "balanced"
     assert study.completion_redirect_url == "https://app.prolific.com/x"
+    assert study.withdrawal_policy == "delete" and study.ethics_text == "Approved by board 42"
+    assert 'href="mailto:lab@example.org"' in study.contact_text and "<script" not in study.contact_text
     assert study.consent_markdown == markdown
     assert "<h1>Consent</h1>" in study.consent_text and "<strong>stop</strong>" in study.consent_text
     assert 'href="https://example.org/c"' in study.consent_text
