@@ -37,6 +37,7 @@ from explainers.render import resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
+from study.services.questionnaire import QuestionnaireError, check_confidence_rating, create_blocks, parse_questionnaire
 
 CONSENT_TEXT = (
     "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
@@ -94,6 +95,8 @@ class BuildRequest:
     title: str = ""
     method_params: dict = field(default_factory=dict)  # per technique, e.g. {"scorecam": {"chunk_size": 16}}
     owner_id: int | None = None  # the user who owns the study (None: superusers only)
+    confidence_rating: int = 0  # ask for a confidence rating 1..N with each answer (0: none; N in 2..10)
+    questionnaire: dict | None = None  # blocks before/after the questions (study.services.questionnaire)
 
     def key(self) -> str:
         """A digest of every parameter that shapes the study."""
@@ -316,6 +319,11 @@ def _check_request(request: BuildRequest) -> None:
         )
     if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
         raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")
+    try:
+        check_confidence_rating(request.confidence_rating)
+        parse_questionnaire(request.questionnaire)
+    except QuestionnaireError as error:
+        raise BuildError(str(error)) from error
     existing = Study.objects.filter(slug=request.slug).first()
     if existing and not request.replace:
         raise BuildError(f"study {request.slug!r} already exists; pass --replace to rebuild it")
@@ -403,7 +411,9 @@ def _save(
                 status=Study.Status.OPEN,
                 provenance=provenance,
                 owner_id=request.owner_id,
+                confidence_rating=request.confidence_rating,
             )
+            create_blocks(study, parse_questionnaire(request.questionnaire))
             arms = []
             for position, technique in enumerate(request.arms):
                 arm = Arm(
