@@ -53,6 +53,10 @@ def _options(kind: str, value: str) -> list[str]:
     return [str(option) for option in chosen]
 
 
+def _sample_sd(values: pd.Series) -> float:
+    return float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
+
+
 def number_summaries(answers: pd.DataFrame) -> pd.DataFrame:
     """Number and Likert questions: per question and arm, n answers, mean, sample SD (ddof 1), min,
     median and max of value_number; skipped answers left out."""
@@ -63,6 +67,6 @@ def number_summaries(answers: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=NUMBER_COLUMNS)
     values = frame.assign(value_number=frame["value_number"].astype(float))
     grouped = values.groupby(["block", "question", "kind", "arm", "technique"])["value_number"]
-    table = grouped.agg(n="size", mean="mean", sd=lambda x: float(np.std(x, ddof=1)) if len(x) > 1 else np.nan,
-                        min="min", median="median", max="max").reset_index()
+    table = grouped.agg(n="size", mean="mean", sd=_sample_sd, min="min", median="median",
+                        max="max").reset_index()
     return table[NUMBER_COLUMNS]

@@ -364,8 +364,8 @@ def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | No
     if "confidence" in trials.columns and trials["confidence"].notna().any():
         confidence = simulatability.accuracy_by_confidence(trials, participants)
         files["confidence.csv"] = confidence.to_csv(index=False)
-        markdown += ("\n## Accuracy by confidence rating (answers, completed participants; SE of a proportion)\n\n"
-                     + to_markdown(confidence.round(3)))
+        markdown += ("\n## Accuracy by confidence rating (answers of completed participants; SE of a "
+                     "proportion)\n\n" + to_markdown(confidence.round(3)))
     if questionnaire is not None and len(questionnaire):
         options = questionnaire_summary.option_counts(questionnaire)
         numbers = questionnaire_summary.number_summaries(questionnaire)

@@ -31,7 +31,8 @@ class QuestionnaireBlock(models.Model):
         ordering = ["study", "-placement", "position"]  # "before" sorts after "after": hence the minus
         constraints = [
             models.UniqueConstraint(fields=["study", "placement", "position"], name="block_unique_position"),
-            models.CheckConstraint(condition=Q(placement__in=["before", "after"]), name="block_placement_valid"),
+            models.CheckConstraint(condition=Q(placement__in=["before", "after"]),
+                                   name="block_placement_valid"),
         ]
 
     def __str__(self) -> str:
@@ -70,7 +71,8 @@ class QuestionnaireQuestion(models.Model):
                 condition=~Q(kind="likert") | Q(scale_points__gte=2, scale_points__lte=MAX_LIKERT_POINTS),
                 name="question_likert_has_scale"),
             models.CheckConstraint(
-                condition=Q(min_value__isnull=True) | Q(max_value__isnull=True) | Q(min_value__lte=models.F("max_value")),
+                condition=Q(min_value__isnull=True) | Q(max_value__isnull=True)
+                | Q(min_value__lte=models.F("max_value")),
                 name="question_min_le_max"),
         ]
 
@@ -111,7 +113,8 @@ class QuestionnaireAnswer(models.Model):
     a text (text).
     """
 
-    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="questionnaire_answers")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE,
+                                    related_name="questionnaire_answers")
     question = models.ForeignKey(QuestionnaireQuestion, on_delete=models.PROTECT, related_name="answers")
     value = models.JSONField(null=True, blank=True)
     answered_at = models.DateTimeField()
@@ -119,7 +122,8 @@ class QuestionnaireAnswer(models.Model):
     class Meta:
         ordering = ["participant", "question"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "question"], name="answer_one_per_participant_question"),
+            models.UniqueConstraint(fields=["participant", "question"],
+                                    name="answer_one_per_participant_question"),
         ]
 
     def __str__(self) -> str:

@@ -50,7 +50,8 @@ class Study(models.Model):
         default=30, help_text="New participants one network address may start per hour (0: no limit).")
     # After each answer, how confident the participant is on a scale 1..N (0: not asked).
     confidence_rating = models.PositiveSmallIntegerField(
-        default=0, help_text="Ask for a confidence rating 1..N with each answer (0: no rating; N from 2 to 10).")
+        default=0,
+        help_text="Ask for a confidence rating 1..N with each answer (0: no rating; N from 2 to 10).")
 
     class Meta:
         verbose_name_plural = "studies"

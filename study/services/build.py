@@ -37,7 +37,12 @@ from explainers.render import resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
-from study.services.questionnaire import QuestionnaireError, check_confidence_rating, create_blocks, parse_questionnaire
+from study.services.questionnaire import (
+    QuestionnaireError,
+    check_confidence_rating,
+    create_blocks,
+    parse_questionnaire,
+)
 
 CONSENT_TEXT = (
     "You will see {n} images, each with an explanation of an image classifier's decision, and guess "

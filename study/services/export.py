@@ -206,15 +206,16 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv, "questionnaire.csv": questionnaire_csv}
+EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv,
+           "questionnaire.csv": questionnaire_csv}
 FRAMES = {"trials": trials_dataframe, "participants": participants_dataframe,
           "questionnaire": questionnaire_dataframe}
 FORMATS = ("csv", "parquet")
 
 
 def write_exports(study: Study, out_dir: Path, formats: tuple[str, ...] = ("csv",)) -> list[Path]:
-    """Write trials, participants and questionnaire in each of `formats` (csv, parquet) into ``out_dir`` (created if
-    missing), each file whole or not at all.
+    """Write trials, participants and questionnaire in each of `formats` (csv, parquet) into ``out_dir``
+    (created if missing), each file whole or not at all.
 
     Files are written to a temporary name and renamed; they are readable by their owner only (mode 0600).
     """

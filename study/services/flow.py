@@ -261,7 +261,8 @@ def current_page(participant: Participant) -> Page:
     stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
     trial = waiting_trials(participant).annotate(
         stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
-        before_block=Subquery(pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).values("pk")[:1]),
+        before_block=Subquery(
+            pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).values("pk")[:1]),
     ).first()
     if trial is not None and trial.before_block is not None:
         return Page(PageKind.BLOCK, participant, block=QuestionnaireBlock.objects.get(pk=trial.before_block))

@@ -163,7 +163,8 @@ def _question(question: object, where: str) -> QuestionSpec:
                                  f"starting with a letter; got {key!r}")
     kind = question.get("kind")
     if kind not in QuestionnaireQuestion.Kind.values:
-        raise QuestionnaireError(f"{where}.kind: must be one of {QuestionnaireQuestion.Kind.values}, got {kind!r}")
+        raise QuestionnaireError(
+            f"{where}.kind: must be one of {QuestionnaireQuestion.Kind.values}, got {kind!r}")
     required = question.get("required", False)
     if not isinstance(required, bool):
         raise QuestionnaireError(f"{where}.required: must be true or false")

@@ -19,6 +19,6 @@ urlpatterns = [
          name="researcher-participants-parquet"),
     path("<slug:slug>/questionnaire.csv", researcher.export_file, {"table": "questionnaire", "fmt": "csv"},
          name="researcher-questionnaire-csv"),
-    path("<slug:slug>/questionnaire.parquet", researcher.export_file, {"table": "questionnaire", "fmt": "parquet"},
-         name="researcher-questionnaire-parquet"),
+    path("<slug:slug>/questionnaire.parquet", researcher.export_file,
+         {"table": "questionnaire", "fmt": "parquet"}, name="researcher-questionnaire-parquet"),
 ]

@@ -13,7 +13,8 @@ from tests.integration.questionnaire.helpers import DEFINITION
 pytestmark = pytest.mark.django_db
 
 
-def test_command_builds_the_study_with_confidence_and_blocks(tiny_spec, csv_dataset, isolated_media, tmp_path):
+def test_command_builds_the_study_with_confidence_and_blocks(tiny_spec, csv_dataset, isolated_media,
+                                                            tmp_path):
     path = tmp_path / "questionnaire.json"
     path.write_text(json.dumps(DEFINITION))
     call_command("build_study", "s1", "--model", str(tiny_spec), "--dataset", str(csv_dataset), "--arms",
@@ -21,7 +22,8 @@ def test_command_builds_the_study_with_confidence_and_blocks(tiny_spec, csv_data
                  "--questionnaire", str(path), verbosity=0)
     study = Study.objects.get(slug="s1")
     assert study.confidence_rating == 5 and study.items.count() == 3
-    blocks = [(b.placement, b.title, b.questions.count()) for b in study.questionnaire_blocks.order_by("-placement")]
+    blocks = [(b.placement, b.title, b.questions.count())
+              for b in study.questionnaire_blocks.order_by("-placement")]
     assert blocks == [("before", "About you", 2), ("after", "Your view", 3)]
     assert list(QuestionnaireQuestion.objects.filter(block__study=study, required=True)
                 .values_list("key", flat=True).order_by("key")) == ["age", "trust"]

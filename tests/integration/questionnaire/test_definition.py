@@ -47,7 +47,8 @@ def question(**fields) -> dict:
     (question(min=1), r"questions\[0\].min: only number questions take min and max"),
     (question(required="yes"), r"questions\[0\].required: must be true or false"),
     (question(text=""), r"questions\[0\].text: must be a non-empty text"),
-    ({"blocks": [block()["blocks"][0], block()["blocks"][0]]}, r"blocks\[1\]: question key 'q' is used twice"),
+    ({"blocks": [block()["blocks"][0], block()["blocks"][0]]},
+     r"blocks\[1\]: question key 'q' is used twice"),
 ])
 def test_invalid_definitions_are_refused_with_the_field_named(document, message):
     with pytest.raises(QuestionnaireError, match=message):
@@ -67,7 +68,8 @@ def test_demographics_expand_to_the_built_in_questions_with_overrides():
     assert gender.options == tuple(DEMOGRAPHICS["gender"]["options"]) and not gender.required
     assert "Prefer not to say" in gender.options
     trust = blocks[1].questions[0]
-    assert (trust.scale_points, trust.low_label, trust.high_label) == (5, "Strongly disagree", "Strongly agree")
+    assert (trust.scale_points, trust.low_label, trust.high_label) == (
+        5, "Strongly disagree", "Strongly agree")
 
 
 @pytest.mark.django_db
@@ -86,7 +88,8 @@ def test_create_blocks_writes_the_blocks_in_order():
 @pytest.mark.django_db
 @pytest.mark.parametrize("content, message", [
     ("{not json", "--questionnaire .*q.json: not valid JSON"),
-    (json.dumps(question(kind="number", min=5, max=1)), r"--questionnaire .*q.json: blocks\[0\].questions\[0\].max"),
+    (json.dumps(question(kind="number", min=5, max=1)),
+     r"--questionnaire .*q.json: blocks\[0\].questions\[0\].max"),
 ])
 def test_build_study_command_refuses_a_bad_questionnaire_file_and_creates_nothing(tmp_path, content, message):
     path = tmp_path / "q.json"
@@ -103,5 +106,6 @@ def test_build_study_command_refuses_a_missing_file_and_a_bad_confidence_rating(
         call_command("build_study", "s1", "--model", "m", "--dataset", str(tmp_path),
                      "--questionnaire", str(tmp_path / "missing.json"))
     with pytest.raises(CommandError, match="--confidence-rating: confidence_rating: must be 0"):
-        call_command("build_study", "s1", "--model", "m", "--dataset", str(tmp_path), "--confidence-rating", "11")
+        call_command("build_study", "s1", "--model", "m", "--dataset", str(tmp_path),
+                     "--confidence-rating", "11")
     assert not Study.objects.exists()

@@ -57,21 +57,21 @@ def test_questionnaire_csv_rows_by_hand(admin_client, answered):
     assert response.status_code == 200
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == list(export.QUESTIONNAIRE_COLUMNS)
-    arm_a, arm_b = a.arm.name, b.arm.name
+    ha, hb = (["exp", str(p.pk), p.arm.name, p.arm.technique] for p in (a, b))
     assert [row[:10] + row[10:12] for row in rows[1:]] == [
-        ["exp", str(a.pk), arm_a, a.arm.technique, "before", "0", "About you", "age", "0", "number", "30", "30.0"],
-        ["exp", str(a.pk), arm_a, a.arm.technique, "before", "0", "About you", "gender", "1", "single", "Woman", ""],
-        ["exp", str(a.pk), arm_a, a.arm.technique, "after", "0", "Your view", "trust", "0", "likert", "4", "4.0"],
-        ["exp", str(a.pk), arm_a, a.arm.technique, "after", "0", "Your view", "tools", "1", "multiple",
+        [*ha, "before", "0", "About you", "age", "0", "number", "30", "30.0"],
+        [*ha, "before", "0", "About you", "gender", "1", "single", "Woman", ""],
+        [*ha, "after", "0", "Your view", "trust", "0", "likert", "4", "4.0"],
+        [*ha, "after", "0", "Your view", "tools", "1", "multiple",
          '["ChatGPT", "None"]', ""],
         # a formula-like free text is quoted for spreadsheets
-        ["exp", str(a.pk), arm_a, a.arm.technique, "after", "0", "Your view", "comments", "2", "text",
+        [*ha, "after", "0", "Your view", "comments", "2", "text",
          "'=cmd|' /C calc'!A0", ""],
-        ["exp", str(b.pk), arm_b, b.arm.technique, "before", "0", "About you", "age", "0", "number", "41", "41.0"],
-        ["exp", str(b.pk), arm_b, b.arm.technique, "before", "0", "About you", "gender", "1", "single", "", ""],
-        ["exp", str(b.pk), arm_b, b.arm.technique, "after", "0", "Your view", "trust", "0", "likert", "2", "2.0"],
-        ["exp", str(b.pk), arm_b, b.arm.technique, "after", "0", "Your view", "tools", "1", "multiple", "", ""],
-        ["exp", str(b.pk), arm_b, b.arm.technique, "after", "0", "Your view", "comments", "2", "text", "", ""],
+        [*hb, "before", "0", "About you", "age", "0", "number", "41", "41.0"],
+        [*hb, "before", "0", "About you", "gender", "1", "single", "", ""],
+        [*hb, "after", "0", "Your view", "trust", "0", "likert", "2", "2.0"],
+        [*hb, "after", "0", "Your view", "tools", "1", "multiple", "", ""],
+        [*hb, "after", "0", "Your view", "comments", "2", "text", "", ""],
     ]
     frame = export.questionnaire_dataframe(study)
     parquet = pd.read_parquet(io.BytesIO(export.parquet_bytes(frame)))
@@ -89,15 +89,18 @@ def test_trials_export_carries_the_confidence(answered):
 
 def test_export_results_and_analyze_study_write_the_questionnaire_tables(answered, tmp_path):
     study, a, b = answered
-    call_command("export_results", "exp", "--out", str(tmp_path / "x"), "--format", "both", stdout=io.StringIO())
+    call_command("export_results", "exp", "--out", str(tmp_path / "x"), "--format", "both",
+                 stdout=io.StringIO())
     assert {"questionnaire.csv", "questionnaire.parquet"} <= {p.name for p in (tmp_path / "x").iterdir()}
     call_command("analyze_study", "exp", "--out", str(tmp_path / "a"), stdout=io.StringIO())
     confidence = pd.read_csv(tmp_path / "a" / "confidence.csv")
     # by hand from the database: a always right at 5, b always wrong at 2 (no attention checks here)
     n = Trial.objects.filter(participant=a).count()
-    assert confidence[["arm", "confidence", "n_participants", "n_answers", "accuracy"]].values.tolist() == sorted([
-        [a.arm.name, 5, 1, n, 1.0], [b.arm.name, 2, 1, n, 0.0]])
+    columns = ["arm", "confidence", "n_participants", "n_answers", "accuracy"]
+    expected = sorted([[a.arm.name, 5, 1, n, 1.0], [b.arm.name, 2, 1, n, 0.0]])
+    assert confidence[columns].values.tolist() == expected
     numbers = pd.read_csv(tmp_path / "a" / "questionnaire_numbers.csv").set_index(["question", "arm"])
-    assert numbers.loc[("age", a.arm.name), "mean"] == 30.0 and numbers.loc[("trust", b.arm.name), "n"] == 1
+    assert numbers.loc[("age", a.arm.name), "mean"] == 30.0
+    assert numbers.loc[("trust", b.arm.name), "n"] == 1
     options = pd.read_csv(tmp_path / "a" / "questionnaire_options.csv", keep_default_na=False)
     assert options[options["question"] == "tools"]["option"].tolist() == ["ChatGPT", "None"]

@@ -38,7 +38,8 @@ def answer(client, participant, trial, confidence="3"):
 
 def test_pages_come_in_order_and_every_write_is_idempotent(client):
     study = make_questionnaire_study()
-    before, after = study.questionnaire_blocks.get(placement="before"), study.questionnaire_blocks.get(placement="after")
+    before = study.questionnaire_blocks.get(placement="before")
+    after = study.questionnaire_blocks.get(placement="after")
     participant = consent(client)
     assert page_of(client, participant)[0] == "intro"
     # A block not reached yet is refused; nothing is written.
@@ -85,7 +86,8 @@ def test_pages_come_in_order_and_every_write_is_idempotent(client):
     participant.refresh_from_db()
     assert participant.completion_code == code
     assert page_of(client, participant)[0] == "complete"
-    rows = dict(QuestionnaireAnswer.objects.filter(question__block=after).values_list("question__key", "value"))
+    rows = dict(QuestionnaireAnswer.objects.filter(question__block=after)
+                .values_list("question__key", "value"))
     assert rows == {"trust": 4, "tools": ["ChatGPT", "None"], "comments": None}
 
 
@@ -125,7 +127,9 @@ def test_after_block_validation_likert_range_and_multiple_choices(client):
     for _ in range(participant.trials.count()):
         trial = page_of(client, participant)[1].context["page"].trial
         assert answer(client, participant, trial, confidence=None).status_code == 302
-    for bad in [{"trust": "6"}, {"trust": "0"}, {"trust": "3", "tools": ["a", "c"]}, {"trust": "3", "hours": "11"}]:
+    bad_answers = [{"trust": "6"}, {"trust": "0"}, {"trust": "3", "tools": ["a", "c"]},
+                   {"trust": "3", "hours": "11"}]
+    for bad in bad_answers:
         assert post_block(client, participant, after, **bad).context["form"].errors
     assert not QuestionnaireAnswer.objects.exists()
     assert post_block(client, participant, after, trust="5", hours="2.5").status_code == 302

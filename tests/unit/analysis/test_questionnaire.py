@@ -58,7 +58,8 @@ def answers() -> pd.DataFrame:
         (6, "PV", "End", "trust", "likert", "5", 5.0),
         (4, "PV", "End", "comments", "text", "fine", np.nan),
     ]
-    frame = pd.DataFrame(rows, columns=["participant", "arm", "block", "question", "kind", "value", "value_number"])
+    columns = ["participant", "arm", "block", "question", "kind", "value", "value_number"]
+    frame = pd.DataFrame(rows, columns=columns)
     return frame.assign(technique=frame["arm"].map({"Grad-CAM": "gradcam", "PV": "pv"}))
 
 
@@ -79,7 +80,8 @@ def test_number_summaries_by_hand():
     # Likert 2, 4, 5: mean 11/3, sample SD sqrt(((2-m)^2 + (4-m)^2 + (5-m)^2) / 2)
     m = 11 / 3
     assert table.loc["trust", "mean"] == pytest.approx(m)
-    assert table.loc["trust", "sd"] == pytest.approx(np.sqrt(((2 - m) ** 2 + (4 - m) ** 2 + (5 - m) ** 2) / 2))
+    sd = np.sqrt(((2 - m) ** 2 + (4 - m) ** 2 + (5 - m) ** 2) / 2)
+    assert table.loc["trust", "sd"] == pytest.approx(sd)
     assert table.loc["trust", "median"] == 4.0
 
 
@@ -98,7 +100,8 @@ def test_report_writes_confidence_and_questionnaire_tables(tmp_path):
     names = {p.name for p in paths}
     assert {"confidence.csv", "questionnaire_options.csv", "questionnaire_numbers.csv"} <= names
     confidence = pd.read_csv(tmp_path / "confidence.csv")
-    assert confidence.loc[(confidence["arm"] == "Grad-CAM") & (confidence["confidence"] == 5), "accuracy"].item() == 1
+    level5 = (confidence["arm"] == "Grad-CAM") & (confidence["confidence"] == 5)
+    assert confidence.loc[level5, "accuracy"].item() == 1
     markdown = (tmp_path / "table1.md").read_text()
     assert "## Accuracy by confidence rating" in markdown and "## Questionnaire: choices" in markdown
     plain = reports.write_simulatability_report(tiny_trials(), tiny_participants(), tmp_path / "plain")
