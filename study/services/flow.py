@@ -268,9 +268,13 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.BLOCK, participant, block=QuestionnaireBlock.objects.get(pk=trial.before_block))
     if trial is None:
         block = pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).first()
-        if block is None:  # cannot happen: the last answer completes the participant in its transaction
-            raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
-        return Page(PageKind.BLOCK, participant, block=block)
+        if block is not None:
+            return Page(PageKind.BLOCK, participant, block=block)
+        # Everything answered, yet active: the block the participant was on was deleted meanwhile.
+        Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
+            **completion(timezone.now()))
+        participant.refresh_from_db()
+        return Page(PageKind.COMPLETE, participant)
     if trial.stimulus_pk is None:
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:

@@ -167,3 +167,19 @@ def test_a_block_of_another_study_is_not_found(client):
     foreign = other.questionnaire_blocks.get(placement="before")
     assert post_block(client, participant, foreign, age="30").status_code == 404
     assert client.post(f"/p/{participant.token}/block/999999/", {}).status_code == 404
+
+
+def test_a_participant_whose_last_block_was_deleted_is_completed(client):
+    study = make_questionnaire_study(definition={"blocks": [
+        {"placement": "after", "title": "End", "questions": [{"key": "x", "kind": "text", "text": "?"}]}]})
+    participant = consent(client)
+    client.post(f"/p/{participant.token}/intro/")
+    for _ in range(participant.trials.count()):
+        trial = page_of(client, participant)[1].context["page"].trial
+        assert answer(client, participant, trial).status_code == 302
+    assert page_of(client, participant)[0] == "block"
+    study.questionnaire_blocks.all().delete()  # the researcher removes it in the admin
+    kind, response = page_of(client, participant)
+    participant.refresh_from_db()
+    assert kind == "complete" and participant.status == Participant.Status.COMPLETED
+    assert participant.completion_code in response.content.decode()
