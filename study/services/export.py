@@ -187,6 +187,8 @@ def questionnaire_dataframe(study: Study) -> pd.DataFrame:
     """questionnaire.csv as a frame: one row per participant and answered question; value_number a float."""
     frame = _frame(questionnaire_rows(study), QUESTIONNAIRE_COLUMNS, DATETIME_COLUMNS["questionnaire"])
     frame["value_number"] = frame["value_number"].astype(float)
+    # microseconds, as the database gives them, also when there are no rows (pandas would pick seconds)
+    frame["answered_at"] = frame["answered_at"].astype("datetime64[us, UTC]")
     return frame
 
 
