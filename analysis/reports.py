@@ -22,6 +22,7 @@ from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
 from analysis import gaze_figures, simulatability
+from analysis import questionnaire as questionnaire_summary
 from analysis.errors import AnalysisError, MissingColumnsError
 
 # ---------------------------------------------------------------- gaze comparison
@@ -313,11 +314,14 @@ def write_simulatability_report(
     out_dir: str | os.PathLike,
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
     method: str = "auto",
+    questionnaire: pd.DataFrame | None = None,
 ) -> list[Path]:
     """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, mannwhitney.tex, mixed_model.csv,
     cant_tell.csv, questions.csv, participation.csv (with participants) and the Figure 6
     histograms into `out_dir`. table1.md holds Table 1, the tests (each naming its p method) and
-    the mixed model beside them.
+    the mixed model beside them, then the questionnaire sections: confidence.csv (accuracy by
+    confidence level per arm, when trials carry ratings), questionnaire_options.csv and
+    questionnaire_numbers.csv (when `questionnaire`, the long-format answers, has rows).
 
     Everything is computed before the first file is written; returns the paths written.
     """
@@ -345,8 +349,32 @@ def write_simulatability_report(
     }
     if participants is not None:
         files["participation.csv"] = report.participation.to_csv(index=False)
+    extra_markdown, extra_files = questionnaire_sections(trials, participants, questionnaire)
+    files["table1.md"] += extra_markdown
+    files.update(extra_files)
     paths = [write_text(out_dir / name, text) for name, text in files.items()]
     return paths + simulatability.plot_histograms(report.accuracies, out_dir)
+
+
+def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | None,
+                           questionnaire: pd.DataFrame | None) -> tuple[str, dict[str, str]]:
+    """Markdown and CSV files of accuracy by confidence (when trials carry ratings) and of the
+    questionnaire blocks (counts per option; n, mean, SD of numbers and Likert points)."""
+    markdown, files = "", {}
+    if "confidence" in trials.columns and trials["confidence"].notna().any():
+        confidence = simulatability.accuracy_by_confidence(trials, participants)
+        files["confidence.csv"] = confidence.to_csv(index=False)
+        markdown += ("\n## Accuracy by confidence rating (answers of completed participants; SE of a "
+                     "proportion)\n\n" + to_markdown(confidence.round(3)))
+    if questionnaire is not None and len(questionnaire):
+        options = questionnaire_summary.option_counts(questionnaire)
+        numbers = questionnaire_summary.number_summaries(questionnaire)
+        files["questionnaire_options.csv"] = options.to_csv(index=False)
+        files["questionnaire_numbers.csv"] = numbers.to_csv(index=False)
+        markdown += ("\n## Questionnaire: choices (everyone who answered)\n\n" + to_markdown(options.round(3))
+                     + "\n## Questionnaire: numbers and Likert points (mean, sample SD)\n\n"
+                     + to_markdown(numbers.round(3)))
+    return markdown, files
 
 
 def write_gaze_report(

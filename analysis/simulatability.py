@@ -318,6 +318,23 @@ def question_accuracies(trials: pd.DataFrame, participants: pd.DataFrame | None 
                        cant_tell=("cant_tell", "mean")).reset_index()
 
 
+def accuracy_by_confidence(trials: pd.DataFrame, participants: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per arm and confidence level: n_participants, n_answers, accuracy (share of right guesses, 0..1) and
+    its SE (sqrt(p (1 - p) / n_answers)); answers without a rating are left out, attention checks too.
+
+    trials needs a `confidence` column (integer levels 1..N, empty when not asked); only completed
+    participants count when `participants` is given. Empty (same columns) when nobody rated.
+    """
+    _require(trials, ("confidence",), "trials")
+    frame = answers(trials, participants)
+    frame = frame[frame["confidence"].notna()].astype({"confidence": int})
+    grouped = frame.groupby(["arm", "technique", "confidence"], sort=True)
+    table = grouped.agg(n_participants=("participant", "nunique"), n_answers=("correct_guess", "size"),
+                        accuracy=("correct_guess", "mean")).reset_index()
+    table["se"] = np.sqrt(table["accuracy"] * (1 - table["accuracy"]) / table["n_answers"])
+    return table
+
+
 def participation_summary(participants: pd.DataFrame) -> pd.DataFrame:
     """Per arm: counts by status, drop-out rate (dropped + withdrawn) / consented, and attention
     checks: participants with at least one failure, their share, mean failures per participant."""

@@ -22,6 +22,9 @@ from study.models import (
     GazeStimulus,
     Item,
     Participant,
+    QuestionnaireAnswer,
+    QuestionnaireBlock,
+    QuestionnaireQuestion,
     RecruitmentRecord,
     Stimulus,
     Study,
@@ -75,6 +78,14 @@ class StudyShareInline(admin.TabularInline):
     extra = 0
 
 
+class QuestionnaireBlockInline(admin.TabularInline):
+    """The study's questionnaire blocks; their questions are edited on each block's page (change link)."""
+
+    model = QuestionnaireBlock
+    extra = 0
+    show_change_link = True
+
+
 @admin.register(Study)
 class StudyAdmin(ScopedAdmin):
     scope_path = ""
@@ -91,7 +102,7 @@ class StudyAdmin(ScopedAdmin):
     search_fields = ["slug", "title"]
     prepopulated_fields = {"slug": ["title"]}
     readonly_fields = ["assignments_made", "provenance"]
-    inlines = [ArmInline, StudyShareInline]
+    inlines = [ArmInline, QuestionnaireBlockInline, StudyShareInline]
 
     def save_model(self, request, obj, form, change) -> None:
         if not change and obj.owner_id is None:
@@ -115,6 +126,37 @@ class ItemAdmin(ScopedAdmin):
     list_select_related = ["study"]
     search_fields = ["name", "model_prediction"]
     inlines = [StimulusInline]
+
+
+class QuestionnaireQuestionInline(admin.StackedInline):
+    model = QuestionnaireQuestion
+    extra = 0
+    fields = [("position", "key", "kind", "required"), "text", "options", ("min_value", "max_value"),
+              ("scale_points", "low_label", "high_label")]
+
+
+@admin.register(QuestionnaireBlock)
+class QuestionnaireBlockAdmin(ScopedAdmin):
+    """A questionnaire block and its questions; only blocks of studies the user may see, and only studies
+    they may edit to put one in."""
+
+    list_display = ["study", "placement", "position", "title"]
+    list_filter = ["study", "placement"]
+    list_select_related = ["study"]
+    inlines = [QuestionnaireQuestionInline]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "study":
+            kwargs["queryset"] = visible(Study.objects.all(), request.user, Access.EDIT)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+
+@admin.register(QuestionnaireAnswer)
+class QuestionnaireAnswerAdmin(ReadOnlyAdmin):
+    scope_path = "participant__study"
+    list_display = ["participant", "question", "value", "answered_at"]
+    list_filter = ["participant__study"]
+    list_select_related = ["participant__study", "question__block__study"]
 
 
 class RecruitmentInline(admin.StackedInline):

@@ -158,12 +158,13 @@ def _build_study(job, report) -> dict:
 def _analysis(job, report) -> dict:
     from analysis.reports import write_simulatability_report
     from study.models import Study
-    from study.services.export import participants_dataframe, trials_dataframe
+    from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
     study = Study.objects.get(slug=job.params["study"])
     report(0, 1, "analysing the answers")
     paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study),
-                                        output_dir(job) / "files", method=job.params.get("method", "auto"))
+                                        output_dir(job) / "files", method=job.params.get("method", "auto"),
+                                        questionnaire=questionnaire_dataframe(study))
     return _files(job, paths)
 
 

@@ -75,6 +75,8 @@ class Trial(models.Model):
     rt_ms = models.PositiveIntegerField(null=True, blank=True, help_text="Client-measured response time.")
     shown_at = models.DateTimeField(null=True, blank=True)
     answered_at = models.DateTimeField(null=True, blank=True)
+    # The confidence rating given with the answer (1..Study.confidence_rating), when the study asks for one.
+    confidence = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["participant", "presented_position"]
@@ -85,6 +87,11 @@ class Trial(models.Model):
                 condition=Q(answered_at__isnull=True, chosen_option="", correct_guess__isnull=True)
                 | (Q(answered_at__isnull=False, correct_guess__isnull=False) & ~Q(chosen_option="")),
                 name="trial_answer_complete_or_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(confidence__isnull=True)
+                | Q(answered_at__isnull=False, confidence__gte=1, confidence__lte=10),
+                name="trial_confidence_with_answer_in_range",
             ),
         ]
 

@@ -6,6 +6,7 @@ construction; an arm only adds its own explanation image (Stimulus) of the item.
 from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from study.models.html import SanitizedHTMLField
 
@@ -60,12 +61,26 @@ class Study(models.Model):
     # New participants one client (a hashed address, kept in the cache only) may start per hour; 0: no limit.
     new_participants_per_client_hour = models.PositiveIntegerField(
         default=30, help_text="New participants one network address may start per hour (0: no limit).")
+    # After each answer, how confident the participant is on a scale 1..N (0: not asked).
+    confidence_rating = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Ask for a confidence rating 1..N with each answer (0: no rating; N from 2 to 10).")
 
     class Meta:
         verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(condition=Q(confidence_rating=0) | Q(confidence_rating__gte=2,
+                                                                        confidence_rating__lte=10),
+                                   name="study_confidence_rating_range"),
+        ]
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def confidence_levels(self) -> list[int]:
+        """The points of the confidence rating, 1..N (empty when the study asks for none)."""
+        return list(range(1, self.confidence_rating + 1))
 
 
 class Arm(models.Model):

@@ -38,6 +38,12 @@ from explainers.render import jet_overlay, resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
+from study.services.questionnaire import (
+    QuestionnaireError,
+    check_confidence_rating,
+    create_blocks,
+    parse_questionnaire,
+)
 
 CONSENT_TEXT = (
     "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
@@ -104,6 +110,8 @@ class BuildRequest:
     # evenly when none are given.
     attention_checks: int = 0
     attention_positions: tuple[int, ...] = ()
+    confidence_rating: int = 0  # ask for a confidence rating 1..N with each answer (0: none; N in 2..10)
+    questionnaire: dict | None = None  # blocks before/after the questions (study.services.questionnaire)
 
     def key(self) -> str:
         """A digest of every parameter that shapes the study (the later options only when not default,
@@ -114,7 +122,7 @@ class BuildRequest:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions")
+_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions", "confidence_rating", "questionnaire")
 
 
 def tuple_or(value):
@@ -405,6 +413,11 @@ def _check_request(request: BuildRequest) -> None:
             or not all(1 <= p <= n_questions for p in positions))):
         raise BuildError(f"give {request.attention_checks} distinct attention-check positions between 1 and "
                          f"{n_questions} (or none to spread them evenly), got {list(positions)}")
+    try:
+        check_confidence_rating(request.confidence_rating)
+        parse_questionnaire(request.questionnaire)
+    except QuestionnaireError as error:
+        raise BuildError(str(error)) from error
     existing = Study.objects.filter(slug=request.slug).first()
     if existing and not request.replace:
         raise BuildError(f"study {request.slug!r} already exists; pass --replace to rebuild it")
@@ -495,7 +508,9 @@ def _save(
                 status=Study.Status.OPEN,
                 provenance=provenance,
                 owner_id=request.owner_id,
+                confidence_rating=request.confidence_rating,
             )
+            create_blocks(study, parse_questionnaire(request.questionnaire))
             arms = []
             for position, technique in enumerate(request.arms):
                 arm = Arm(

@@ -1,4 +1,5 @@
-"""Exports of a study's answers: trials and participants as CSV (streamed), Parquet or pandas frames.
+"""Exports of a study's answers: trials, participants and questionnaire answers (long format: one row per
+participant and questionnaire question) as CSV (streamed), Parquet or pandas frames.
 
 CSV rows come from one query each, read in chunks, so CSV exports of any size run in constant memory
 and a constant number of queries.
@@ -29,7 +30,7 @@ from pathlib import Path
 import pandas as pd
 from django.db.models import Count, Q
 
-from study.models import Participant, Study, Trial
+from study.models import Participant, QuestionnaireAnswer, Study, Trial
 from study.models.study import CANT_TELL
 from study.services.dashboard import failed_attention_checks, reported_status
 from study.services.flow import RECRUITMENT_PARAMS
@@ -38,7 +39,7 @@ CHUNK_SIZE = 2000
 
 TRIAL_COLUMNS = tuple(
     "participant arm technique item item_position presented_position model_correct is_attention_check"
-    " model_prediction presented_options chosen_option correct_guess cant_tell rt_ms shown_at"
+    " model_prediction presented_options chosen_option correct_guess cant_tell rt_ms confidence shown_at"
     " answered_at withdrawn completion_code".split()
 ) + RECRUITMENT_PARAMS
 PARTICIPANT_COLUMNS = tuple(
@@ -49,14 +50,26 @@ PARTICIPANT_COLUMNS = tuple(
 TRIAL_FIELDS = tuple(
     "participant_id participant__arm__name participant__arm__technique item__name item__position"
     " presented_position item__model_correct item__is_attention_check item__model_prediction"
-    " presented_options chosen_option correct_guess rt_ms shown_at answered_at participant__status"
+    " presented_options chosen_option correct_guess rt_ms confidence shown_at answered_at participant__status"
     " participant__completion_code participant__recruitment__params".split()
 )
 PARTICIPANT_FIELDS = tuple(
     "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures"
     " completion_code recruitment__params".split()
 )
-DATETIME_COLUMNS = {"trials": ("shown_at", "answered_at"), "participants": ("consented_at", "completed_at")}
+# value: the answer as text (a JSON list for multiple choice; empty when skipped); value_number: the number
+# or Likert point as a number (empty for other kinds).
+QUESTIONNAIRE_COLUMNS = tuple(
+    "study participant arm technique block_placement block_position block question question_position kind"
+    " value value_number answered_at".split()
+)
+QUESTIONNAIRE_FIELDS = tuple(
+    "participant__study__slug participant_id participant__arm__name participant__arm__technique"
+    " question__block__placement question__block__position question__block__title question__key"
+    " question__position question__kind value answered_at".split()
+)
+DATETIME_COLUMNS = {"trials": ("shown_at", "answered_at"), "participants": ("consented_at", "completed_at"),
+                    "questionnaire": ("answered_at",)}
 
 
 class ExportError(Exception):
@@ -71,8 +84,8 @@ def trials_rows(study: Study) -> Iterator[tuple]:
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )
-    rows = trials.iterator(CHUNK_SIZE)
-    for *head, options, chosen, correct_guess, rt_ms, shown_at, answered_at, status, code, params in rows:
+    for *head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, code, params in (
+            trials.iterator(CHUNK_SIZE)):
         yield (
             *head,
             json.dumps(options),
@@ -80,6 +93,7 @@ def trials_rows(study: Study) -> Iterator[tuple]:
             correct_guess,
             chosen == CANT_TELL,
             rt_ms,
+            confidence,
             shown_at,
             answered_at,
             status == Participant.Status.WITHDRAWN,
@@ -92,6 +106,21 @@ def _recruitment(params: dict | None) -> tuple[str, ...]:
     """The RECRUITMENT_PARAMS values of a recruitment record's params ("" where absent)."""
     params = params or {}
     return tuple(params.get(name, "") for name in RECRUITMENT_PARAMS)
+
+
+def questionnaire_rows(study: Study) -> Iterator[tuple]:
+    """One tuple per participant and answered questionnaire question, in QUESTIONNAIRE_COLUMNS order: by
+    participant, then blocks before the questions, blocks after, each in position order."""
+    answers = (
+        QuestionnaireAnswer.objects.filter(participant__study=study, participant__is_preview=False)
+        .order_by("participant_id", "-question__block__placement", "question__block__position",
+                  "question__position")
+        .values_list(*QUESTIONNAIRE_FIELDS)
+    )
+    for *head, kind, value, answered_at in answers.iterator(CHUNK_SIZE):
+        number = float(value) if kind in ("number", "likert") and value is not None else None
+        text = json.dumps(value) if isinstance(value, list) else ("" if value is None else str(value))
+        yield (*head, kind, text, number, answered_at)
 
 
 def participants_rows(study: Study) -> Iterator[tuple]:
@@ -155,14 +184,31 @@ def participants_csv(study: Study) -> Iterator[str]:
     return csv_lines(PARTICIPANT_COLUMNS, participants_rows(study))
 
 
+def questionnaire_csv(study: Study) -> Iterator[str]:
+    """questionnaire.csv as text chunks."""
+    return csv_lines(QUESTIONNAIRE_COLUMNS, questionnaire_rows(study))
+
+
 def trials_dataframe(study: Study) -> pd.DataFrame:
-    """trials.csv as a frame: one row per answered trial, datetimes as UTC timestamps."""
-    return _frame(trials_rows(study), TRIAL_COLUMNS, DATETIME_COLUMNS["trials"])
+    """trials.csv as a frame: one row per answered trial, datetimes as UTC timestamps, confidence a nullable
+    integer (Int64)."""
+    frame = _frame(trials_rows(study), TRIAL_COLUMNS, DATETIME_COLUMNS["trials"])
+    frame["confidence"] = frame["confidence"].astype("Int64")
+    return frame
 
 
 def participants_dataframe(study: Study) -> pd.DataFrame:
     """participants.csv as a frame: one row per participant, datetimes as UTC timestamps."""
     return _frame(participants_rows(study), PARTICIPANT_COLUMNS, DATETIME_COLUMNS["participants"])
+
+
+def questionnaire_dataframe(study: Study) -> pd.DataFrame:
+    """questionnaire.csv as a frame: one row per participant and answered question; value_number a float."""
+    frame = _frame(questionnaire_rows(study), QUESTIONNAIRE_COLUMNS, DATETIME_COLUMNS["questionnaire"])
+    frame["value_number"] = frame["value_number"].astype(float)
+    # microseconds, as the database gives them, also when there are no rows (pandas would pick seconds)
+    frame["answered_at"] = frame["answered_at"].astype("datetime64[us, UTC]")
+    return frame
 
 
 def _frame(
@@ -181,14 +227,16 @@ def parquet_bytes(frame: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv}
-FRAMES = {"trials": trials_dataframe, "participants": participants_dataframe}
+EXPORTS = {"trials.csv": trials_csv, "participants.csv": participants_csv,
+           "questionnaire.csv": questionnaire_csv}
+FRAMES = {"trials": trials_dataframe, "participants": participants_dataframe,
+          "questionnaire": questionnaire_dataframe}
 FORMATS = ("csv", "parquet")
 
 
 def write_exports(study: Study, out_dir: Path, formats: tuple[str, ...] = ("csv",)) -> list[Path]:
-    """Write trials and participants in each of `formats` (csv, parquet) into ``out_dir`` (created if
-    missing), each file whole or not at all.
+    """Write trials, participants and questionnaire in each of `formats` (csv, parquet) into ``out_dir``
+    (created if missing), each file whole or not at all.
 
     Files are written to a temporary name and renamed; they are readable by their owner only (mode 0600).
     """

@@ -1,6 +1,7 @@
 """The participant's way through a study; the server decides the page (oTree style).
 
-consent -> intro of the arm's technique -> one question per page -> completion page.
+consent -> intro of the arm's technique -> questionnaire blocks placed "before" -> one question per
+page -> blocks placed "after" -> completion page.
 Every write is idempotent: a refresh, a back button, a double submit or a second tab
 finds the same state and changes nothing.
 """
@@ -18,12 +19,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
-from django.db.models import Count, OuterRef, QuerySet, Subquery, Window
+from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Window
 from django.utils import timezone
 
 from study.assignment import StudyFull, assign_arm
-from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
+from study.models import (Item, Participant, QuestionnaireAnswer, QuestionnaireBlock, QuestionnaireQuestion,
+                          RecruitmentRecord, Stimulus, Study, Trial)
 from study.models.study import CANT_TELL
+from study.services.questionnaire import BlockForm
 
 # Recruitment-platform parameters kept from the study link: Prolific, Amazon MTurk, a generic label.
 RECRUITMENT_PARAMS = ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID", "workerId", "assignmentId", "hitId",
@@ -92,12 +95,14 @@ class AlreadyTakenPart(FlowError):
 class PageKind(Enum):
     INTRO = "intro"
     QUESTION = "question"
+    BLOCK = "block"
     COMPLETE = "complete"
 
 
 @dataclass(frozen=True)
 class Page:
-    """The page a participant is on; `trial` and `stimulus` only for a question, `number` 1-based."""
+    """The page a participant is on; `trial` and `stimulus` only for a question, `number` 1-based;
+    `block` only for a questionnaire block."""
 
     kind: PageKind
     participant: Participant
@@ -105,6 +110,7 @@ class Page:
     stimulus: Stimulus | None = None
     number: int = 0
     total: int = 0
+    block: QuestionnaireBlock | None = None
 
 
 def open_study(slug: str) -> Study:
@@ -327,10 +333,21 @@ def current_page(participant: Participant) -> Page:
     # The arm's explanation image of the item comes with the trial, in the same query.
     stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
     trial = waiting_trials(participant).annotate(
-        stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1])
+        stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
+        before_block=Subquery(
+            pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).values("pk")[:1]),
     ).first()
-    if trial is None:  # cannot happen: the last answer completes the participant in its transaction
-        raise RuntimeError(f"participant {participant.pk} has answered everything but is not completed")
+    if trial is not None and trial.before_block is not None:
+        return Page(PageKind.BLOCK, participant, block=QuestionnaireBlock.objects.get(pk=trial.before_block))
+    if trial is None:
+        block = pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).first()
+        if block is not None:
+            return Page(PageKind.BLOCK, participant, block=block)
+        # Everything answered, yet active: the block the participant was on was deleted meanwhile.
+        Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
+            **completion(timezone.now()))
+        participant.refresh_from_db()
+        return Page(PageKind.COMPLETE, participant)
     if trial.stimulus_pk is None:
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
@@ -360,12 +377,14 @@ class Answered:
     completion_url: str = ""
 
 
-def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> Answered:
-    """Record the answer to the current question; nothing is written if it was already answered.
+def answer(token: str, trial_id: int, option: str, rt_ms: int | None, confidence: int | None = None) -> Answered:
+    """Record the answer to the current question (with its confidence rating 1..N when the study asks for
+    one); nothing is written if it was already answered.
 
     NotFound for a forged token or another participant's trial, Gone as participant_for,
-    NotCurrentQuestion for a question not reached yet, BadInput for an option not offered.
-    The last answer completes the participant, in the same transaction.
+    NotCurrentQuestion for a question not reached yet, BadInput for an option not offered or a missing
+    or out-of-range confidence rating. The last answer completes the participant, in the same
+    transaction, unless questionnaire blocks come after the questions.
     """
     if rt_ms is not None and not 0 <= rt_ms <= MAX_RT_MS:
         raise BadInput("The response time is not valid.")
@@ -373,7 +392,8 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> Answere
         participant = participant_for(token, lock=True)
         if participant.status != Participant.Status.ACTIVE:
             return Answered(False, completion_url(participant))
-        current = waiting_trials(participant).first()
+        current = waiting_trials(participant).annotate(after_block=Subquery(
+            pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).values("pk")[:1])).first()
         if current is None or current.pk != trial_id:
             answered_at = list(participant.trials.filter(pk=trial_id).values_list("answered_at", flat=True))
             if not answered_at:
@@ -385,16 +405,86 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None) -> Answere
             raise NotCurrentQuestion("This question has not been reached yet.")
         if option not in current.presented_options:
             raise BadInput("Please choose one of the options shown.")
+        check_confidence(participant.study, confidence)
         now = timezone.now()
         written = Trial.objects.filter(pk=current.pk, answered_at__isnull=True).update(
-            chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now)
+            chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now,
+            confidence=confidence)
         changes = {"last_seen_at": now}
-        if current.remaining == 1:
-            changes.update(status=Participant.Status.COMPLETED, completed_at=now, completion_code=new_code())
+        if current.remaining == 1 and current.after_block is None:
+            changes.update(completion(now))
         Participant.objects.filter(pk=participant.pk).update(**changes)
     for name, value in changes.items():
         setattr(participant, name, value)
     return Answered(bool(written), completion_url(participant))
+
+
+def check_confidence(study: Study, confidence: int | None) -> None:
+    """BadInput unless `confidence` is in 1..study.confidence_rating (None when the study asks for none)."""
+    levels = study.confidence_rating
+    if levels and (confidence is None or not 1 <= confidence <= levels):
+        raise BadInput(f"Please say how confident you are, from 1 to {levels}.")
+    if not levels and confidence is not None:
+        raise BadInput("This study asks for no confidence rating.")
+
+
+def completion(now) -> dict:
+    """The participant's fields that complete them at `now`, with a new completion code."""
+    return {"status": Participant.Status.COMPLETED, "completed_at": now, "completion_code": new_code()}
+
+
+def pending_blocks(participant: Participant, placement: str) -> QuerySet:
+    """The study's questionnaire blocks at `placement` with a question the participant has not answered,
+    in order."""
+    answered = QuestionnaireAnswer.objects.filter(participant=participant.pk, question=OuterRef("pk"))
+    unanswered = QuestionnaireQuestion.objects.filter(block=OuterRef("pk")).exclude(Exists(answered))
+    return (QuestionnaireBlock.objects.filter(study=participant.study_id, placement=placement)
+            .filter(Exists(unanswered)).order_by("position"))
+
+
+def current_block(participant: Participant) -> QuestionnaireBlock | None:
+    """The questionnaire block the participant is on, or None (intro, a question, or done)."""
+    if participant.status != Participant.Status.ACTIVE or participant.intro_seen_at is None:
+        return None
+    block = pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).first()
+    if block is not None or participant.trials.filter(answered_at__isnull=True).exists():
+        return block
+    return pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).first()
+
+
+def answer_block(token: str, block_id: int, data: Mapping) -> BlockForm | None:
+    """Save the answers to the participant's current questionnaire block, all in one transaction.
+
+    Returns the form with its errors when an answer is missing or invalid (nothing written), else None,
+    also when the block was answered before (nothing written: a double submit). NotFound for another
+    study's block, NotCurrentQuestion for a block not reached yet. The last block after the questions
+    completes the participant.
+    """
+    with transaction.atomic():
+        participant = participant_for(token, lock=True)
+        if participant.status != Participant.Status.ACTIVE:
+            return None
+        block = QuestionnaireBlock.objects.filter(pk=block_id, study=participant.study_id).first()
+        if block is None:
+            raise NotFound("This questionnaire is not part of your study.")
+        current = current_block(participant)
+        if current is None or current.pk != block.pk:
+            if not pending_blocks(participant, block.placement).filter(pk=block.pk).exists():
+                return None
+            raise NotCurrentQuestion("This questionnaire has not been reached yet.")
+        form = BlockForm(block, data)
+        if not form.is_valid():
+            return form
+        now = timezone.now()
+        QuestionnaireAnswer.objects.bulk_create(
+            QuestionnaireAnswer(participant=participant, question_id=pk, value=value, answered_at=now)
+            for pk, value in form.values().items())
+        changes = {"last_seen_at": now}
+        if block.placement == QuestionnaireBlock.Placement.AFTER and not pending_blocks(
+                participant, QuestionnaireBlock.Placement.AFTER).exists():
+            changes.update(completion(now))
+        Participant.objects.filter(pk=participant.pk).update(**changes)
+    return None
 
 
 def new_code(length: int = 10) -> str:

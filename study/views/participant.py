@@ -13,11 +13,14 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from study.models import Participant, Study
+from study.models.questionnaire import MAX_CONFIDENCE_LEVELS
 from study.services import flow
+from study.services.questionnaire import BlockForm
 
 TEMPLATES = {
     flow.PageKind.INTRO: "study/participant/intro.html",
     flow.PageKind.QUESTION: "study/participant/question.html",
+    flow.PageKind.BLOCK: "study/participant/block.html",
     flow.PageKind.COMPLETE: "study/participant/complete.html",
 }
 
@@ -26,6 +29,7 @@ class AnswerForm(forms.Form):
     trial = forms.IntegerField(min_value=1)
     option = forms.CharField(max_length=200, strip=False)
     rt_ms = forms.IntegerField(required=False, min_value=0, max_value=flow.MAX_RT_MS)
+    confidence = forms.IntegerField(required=False, min_value=1, max_value=MAX_CONFIDENCE_LEVELS)
 
 
 def shows_flow_errors(view):
@@ -98,6 +102,8 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
                "completion_url": flow.completion_url(page.participant),
                "preview": page.participant.is_preview}
+    if page.block is not None:
+        context["form"] = BlockForm(page.block)
     return render(request, TEMPLATES[page.kind], context)
 
 
@@ -134,6 +140,22 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         raise flow.BadInput("Please choose one of the options shown.")
     data = form.cleaned_data
-    answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"])
+    answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"], data["confidence"])
     # After the last answer (committed by now), straight on to the recruitment platform with the code.
     return redirect(answered.completion_url or reverse("participant-page", args=[token]))
+
+
+@never_cache
+@require_POST
+@shows_flow_errors
+def answer_block(request: HttpRequest, token: str, block_id: int) -> HttpResponse:
+    """Save a questionnaire block's answers; invalid ones re-show the block with the messages."""
+    form = flow.answer_block(token, block_id, request.POST)
+    participant = flow.participant_for(token)
+    if form is None:
+        # After the last block (committed by now), straight on to the recruitment platform with the code.
+        return redirect(flow.completion_url(participant) or reverse("participant-page", args=[token]))
+    page = flow.Page(flow.PageKind.BLOCK, participant, block=form.block)
+    context = {"page": page, "study": participant.study, "arm": participant.arm, "form": form,
+               "preview": participant.is_preview}
+    return render(request, TEMPLATES[flow.PageKind.BLOCK], context)

@@ -10,4 +10,5 @@ urlpatterns = [
     path("p/<str:token>/intro/", participant.intro_done, name="participant-intro-done"),
     path("p/<str:token>/answer/", participant.answer, name="participant-answer"),
     path("p/<str:token>/withdraw/", participant.withdraw, name="participant-withdraw"),
+    path("p/<str:token>/block/<int:block_id>/", participant.answer_block, name="participant-block"),
 ]

@@ -23,4 +23,8 @@ urlpatterns = [
     path("<slug:slug>/participants.parquet", researcher.export_file,
          {"table": "participants", "fmt": "parquet"},
          name="researcher-participants-parquet"),
+    path("<slug:slug>/questionnaire.csv", researcher.export_file, {"table": "questionnaire", "fmt": "csv"},
+         name="researcher-questionnaire-csv"),
+    path("<slug:slug>/questionnaire.parquet", researcher.export_file,
+         {"table": "questionnaire", "fmt": "parquet"}, name="researcher-questionnaire-parquet"),
 ]

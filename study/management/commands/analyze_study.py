@@ -9,14 +9,15 @@ from analysis.reports import write_simulatability_report
 from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
-from study.services.export import participants_dataframe, trials_dataframe
+from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
 
 class Command(BaseCommand):
     help = (
         "Analyse a study's answers (completed participants only): write table1.csv/.md/.tex, "
         "mannwhitney.csv/.tex (each p naming its method), mixed_model.csv, cant_tell.csv, questions.csv, "
-        "participation.csv and the accuracy histograms."
+        "participation.csv, the accuracy histograms, and with ratings or questionnaires confidence.csv, "
+        "questionnaire_options.csv and questionnaire_numbers.csv."
     )
 
     def add_arguments(self, parser):
@@ -41,7 +42,8 @@ class Command(BaseCommand):
             return
         try:
             paths = write_simulatability_report(
-                trials_dataframe(study), participants_dataframe(study), out, method=method
+                trials_dataframe(study), participants_dataframe(study), out, method=method,
+                questionnaire=questionnaire_dataframe(study),
             )
         except AnalysisError as error:
             raise CommandError(f"Cannot analyse study {slug!r}: {error}") from error

@@ -1,5 +1,6 @@
 """python manage.py build_study SLUG --model SPEC --dataset PATH [--arms gradcam,pv] ..."""
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from study import jobs
 from study.services.build import BuildError, BuildRequest, build_study
 from study.management.owner import add_owner_argument, owner_id
 from study.services.datasets import DatasetError
+from study.services.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
 class Command(BaseCommand):
@@ -43,11 +45,21 @@ class Command(BaseCommand):
         parser.add_argument(
             "--replace", action="store_true", help="rebuild an existing study without participants"
         )
+        parser.add_argument("--confidence-rating", type=int, default=0, metavar="N",
+                            help="ask for a confidence rating 1..N (2-10) with each answer; 0: none")
+        parser.add_argument("--questionnaire", type=Path, metavar="FILE.json",
+                            help="questionnaire blocks before/after the questions, as JSON "
+                                 "(format: README, study.services.questionnaire)")
         add_owner_argument(parser)
         parser.add_argument("--enqueue", action="store_true",
                             help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, *args, **options):
+        questionnaire = read_questionnaire(options["questionnaire"])
+        try:
+            check_confidence_rating(options["confidence_rating"])
+        except QuestionnaireError as error:
+            raise CommandError(f"--confidence-rating: {error}") from None
         request = BuildRequest(
             slug=options["slug"],
             model=options["model"],
@@ -63,6 +75,8 @@ class Command(BaseCommand):
             replace=options["replace"],
             title=options["title"],
             owner_id=owner_id(options["owner"]),
+            confidence_rating=options["confidence_rating"],
+            questionnaire=questionnaire,
         )
         if options["enqueue"]:
             params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}
@@ -77,3 +91,20 @@ class Command(BaseCommand):
             f"built study {study.slug!r}: {study.items.count()} items, "
             f"arms {', '.join(study.arms.values_list('technique', flat=True))}"
         )
+
+
+def read_questionnaire(path: Path | None) -> dict | None:
+    """The questionnaire definition in `path`, checked; a CommandError naming the file and field otherwise."""
+    if path is None:
+        return None
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"--questionnaire {path}: cannot read the file: {error.strerror}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CommandError(f"--questionnaire {path}: not valid JSON: {error}") from None
+    try:
+        parse_questionnaire(document)
+    except QuestionnaireError as error:
+        raise CommandError(f"--questionnaire {path}: {error}") from None
+    return document

@@ -34,6 +34,7 @@ TRIAL_HEADER = [
     "correct_guess",
     "cant_tell",
     "rt_ms",
+    "confidence",
     "shown_at",
     "answered_at",
     "withdrawn",
@@ -243,7 +244,7 @@ def test_export_results_writes_the_same_files_as_the_views(staff_client, answere
     study, _ = answered
     out = tmp_path / "out" / "exp"
     call_command("export_results", study.slug, "--out", str(out), stdout=io.StringIO())
-    assert sorted(p.name for p in out.iterdir()) == ["participants.csv", "trials.csv"]
+    assert sorted(p.name for p in out.iterdir()) == ["participants.csv", "questionnaire.csv", "trials.csv"]
     assert (out / "trials.csv").stat().st_mode & 0o077 == 0  # research data: owner only
     for name, view in [
         ("trials.csv", "researcher-trials-csv"),
