@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import markdown
 import nh3
 from django import forms
@@ -11,6 +13,7 @@ import explainers
 from explainers.models import BUNDLED
 from study.models import Arm, Study
 from study.services.build import RENDERINGS
+from study.services.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
 # Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
 TORCHVISION_ARCHS = ("resnet18", "resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "efficientnet_b0",
@@ -53,6 +56,14 @@ class StudyBuilderForm(forms.Form):
     attention_checks = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(20)])
     attention_positions = forms.CharField(required=False, help_text="1-based question positions, comma "
                                                                     "separated (empty: spread evenly).")
+    confidence_rating = forms.IntegerField(
+        initial=0, validators=[MinValueValidator(0), MaxValueValidator(MAX_CONFIDENCE_LEVELS)],
+        help_text=f"Ask how confident the participant is with each answer, on a scale 1..N (N from 2 to "
+                  f"{MAX_CONFIDENCE_LEVELS}; 0: do not ask).")
+    questionnaire = forms.CharField(
+        required=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 6}),
+        help_text='Questionnaire blocks before or after the questions, as JSON (see the README), e.g. '
+                  '{"blocks": [{"placement": "before", "title": "About you", "demographics": ["age", "gender"]}]}')
 
     def clean_slug(self) -> str:
         slug = self.cleaned_data["slug"]
@@ -65,6 +76,25 @@ class StudyBuilderForm(forms.Form):
         if not upload.name.lower().endswith(".zip"):
             raise forms.ValidationError(f"{upload.name}: upload a .zip archive")
         return upload
+
+    def clean_confidence_rating(self) -> int:
+        levels = self.cleaned_data["confidence_rating"]
+        if levels == 1:
+            raise forms.ValidationError("a scale needs at least 2 levels (0: do not ask)")
+        return levels
+
+    def clean_questionnaire(self) -> dict | None:
+        text = self.cleaned_data["questionnaire"].strip()
+        if not text:
+            return None
+        try:
+            document = json.loads(text)
+            parse_questionnaire(document)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(f"not valid JSON: {error}") from None
+        except QuestionnaireError as error:
+            raise forms.ValidationError(str(error)) from None
+        return document
 
     def clean_attention_positions(self) -> tuple[int, ...]:
         text = self.cleaned_data["attention_positions"].strip()

@@ -32,6 +32,7 @@ def start_build(data: dict, user) -> Job:
         "rendering": data["rendering"], "n_correct": data["n_correct"], "n_incorrect": data["n_incorrect"],
         "seed": data["seed"], "attention_checks": data["attention_checks"],
         "attention_positions": list(data["attention_positions"]), "owner_id": user.pk,
+        "confidence_rating": data["confidence_rating"], "questionnaire": data["questionnaire"],
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place

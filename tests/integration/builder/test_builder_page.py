@@ -46,6 +46,9 @@ def form(tiny_spec: Path, dataset_zip: bytes, names: list[str], **changes) -> di
         "slug": "built", "title": "Built in the browser", "model": "small_cnn", "input_size": "32",
         "threshold": "0.5", "arms": ["gradcam", "gradient"], "rendering": "white_mask", "n_correct": "3",
         "n_incorrect": "2", "seed": "5", "attention_checks": "2", "attention_positions": "1,7",
+        "confidence_rating": "5",
+        "questionnaire": json.dumps({"blocks": [{"placement": "before", "title": "About you",
+                                                 "demographics": ["age", "gender"]}]}),
         "dataset": SimpleUploadedFile("fashion.zip", dataset_zip, "application/zip"),
         "checkpoint": SimpleUploadedFile("model.pt", (tiny_spec.parent / "model.pt").read_bytes()),
         "class_names": SimpleUploadedFile("classes.txt", "\n".join(names).encode()),
@@ -66,6 +69,9 @@ def test_a_valid_form_builds_the_study_in_a_job_owned_by_the_researcher(
     study = Study.objects.get(slug="built")
     assert job.result == {"study": "/r/studies/built/"}
     assert study.owner == researcher and study.title == "Built in the browser"
+    assert study.confidence_rating == 5
+    assert [(b.placement, b.title, [q.key for q in b.questions.order_by("position")])
+            for b in study.questionnaire_blocks.all()] == [("before", "About you", ["age", "gender"])]
     assert [(a.name, a.technique) for a in study.arms.order_by("position")] == [
         ("gradcam", "gradcam"), ("gradient", "gradient")]
     items = list(study.items.order_by("position"))
@@ -119,6 +125,10 @@ def test_the_bundled_model_needs_no_checkpoint(staff_client, tiny_spec, fashion,
     ({"attention_positions": "1,x"}, "attention_positions", "whole numbers"),
     ({"attention_positions": "1"}, "attention_positions", "give 2 distinct positions between 1 and 7"),
     ({"attention_positions": "1,8"}, "attention_positions", "between 1 and 7"),
+    ({"confidence_rating": "1"}, "confidence_rating", "at least 2 levels"),
+    ({"confidence_rating": "11"}, "confidence_rating", "less than or equal to 10"),
+    ({"questionnaire": "{not json"}, "questionnaire", "not valid JSON"),
+    ({"questionnaire": '{"blocks": [{"placement": "during"}]}'}, "questionnaire", "blocks[0].placement"),
 ])
 def test_each_bad_field_is_named_and_nothing_is_created(staff_client, tiny_spec, class_names, settings,
                                                         changes, field, message):
