@@ -1,4 +1,4 @@
-"""The PV decoder: up-samples an encoder's latent z (C, h, w) back to an image (3, H, W), in colour or grey."""
+"""The PV decoder: up-samples an encoder's latent z (C, h, w) back to a colour or grey image (3, H, W)."""
 
 import math
 from dataclasses import asdict, dataclass

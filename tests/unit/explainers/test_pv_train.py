@@ -139,7 +139,7 @@ def test_pv_images_compose_gradcam_over_the_reconstruction(trained):
 
 def test_a_grey_model_gets_a_grey_decoder_whose_pv_images_are_grey(trained, tmp_path):
     model = load_model({"arch": "small_cnn", "num_classes": 10, "input_size": 32, "grayscale": True})
-    grey = [np.repeat(crop.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for crop in photo_crops(12)]
+    grey = [np.repeat(c.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for c in photo_crops(12)]
     result = train(model, grey, tmp_path / "grey.pt", epochs=1)
     decoder = load_decoder(result.path, model)
     assert model.grayscale and decoder.config.grayscale
