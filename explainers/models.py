@@ -4,7 +4,8 @@ A spec is the string "efficientnet-lite0", a dict, or the path of a JSON file ho
 {"arch": "resnet50" | "small_cnn" | ..., "checkpoint": path, "num_classes": int,
  "class_names": path of a text file (one name a line) or a list, "multi_label": bool,
  "threshold": float, "input_size": int, "mean": [r, g, b], "std": [r, g, b],
- "target_layer": dotted module name}. Relative paths in a JSON file resolve against its folder.
+ "target_layer": dotted module name, "grayscale": bool (the images are grey: R = G = B)}.
+Relative paths in a JSON file resolve against its folder.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ BUNDLED = "efficientnet-lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPEC_KEYS = {"arch", "checkpoint", "num_classes", "class_names", "multi_label", "threshold",
-             "input_size", "mean", "std", "target_layer", "name"}
+             "input_size", "mean", "std", "target_layer", "name", "grayscale"}
 
 ImageLike = Union[Image.Image, str, Path, np.ndarray]
 
@@ -49,6 +50,7 @@ class LoadedModel:
     std: tuple[float, float, float]
     target_layer: str
     weights_hash: str
+    grayscale: bool = False  # its images are grey (R = G = B), so a PV decoder for it draws grey
 
     @property
     def device(self) -> torch.device:
@@ -160,7 +162,8 @@ def _load_from_dict(spec: dict, base: Path) -> LoadedModel:
         module, name=str(spec.get("name") or arch or "model"), class_names=class_names,
         multi_label=bool(spec.get("multi_label", False)), threshold=float(spec.get("threshold", 0.5)),
         input_size=int(spec.get("input_size", 224)), mean=tuple(spec.get("mean", IMAGENET_MEAN)),
-        std=tuple(spec.get("std", IMAGENET_STD)), target_layer=spec.get("target_layer"), arch=arch or "")
+        std=tuple(spec.get("std", IMAGENET_STD)), target_layer=spec.get("target_layer"), arch=arch or "",
+        grayscale=bool(spec.get("grayscale", False)))
 
 
 def _finish(module: nn.Module, *, class_names, arch: str, target_layer: str | None, mean, std,

@@ -1,4 +1,4 @@
-"""The PV decoder: up-samples an encoder's latent z (C, h, w) back to an image (3, H, W)."""
+"""The PV decoder: up-samples an encoder's latent z (C, h, w) back to a colour or grey image (3, H, W)."""
 
 import math
 from dataclasses import asdict, dataclass
@@ -12,12 +12,14 @@ from .errors import PVError
 
 @dataclass(frozen=True)
 class DecoderConfig:
-    """Everything needed to rebuild a decoder: latent shape (C, h, w), output size (H, W), widths."""
+    """Everything needed to rebuild a decoder: latent shape (C, h, w), output size (H, W), widths, and
+    whether it draws grey images (one output channel, copied to R, G and B) or colour ones."""
 
     latent_shape: tuple[int, int, int]
     out_size: tuple[int, int]
     max_width: int = 512
     min_width: int = 32
+    grayscale: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -30,7 +32,8 @@ def _leaky(conv: nn.Module) -> nn.Sequential:
 class Decoder(nn.Module):
     """Paper's decoder: 3x3 convs (leaky ReLU 0.2) and stride-2 transposed convs (linear, then BatchNorm).
 
-    (B, C, h, w) latent -> (B, 3, H, W) image in [0, 1] (sigmoid). One up-sampling block per doubling;
+    (B, C, h, w) latent -> (B, 3, H, W) image in [0, 1] (sigmoid); a grey decoder computes one channel
+    and repeats it, so its R, G and B are equal exactly. One up-sampling block per doubling;
     when H/h or W/w is not a power of two, the last feature map is resized bilinearly to (H, W) before
     the output convolution. Channels start at min(C, max_width) and halve per block, not below min_width.
     No skip connections: the decoder sees only z.
@@ -56,7 +59,7 @@ class Decoder(nn.Module):
             ]
             channels = out
         self.body = nn.Sequential(*layers)
-        self.head = nn.Conv2d(channels, 3, 3, padding=1)
+        self.head = nn.Conv2d(channels, 1 if config.grayscale else 3, 3, padding=1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         features = self.body(z)
@@ -64,4 +67,4 @@ class Decoder(nn.Module):
             features = F.interpolate(
                 features, size=self.config.out_size, mode="bilinear", align_corners=False
             )
-        return torch.sigmoid(self.head(features))
+        return torch.sigmoid(self.head(features)).expand(-1, 3, -1, -1)

@@ -109,6 +109,7 @@ def train_decoder(
     progress: bool = True,
 ) -> TrainResult:
     """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at its target layer.
+    A grey model (`model.grayscale`) gets a grey decoder, so its reconstructions have no colour fringes.
 
     Adam at `lr`; bfloat16 autocast on CUDA; a checkpoint at `out_path` after every epoch (written to a
     temporary name, then renamed). `resume` continues the checkpoint at `out_path`, if any, up to `epochs`
@@ -144,7 +145,8 @@ def train_decoder(
             with torch.no_grad():
                 latent_shape = tuple(encoder(_as_float(val[:1], run)).shape[1:])
             torch.manual_seed(seed)
-            decoder = Decoder(DecoderConfig(latent_shape, (model.input_size, model.input_size))).to(run)
+            size = (model.input_size, model.input_size)
+            decoder = Decoder(DecoderConfig(latent_shape, size, grayscale=model.grayscale)).to(run)
             decoder.weights_hash = model.weights_hash
             optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
             history: list[EpochStats] = []

@@ -1,6 +1,11 @@
 """The demo: a small CNN trained on the bundled Fashion-MNIST subset, its PV decoder, the `demo`
 study built by `build_study`, a researcher login, and the gallery's ImageNet explanations.
 
+Fashion-MNIST stores light garments on black; the demo inverts them back to the product photos they
+came from (dark garments on white), and the classifier learns from those, so that the PV paper's
+white mask keeps the garment where the explanation points and fades the rest to white. Its Grad-CAM
+layer is `features.block2`, a 16x16 map for the 32x32 input.
+
 Every step is cached under settings.EXPLAINER_CACHE_DIR (keyed by its inputs), so a second run
 only checks what is there.
 """
@@ -34,7 +39,7 @@ SLUG = "demo"
 RESEARCHER, PASSWORD = "researcher", "explainlab-demo"
 TRAINING = {
     "size": 32,
-    "mean": (0.286,) * 3,
+    "mean": (0.714,) * 3,  # of the inverted images
     "std": (0.353,) * 3,
     "epochs": 10,
     "batch_size": 64,
@@ -43,6 +48,7 @@ TRAINING = {
 }
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
+TARGET_LAYER = "features.block2"  # (64, 16, 16) for 32x32 inputs; block3 would give 8x8 maps
 
 
 @dataclass(frozen=True)
@@ -68,15 +74,15 @@ def demo_dir() -> Path:
 
 
 def fixture_data() -> dict[str, np.ndarray]:
+    """The bundled subset with its images inverted to dark garments on white, (N, 28, 28) uint8."""
     with np.load(FIXTURE) as data:
-        return {key: data[key] for key in data.files}
+        return {key: 255 - data[key] if key.startswith("x_") else data[key] for key in data.files}
 
 
 def ensure_classifier(progress: bool = True) -> DemoClassifier:
     """Train the demo SmallCNN (seeded, CPU) unless a checkpoint for the same data and settings is cached."""
-    key = hashlib.sha256(FIXTURE.read_bytes() + json.dumps(TRAINING, sort_keys=True).encode()).hexdigest()[
-        :16
-    ]
+    settings_key = json.dumps(TRAINING | {"target_layer": TARGET_LAYER, "inverted": True}, sort_keys=True)
+    key = hashlib.sha256(FIXTURE.read_bytes() + settings_key.encode()).hexdigest()[:16]
     folder = demo_dir() / f"classifier-{key}"
     if (folder / "spec.json").is_file():
         result = json.loads((folder / "result.json").read_text())
@@ -98,6 +104,8 @@ def ensure_classifier(progress: bool = True) -> DemoClassifier:
         "input_size": TRAINING["size"],
         "mean": TRAINING["mean"],
         "std": TRAINING["std"],
+        "target_layer": TARGET_LAYER,
+        "grayscale": True,
         "name": "fashion-mnist-small-cnn",
     }
     with _staging(folder) as staging:
@@ -108,10 +116,10 @@ def ensure_classifier(progress: bool = True) -> DemoClassifier:
 
 
 def ensure_dataset() -> Path:
-    """The 1,000 test images as PNG files with a labels.csv: the data set the demo study is built from."""
+    """The 1,000 test images (dark on white) as PNG files with a labels.csv: the demo study's data set."""
     data = fixture_data()
     key = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()[:16]
-    folder = demo_dir() / f"fashion-mnist-test-{key}"
+    folder = demo_dir() / f"fashion-mnist-test-inverted-{key}"
     if (folder / "labels.csv").is_file():
         return folder
     with _staging(folder) as staging:

@@ -1,14 +1,21 @@
 """build_demo end to end with short training: the demo study, the login (DEBUG=1 only), the link printed
 last, a second run that reuses everything and leaves the study alone, and a run with DEBUG=0 that leaves
-no known password behind."""
+no known password behind. The demo's stimuli follow the PV paper's rule: dark garments on white, the
+Grad-CAM white mask keeps the garment where the 16x16 map is high and is white where it is 0, and the PV
+images of the grey images are grey."""
 
 import io
 
+import numpy as np
 import pytest
 import skimage.data
 from django.contrib.auth import authenticate
 from django.core.management import call_command
+from PIL import Image
 
+from explainers import explain, load_model
+from explainers.pv import encoder_of
+from explainers.render import resize_maps
 from study.models import Study
 from study.services import demo
 
@@ -44,6 +51,8 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     assert sorted(study.arms.values_list("technique", flat=True)) == ["gradcam", "pv"]
     user = authenticate(username=demo.RESEARCHER, password=demo.PASSWORD)
     assert user is not None and user.is_staff and study.owner == user
+    check_images_are_dark_garments_on_white(study)
+    check_stimuli_follow_the_papers_rule(study)
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
@@ -56,3 +65,50 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     assert any("no demo login with DEBUG=0" in line for line in production)
     assert authenticate(username=demo.RESEARCHER, password=demo.PASSWORD) is None
     assert Study.objects.get(slug="demo").owner is None
+
+
+def pixels(field) -> np.ndarray:
+    """A stored PNG as (H, W, 3) float in [0, 1]."""
+    with Image.open(field.path) as image:
+        return np.asarray(image.convert("RGB"), dtype=np.float64) / 255
+
+
+def check_images_are_dark_garments_on_white(study: Study) -> None:
+    borders, means = [], []
+    for item in study.items.all():
+        image = pixels(item.image)
+        edges = [image[:8], image[-8:], image[:, :8].swapaxes(0, 1), image[:, -8:].swapaxes(0, 1)]
+        border = np.concatenate(edges)
+        assert np.median(border) == 1.0, item.name  # a white background (garments may touch the edge)
+        assert image.min() < 0.5, item.name  # a dark garment
+        borders.append(border.mean())
+        means.append(image.mean())
+    assert np.mean(borders) > 0.9 and np.mean(means) > 0.5  # light on black would give about 0.05 and 0.3
+
+
+def check_stimuli_follow_the_papers_rule(study: Study) -> None:
+    model = load_model(study.provenance["model"]["spec"])
+    assert model.grayscale and model.target_layer == demo.TARGET_LAYER
+    dataset = demo.ensure_dataset()
+    items = list(study.items.order_by("position"))
+    batch = model.preprocess([dataset / item.name for item in items])
+    assert tuple(encoder_of(model)(model.to_display(batch)).shape[-2:]) >= (16, 16)  # Grad-CAM's grid
+    targets = [model.class_names.index(item.model_prediction) for item in items]
+    maps = explain(model, batch, targets, "gradcam")
+    changed_low = changed_high = 0.0
+    n_low = n_high = 0
+    for item, m in zip(items, maps):
+        image = pixels(item.image)
+        stimuli = {s.arm.technique: pixels(s.image) for s in item.stimuli.select_related("arm")}
+        pv = stimuli["pv"]
+        assert np.array_equal(pv[..., 0], pv[..., 1]) and np.array_equal(pv[..., 0], pv[..., 2]), item.name
+        gradcam = stimuli["gradcam"]
+        m = resize_maps(m[None], image.shape[:2])[0].clamp(0, 1).numpy()
+        assert np.all(gradcam[m == 0] == 1.0), item.name  # white where the map is 0
+        garment = image.mean(axis=2) < 0.8
+        change = np.abs(gradcam - image).mean(axis=2)
+        low, high = garment & (m < 0.25), garment & (m > 0.75)
+        changed_low, n_low = changed_low + change[low].sum(), n_low + low.sum()
+        changed_high, n_high = changed_high + change[high].sum(), n_high + high.sum()
+    assert n_low > 0 and n_high > 0
+    assert changed_low / n_low > 2 * changed_high / n_high  # faded where the map is low, kept where high

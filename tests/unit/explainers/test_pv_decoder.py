@@ -69,3 +69,16 @@ def test_decoder_fits_real_encoders_at_224(spec, latent):
         assert z.shape == (1, *latent)
         y = Decoder(DecoderConfig(tuple(z.shape[1:]), (224, 224))).eval()(z)
     assert y.shape == (1, 3, 224, 224)
+
+
+def test_grey_decoder_draws_equal_channels_and_colour_stays_default():
+    grey = Decoder(DecoderConfig((16, 4, 4), (16, 16), grayscale=True)).eval()
+    colour = Decoder(DecoderConfig((16, 4, 4), (16, 16))).eval()
+    z = torch.randn(2, 16, 4, 4)
+    with torch.no_grad():
+        y = grey(z)
+        assert y.shape == (2, 3, 16, 16)
+        assert torch.equal(y[:, 0], y[:, 1]) and torch.equal(y[:, 0], y[:, 2])  # R == G == B exactly
+        assert colour(z)[:, 0].sub(colour(z)[:, 1]).abs().max() > 0  # a colour decoder is free per channel
+    assert grey.head.out_channels == 1 and colour.head.out_channels == 3
+    assert DecoderConfig((16, 4, 4), (16, 16)).as_dict()["grayscale"] is False  # old checkpoints: colour

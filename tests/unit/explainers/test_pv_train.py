@@ -137,6 +137,18 @@ def test_pv_images_compose_gradcam_over_the_reconstruction(trained):
     )
 
 
+def test_a_grey_model_gets_a_grey_decoder_whose_pv_images_are_grey(trained, tmp_path):
+    model = load_model({"arch": "small_cnn", "num_classes": 10, "input_size": 32, "grayscale": True})
+    grey = [np.repeat(c.mean(axis=2, keepdims=True).astype(np.uint8), 3, axis=2) for c in photo_crops(12)]
+    result = train(model, grey, tmp_path / "grey.pt", epochs=1)
+    decoder = load_decoder(result.path, model)
+    assert model.grayscale and decoder.config.grayscale
+    pv = explain(model, model.preprocess(grey[:3]), [0, 3, 7], "pv", decoder=decoder)
+    assert torch.equal(pv[:, 0], pv[:, 1]) and torch.equal(pv[:, 0], pv[:, 2])
+    colour_model, colour_result, *_ = trained
+    assert not load_decoder(colour_result.path, colour_model).config.grayscale
+
+
 def test_bad_inputs_are_refused_and_leave_no_file(tmp_path):
     model = small_model()
     (tmp_path / "empty").mkdir()
