@@ -14,7 +14,8 @@ from study.models import Job, Study
 # The tables shown on the page, in order: file -> heading.
 TABLES = {
     "table1.csv": "Table 1: accuracy per arm, model correct / incorrect (mean and standard error)",
-    "mannwhitney.csv": "Mann-Whitney U on per-participant accuracies (each row names its alternative and p method)",
+    "mannwhitney.csv": "Mann-Whitney U on per-participant accuracies (one-sided for Grad-CAM vs PV, otherwise "
+                       "two-sided)",
     "questions.csv": "Accuracy per question",
     "participation.csv": "Participation and attention-check failures per arm",
 }
