@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from explainers.methods import LABELS, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
-from study.services.gaze_import import folder_entries, import_gaze, import_gaze_path
+from study.services.gaze_import import ImportOptions, folder_entries, import_gaze, import_gaze_path
 from study.services.gaze_report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import good_files, write_tree
 
@@ -39,8 +39,9 @@ def test_table_1_on_mit1003_stimuli(mit1003_dir, tmp_path):
 
 def test_data_set_page_names_the_methods(client, django_user_model, settings, tmp_path):
     settings.SECURE_SSL_REDIRECT = False
-    import_gaze_path("small", write_tree(tmp_path / "src", good_files(1)))
-    client.force_login(django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True))
+    owner = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    import_gaze_path("small", write_tree(tmp_path / "src", good_files(1)), ImportOptions(owner_id=owner.pk))
+    client.force_login(owner)
     page = client.get(reverse("gaze-dataset", args=["small"])).content.decode()
     assert f"--methods {','.join(REVIEW_TABLE_1)}" in page
     assert all(name in page for name in LABELS if name != "pv")

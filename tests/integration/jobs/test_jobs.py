@@ -169,7 +169,7 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tm
     assert 'action="/r/gaze/small/report/"' in page
     bad = staff_client.post(
         reverse("gaze-report-start", args=["small"]),
-        {"model": "efficientnet-lite0", "methods": "gradcam,lime"},
+        {"model": "efficientnet-lite0", "methods": "gradcam,nonsense"},
     )
     assert bad.status_code == 400 and not Job.objects.exists()
     with jobs_inline():
