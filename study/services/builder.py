@@ -18,6 +18,7 @@ from study import jobs
 from study.models import Job
 from study.services.datasets import DatasetError
 from study.services.gaze_import import GazeImportError, unpacked_limit, zip_entries
+from study.services.tmp import save_upload
 
 UPLOAD = "upload"  # the job folder's sub-folder for what the researcher sent
 ARCHIVE = "dataset.zip"
@@ -65,16 +66,6 @@ def count_class_names(path: Path) -> int:
     except UnicodeDecodeError:
         return 0
 
-
-def save_upload(upload, path: Path) -> None:
-    """Move a streamed upload's temporary file to `path` (or write a small in-memory one in chunks)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(upload, "temporary_file_path"):
-        shutil.move(upload.temporary_file_path(), path)
-        return
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
 
 
 def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:

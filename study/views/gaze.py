@@ -27,6 +27,7 @@ from study.access import visible
 from study.middleware import max_request_bytes
 from study.models import GazeDataset, GazeStimulus, Job
 from study.services.gaze_import import GazeImportError, ImportOptions, Problem, option_problems, path_problem
+from study.services.tmp import save_upload
 from study.views.researcher import researcher_required
 
 
@@ -161,25 +162,15 @@ def _enqueue_upload(request: HttpRequest) -> Job:
         folder = jobs.output_dir(job) / "upload"
         try:
             if archive:
-                _save(archive, folder / "archive.zip")
+                save_upload(archive, folder / "archive.zip")
             for prefix, uploaded in uploads.items():
                 for file in uploaded:
-                    _save(file, folder / "data" / prefix / file.name)
+                    save_upload(file, folder / "data" / prefix / file.name)
         except BaseException:
             shutil.rmtree(jobs.output_dir(job), ignore_errors=True)
             raise
     return job
 
-
-def _save(upload, path: Path) -> None:
-    """Move a streamed upload's temporary file to `path` (or write a small in-memory one)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(upload, "temporary_file_path"):
-        shutil.move(upload.temporary_file_path(), path)
-        return
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)
 
 
 def _number(post, field: str, kind: type, problems: list[Problem]):
