@@ -13,6 +13,18 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture
+def eager_jobs(settings):
+    """Jobs run in the request that queues them (Celery's eager mode; tests/integration/jobs runs real
+    workers), and the live server speaks plain HTTP."""
+    from config.celery import app
+
+    settings.SECURE_SSL_REDIRECT = False
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = False
+
+
 @pytest.fixture(scope="session")
 def browser():
     """A real headless Chromium (Debian's), driven by Playwright."""

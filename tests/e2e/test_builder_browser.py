@@ -14,21 +14,8 @@ from study.models import Study
 from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
 from tests.integration.study.test_analyze_study import answer_all
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    settings.SECURE_SSL_REDIRECT = False
-
-
-@pytest.fixture(autouse=True)
-def _jobs_in_the_request():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("eager_jobs")]
 
 
 def shoot(page, name: str) -> None:

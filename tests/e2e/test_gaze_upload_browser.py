@@ -8,22 +8,9 @@ import pytest
 
 from study.models import GazeDataset
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("eager_jobs")]
 SUBSET = ("i05june05_static_street_boston_p1010764", "i1000274881", "i1000978947", "i210")
-
-
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    settings.SECURE_SSL_REDIRECT = False
-
-
-@pytest.fixture(autouse=True)
-def _jobs_in_the_request():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 def sample_zip(mit1003_dir, path, extra: dict[str, bytes] | None = None):

@@ -18,26 +18,13 @@ from study.models import Participant, Study
 from tests.e2e.test_recruitment_browser import DESKTOP, PHONE, new_page  # noqa: F401 (fixture)
 from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("eager_jobs")]
 
 QUESTIONNAIRE = {"blocks": [{"placement": "after", "title": "Your view", "questions": [
     {"key": "trust", "kind": "likert", "text": "I trusted the explanations.", "scale": 5,
      "anchors": ["Strongly disagree", "Strongly agree"], "required": True}]}]}
 N_ITEMS = 6  # 2 the model got right, 2 wrong, 2 attention checks
-
-
-@pytest.fixture(autouse=True)
-def _plain_http(settings):
-    settings.SECURE_SSL_REDIRECT = False
-
-
-@pytest.fixture(autouse=True)
-def _jobs_in_the_request():
-    from config.celery import app
-
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = False
 
 
 @pytest.fixture
