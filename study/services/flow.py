@@ -511,7 +511,7 @@ def completion_url(participant: Participant) -> str:
 
 def withdraw(token: str) -> bool:
     """Withdraw an active participant: status withdrawn, and under the study's "delete" policy their
-    trials deleted. False (nothing written) if they had withdrawn already; Gone once completed."""
+    trials and questionnaire answers deleted. False (nothing written) if they had withdrawn already; Gone once completed."""
     with transaction.atomic():
         participants = Participant.objects.select_related("study").select_for_update(of=("self",))
         participant = participants.filter(token=token).first()
@@ -523,6 +523,7 @@ def withdraw(token: str) -> bool:
             raise Gone("You have completed this study; there is nothing to withdraw from here.")
         if participant.study.withdrawal_policy == Study.WithdrawalPolicy.DELETE:
             participant.trials.all().delete()
+            participant.questionnaire_answers.all().delete()
         Participant.objects.filter(pk=participant.pk).update(
             status=Participant.Status.WITHDRAWN, last_seen_at=timezone.now())
     return True

@@ -330,3 +330,24 @@ def test_a_completed_participant_cannot_withdraw_and_strangers_get_404(client):
     assert Participant.objects.get(pk=participant.pk).status == Participant.Status.COMPLETED
     assert client.post(reverse("participant-withdraw", args=["forged-token"])).status_code == 404
     assert client.get(reverse("participant-withdraw", args=["forged-token"])).status_code == 404
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("policy", [Study.WithdrawalPolicy.KEEP, Study.WithdrawalPolicy.DELETE])
+def test_withdrawing_keeps_or_deletes_the_questionnaire_answers_too(client, policy):
+    from django.utils import timezone
+
+    from study.models import QuestionnaireAnswer
+    from study.services.questionnaire import create_blocks, parse_questionnaire
+
+    study = make_study(withdrawal_policy=policy)
+    create_blocks(study, parse_questionnaire({"blocks": [{"placement": "after", "title": "About you",
+                                                                   "demographics": ["age"]}]}))
+    participant = consent(client, query=PROLIFIC)
+    question = study.questionnaire_blocks.get().questions.get()
+    QuestionnaireAnswer.objects.create(participant=participant, question=question, value=30,
+                                       answered_at=timezone.now())
+    assert client.post(reverse("participant-withdraw", args=[participant.token])).status_code == 200
+    kept = QuestionnaireAnswer.objects.filter(participant=participant).count()
+    assert kept == (1 if policy == "keep" else 0)
+    assert len(export.questionnaire_dataframe(study)) == kept
