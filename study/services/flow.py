@@ -1,7 +1,8 @@
 """The participant's way through a study; the server decides the page (oTree style).
 
 consent -> intro of the arm's technique -> questionnaire blocks placed "before" -> one question per
-page -> blocks placed "after" -> completion page.
+page -> blocks placed "after" -> completion page. Blocks are looked for only where they can come (before
+the first answer, after the last), so the pages in between cost no questionnaire queries.
 Every write is idempotent: a refresh, a back button, a double submit or a second tab
 finds the same state and changes nothing.
 """
@@ -306,9 +307,10 @@ def participant_for(token: str, lock: bool = False) -> Participant:
     participants = Participant.objects.select_related("study", "arm").defer("study__provenance")
     if lock:
         participants = participants.select_for_update(of=("self",))
-    participant = participants.filter(token=token).first()
-    if participant is None:
-        raise NotFound("This study link is not valid. Please use the link you were given.")
+    try:
+        participant = participants.get(token=token)
+    except Participant.DoesNotExist:
+        raise NotFound("This study link is not valid. Please use the link you were given.") from None
     if participant.status == Participant.Status.COMPLETED:
         return participant
     if participant.status == Participant.Status.WITHDRAWN:
@@ -334,11 +336,12 @@ def current_page(participant: Participant) -> Page:
     stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
     trial = waiting_trials(participant).annotate(
         stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
-        before_block=Subquery(
-            pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).values("pk")[:1]),
     ).first()
-    if trial is not None and trial.before_block is not None:
-        return Page(PageKind.BLOCK, participant, block=QuestionnaireBlock.objects.get(pk=trial.before_block))
+    if trial is not None and trial.presented_position == 0:
+        # Blocks placed "before" are asked before the first answer; once one is given they are done with.
+        block = pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).first()
+        if block is not None:
+            return Page(PageKind.BLOCK, participant, block=block)
     if trial is None:
         block = pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).first()
         if block is not None:
@@ -392,8 +395,7 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None, confidence
         participant = participant_for(token, lock=True)
         if participant.status != Participant.Status.ACTIVE:
             return Answered(False, completion_url(participant))
-        current = waiting_trials(participant).annotate(after_block=Subquery(
-            pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).values("pk")[:1])).first()
+        current = waiting_trials(participant).first()
         if current is None or current.pk != trial_id:
             answered_at = list(participant.trials.filter(pk=trial_id).values_list("answered_at", flat=True))
             if not answered_at:
@@ -411,7 +413,7 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None, confidence
             chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now,
             confidence=confidence)
         changes = {"last_seen_at": now}
-        if current.remaining == 1 and current.after_block is None:
+        if current.remaining == 1 and not pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).exists():
             changes.update(completion(now))
         Participant.objects.filter(pk=participant.pk).update(**changes)
     for name, value in changes.items():
@@ -446,9 +448,12 @@ def current_block(participant: Participant) -> QuestionnaireBlock | None:
     """The questionnaire block the participant is on, or None (intro, a question, or done)."""
     if participant.status != Participant.Status.ACTIVE or participant.intro_seen_at is None:
         return None
-    block = pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).first()
-    if block is not None or participant.trials.filter(answered_at__isnull=True).exists():
-        return block
+    if not participant.trials.filter(answered_at__isnull=False).exists():  # as current_page: before any answer
+        block = pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).first()
+        if block is not None:
+            return block
+    if participant.trials.filter(answered_at__isnull=True).exists():
+        return None
     return pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).first()
 
 

@@ -183,3 +183,21 @@ def test_a_participant_whose_last_block_was_deleted_is_completed(client):
     participant.refresh_from_db()
     assert kind == "complete" and participant.status == Participant.Status.COMPLETED
     assert participant.completion_code in response.content.decode()
+
+
+def test_a_block_placed_before_the_questions_is_not_asked_after_the_first_answer(client):
+    study = make_questionnaire_study(definition={"blocks": [
+        {"placement": "before", "title": "Start", "questions": [{"key": "x", "kind": "text", "text": "?"}]}]})
+    before = study.questionnaire_blocks.get()
+    participant = consent(client)
+    client.post(f"/p/{participant.token}/intro/")
+    assert post_block(client, participant, before, x="yes").status_code == 302
+    trial = page_of(client, participant)[1].context["page"].trial
+    assert answer(client, participant, trial).status_code == 302
+    # The researcher adds a question to the block in the admin: a participant past the first question
+    # goes on with the questions and is not sent back to it.
+    before.questions.create(position=2, key="y", kind="text", text="And?")
+    kind, response = page_of(client, participant)
+    assert kind == "question" and response.context["page"].number == 2
+    assert post_block(client, participant, before, y="late").status_code == 409
+    assert not QuestionnaireAnswer.objects.filter(question__key="y").exists()
