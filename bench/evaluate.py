@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from evaluation import deletion_curve, insertion_curve  # noqa: E402
+from evaluation.scoring import probabilities  # noqa: E402
 from explainers import explain, load_model  # noqa: E402
 
 CAM_FAMILY = ("gradcam", "gradcam++", "xgradcam", "layercam", "fem")
@@ -53,6 +54,15 @@ def quantus_deletion(module, x, targets, maps, step: int) -> np.ndarray:
     a = maps[:, None].expand(-1, 3, -1, -1).cpu().numpy()
     return np.array(metric.evaluate_batch(model=wrapped, x_batch=x.cpu().numpy(),
                                           y_batch=targets.cpu().numpy(), a_batch=a))
+
+
+def forward_passes(model, x, copies: int, batch_size: int) -> None:
+    """The floor of a curve: as many class probabilities as it computes (each image `copies` times),
+    in batches of `batch_size`, on the images as they are (building the step images is left out)."""
+    batch = x.repeat(-(-batch_size // len(x)), 1, 1, 1)[:batch_size]
+    total = len(x) * copies
+    for start in range(0, total, batch_size):
+        probabilities(model, batch[:min(batch_size, total - start)], batch_size)
 
 
 def timed(function, repeats: int = 2):
@@ -91,6 +101,7 @@ def main() -> None:
     insertion, t_ins = timed(lambda: insertion_curve(model, x, targets, maps, step=args.step,
                                                      batch_size=args.batch_size))
     theirs, t_q = timed(lambda: quantus_deletion(model.module, x, targets, maps, args.step))
+    _, t_floor = timed(lambda: forward_passes(model, x, steps + 1, args.batch_size))
     gap = np.abs(deletion.scores[:, 1:] - theirs).max()
     print(f"\n{args.images} images at 224 x 224, {args.step} pixels per step ({steps} steps), "
           "Grad-CAM maps, CPU")
@@ -99,6 +110,7 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- |")
     print(f"| deletion (baseline 0 = grey) | {t_del:.1f} | {t_q:.1f} | {t_q / t_del:.2f}x | {gap:.2e} |")
     print(f"| insertion (blur) | {t_ins:.1f} | n/a (Quantus has no insertion) | | |")
+    print(f"| the {len(x) * (steps + 1)} forward passes alone, {args.batch_size} a batch | {t_floor:.1f} | | | |")
     print(f"load average after: {os.getloadavg()}")
 
     x = model.preprocess(list(photos.values()))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from explainers import attribution, lrp, perturbation, propagation
+from explainers.allocator import keep_freed_memory
 from explainers.cam import CAM_METHODS, as_targets
 from explainers.errors import CacheError, ExplainError, ExplainerError, ModelLoadError
 from explainers.methods import LABELS, label, parse_methods
@@ -31,6 +32,7 @@ PIXEL_METHODS = {
     "rise": perturbation.rise_attributions,
     "lime": perturbation.lime_attributions,
 }
+keep_freed_memory()  # 2-4x faster batches on the CPU: explainers/allocator.py
 METHODS = (*CAM_METHODS, *PIXEL_METHODS, "pv")
 if set(METHODS) != set(LABELS):
     raise ImportError(f"explainers.methods.LABELS and the registries disagree: {set(METHODS) ^ set(LABELS)}")
