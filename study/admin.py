@@ -122,7 +122,7 @@ class StimulusInline(admin.TabularInline):
 @admin.register(Item)
 class ItemAdmin(ScopedAdmin):
     list_display = ["study", "position", "name", "model_prediction", "model_correct", "is_attention_check"]
-    list_filter = ["study", "model_correct", "is_attention_check"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "model_correct", "is_attention_check"]
     list_select_related = ["study"]
     search_fields = ["name", "model_prediction"]
     inlines = [StimulusInline]
@@ -141,7 +141,7 @@ class QuestionnaireBlockAdmin(ScopedAdmin):
     they may edit to put one in."""
 
     list_display = ["study", "placement", "position", "title"]
-    list_filter = ["study", "placement"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "placement"]
     list_select_related = ["study"]
     inlines = [QuestionnaireQuestionInline]
 
@@ -155,7 +155,7 @@ class QuestionnaireBlockAdmin(ScopedAdmin):
 class QuestionnaireAnswerAdmin(ReadOnlyAdmin):
     scope_path = "participant__study"
     list_display = ["participant", "question", "value", "answered_at"]
-    list_filter = ["participant__study"]
+    list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["participant__study", "question__block__study"]
 
 
@@ -173,7 +173,7 @@ class RecruitmentInline(admin.StackedInline):
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = ["pk", "study", "arm", "status", "consented_at", "last_seen_at", "completed_at"]
-    list_filter = ["study", "arm__technique", "status", "is_preview"]
+    list_filter = [("study", admin.RelatedOnlyFieldListFilter), "arm__technique", "status", "is_preview"]
     list_select_related = ["study", "arm__study"]
     inlines = [RecruitmentInline]
 
@@ -190,7 +190,7 @@ class TrialAdmin(ReadOnlyAdmin):
         "rt_ms",
         "answered_at",
     ]
-    list_filter = ["participant__study", "participant__arm__technique"]
+    list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter), "participant__arm__technique"]
     list_select_related = ["participant__study", "item__study"]
 
 
@@ -198,7 +198,7 @@ class TrialAdmin(ReadOnlyAdmin):
 class RecruitmentRecordAdmin(ReadOnlyAdmin):
     scope_path = "participant__study"
     list_display = ["participant", "params"]
-    list_filter = ["participant__study"]
+    list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["participant__study"]
 
 
@@ -230,7 +230,7 @@ class GazeDatasetAdmin(ScopedAdmin):
 class GazeStimulusAdmin(ReadOnlyAdmin):
     scope_model, scope_path = GazeDataset, "dataset"
     list_display = ["name", "dataset", "width", "height", "sha256"]
-    list_filter = ["dataset"]
+    list_filter = [("dataset", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["dataset"]
     search_fields = ["name"]
 
@@ -239,7 +239,7 @@ class GazeStimulusAdmin(ReadOnlyAdmin):
 class GazeMapAdmin(ReadOnlyAdmin):
     scope_model, scope_path = GazeDataset, "stimulus__dataset"
     list_display = ["stimulus", "source_name", "source_sha256"]
-    list_filter = ["stimulus__dataset"]
+    list_filter = [("stimulus__dataset", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["stimulus__dataset"]
 
 
@@ -247,5 +247,5 @@ class GazeMapAdmin(ReadOnlyAdmin):
 class GazeFixationsAdmin(ReadOnlyAdmin):
     scope_model, scope_path = GazeDataset, "stimulus__dataset"
     list_display = ["stimulus", "count", "source_name", "source_sha256"]
-    list_filter = ["stimulus__dataset"]
+    list_filter = [("stimulus__dataset", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["stimulus__dataset"]

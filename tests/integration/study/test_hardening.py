@@ -109,6 +109,24 @@ def test_staff_see_only_their_studies_and_shares_grant_exactly_view_or_edit(clie
     assert client.get(study_urls("mine")[0]).status_code == 200
 
 
+def test_admin_list_filters_name_only_the_studies_the_user_may_see(client, django_user_model):
+    owner, other = staff(django_user_model, "owner"), staff(django_user_model, "other")
+    make_study("mine", owner=owner)
+    make_study("someone-elses-secret-study", owner=other)
+    owner.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_item", "view_participant", "view_trial"]))
+    client.force_login(owner)
+    for model in ("item", "participant", "trial"):
+        page = client.get(reverse(f"admin:study_{model}_changelist"))
+        assert page.status_code == 200
+        assert b"someone-elses-secret-study" not in page.content, model
+    # With two studies of their own, the filter is shown, with those two.
+    make_study("mine-too", owner=owner)
+    content = client.get(reverse("admin:study_item_changelist")).content.decode()
+    assert "By study" in content and ">mine-too</a>" in content
+    assert "someone-elses-secret-study" not in content
+
+
 def test_superusers_see_every_study_and_studies_without_owner_are_theirs_only(client, django_user_model):
     make_study("orphan")
     client.force_login(staff(django_user_model, "staff"))
