@@ -413,7 +413,8 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None, confidence
             chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now,
             confidence=confidence)
         changes = {"last_seen_at": now}
-        if current.remaining == 1 and not pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).exists():
+        last = current.remaining == 1
+        if last and not pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).exists():
             changes.update(completion(now))
         Participant.objects.filter(pk=participant.pk).update(**changes)
     for name, value in changes.items():
@@ -448,7 +449,8 @@ def current_block(participant: Participant) -> QuestionnaireBlock | None:
     """The questionnaire block the participant is on, or None (intro, a question, or done)."""
     if participant.status != Participant.Status.ACTIVE or participant.intro_seen_at is None:
         return None
-    if not participant.trials.filter(answered_at__isnull=False).exists():  # as current_page: before any answer
+    # As current_page: blocks placed "before" only while no answer is given.
+    if not participant.trials.filter(answered_at__isnull=False).exists():
         block = pending_blocks(participant, QuestionnaireBlock.Placement.BEFORE).first()
         if block is not None:
             return block
