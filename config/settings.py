@@ -220,11 +220,15 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# `celery -A config beat` (or a worker with -B) sweeps stale temporary files every hour.
-CELERY_BEAT_SCHEDULE = {"sweep-tmp": {"task": "study.tasks.sweep_tmp", "schedule": 3600.0}}
+# `celery -A config beat` (or a worker with -B) sweeps stale temporary files every hour and removes
+# the uploads of jobs that ended in failure over JOB_UPLOAD_KEEP_DAYS ago once a day.
+CELERY_BEAT_SCHEDULE = {"sweep-tmp": {"task": "study.tasks.sweep_tmp", "schedule": 3600.0},
+                        "drop-old-uploads": {"task": "study.tasks.drop_old_uploads", "schedule": 86400.0}}
 # A running job reports after each batch; one silent for longer is taken as lost (its worker died).
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "600"))
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "3"))
+# A failed or cancelled job keeps its uploaded files this long for Retry (then beat removes them daily).
+JOB_UPLOAD_KEEP_DAYS = int(os.environ.get("JOB_UPLOAD_KEEP_DAYS", "7"))
 JOB_SHARD_IMAGES = int(os.environ.get("JOB_SHARD_IMAGES", "256"))  # images per shard task on the gpu queue
 JOB_DEVICE = os.environ.get("JOB_DEVICE", "auto")  # device of precompute and gaze report jobs
 

@@ -38,6 +38,12 @@ def sweep_tmp() -> int:
     return len(sweep_stale())
 
 
+@shared_task
+def drop_old_uploads() -> int:
+    """Remove the uploads of failed and cancelled jobs past JOB_UPLOAD_KEEP_DAYS (run daily by beat)."""
+    return len(jobs.drop_old_uploads())
+
+
 @worker_ready.connect
 def requeue_after_restart(sender, **kwargs) -> None:
     """A worker starting under a name finds the jobs its previous life left running, and stale jobs."""

@@ -11,6 +11,7 @@ older than JOB_STALE_SECONDS) up to JOB_MAX_ATTEMPTS times, then failed with a c
 from __future__ import annotations
 
 import logging
+import shutil
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from study.models import Job
 
 log = logging.getLogger(__name__)
 State = Job.State
+UPLOAD = "upload"  # the job folder's sub-folder for the files a researcher sent (a zip, a checkpoint)
 
 
 class JobCancelled(Exception):
@@ -75,6 +77,28 @@ def output_dir(job: Job) -> Path:
     return Path(settings.JOBS_DIR) / str(job.pk)
 
 
+def has_dropped_upload(job: Job) -> bool:
+    """True if the job was started from uploaded files that are gone (see `drop_old_uploads`)."""
+    uploaded = job.params.get("upload") or job.params.get("archive")
+    return bool(uploaded) and not (output_dir(job) / UPLOAD).exists()
+
+
+def drop_old_uploads(now=None) -> list[int]:
+    """Remove the uploaded files of failed and cancelled jobs that ended more than JOB_UPLOAD_KEEP_DAYS
+    ago (kept until then for Retry); returns those jobs' ids. Run daily by Celery beat."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.JOB_UPLOAD_KEEP_DAYS)
+    dropped = []
+    for job in Job.objects.filter(state__in=[State.FAILED, State.CANCELLED], finished_at__lt=cutoff):
+        folder = output_dir(job) / UPLOAD
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            dropped.append(job.pk)
+    if dropped:
+        log.warning("removed the uploads of %d job(s) ended over %d days ago", len(dropped),
+                    settings.JOB_UPLOAD_KEEP_DAYS)
+    return dropped
+
+
 # ---------------------------------------------------------------------------------------------
 # Starting, cancelling, retrying (web and command side)
 
@@ -108,6 +132,10 @@ def cancel(job: Job) -> bool:
 
 def retry(job: Job) -> Job:
     """Queue a failed or cancelled job again, as it was (maps already in the cache are not computed again)."""
+    if has_dropped_upload(job):
+        days = settings.JOB_UPLOAD_KEEP_DAYS
+        raise JobError(f"the files uploaded for job {job.pk} were removed {days} days after it ended; "
+                       "start a new one with the files")
     changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
         state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0, items_total=0,
         started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0, shards_done=[],

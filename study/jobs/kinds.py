@@ -11,7 +11,7 @@ from pathlib import Path
 from django.conf import settings
 from django.urls import reverse
 
-from study.jobs import JobCancelled, JobError, JobKind, output_dir, register
+from study.jobs import UPLOAD, JobCancelled, JobError, JobKind, output_dir, register
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -61,14 +61,14 @@ def _gaze_import(job, report) -> dict:
     options = ImportOptions(**p.get("options", {}))
     report(0, 1, "checking and importing the data set")
     if p.get("archive_name"):  # an uploaded zip, named in messages as the researcher named it
-        archive = output_dir(job) / "upload" / p["upload"]
+        archive = output_dir(job) / UPLOAD / p["upload"]
         with zip_entries(archive, p["archive_name"], unpacked_limit()) as entries:
             dataset = import_gaze(p["name"], entries, options)
     else:
-        dataset = import_gaze_path(p["name"], output_dir(job) / "upload" / p["upload"] if p.get("upload")
+        dataset = import_gaze_path(p["name"], output_dir(job) / UPLOAD / p["upload"] if p.get("upload")
                                    else Path(p["path"]), options)
     if p.get("upload"):
-        shutil.rmtree(output_dir(job) / "upload", ignore_errors=True)
+        shutil.rmtree(output_dir(job) / UPLOAD, ignore_errors=True)
     return {"data set": reverse("gaze-dataset", args=[dataset.name])}
 
 
@@ -129,7 +129,7 @@ def _build_study(job, report) -> dict:
     """params: BuildRequest fields, with `dataset` a folder the worker reads, or `archive` (a zip under the
     job's upload/ folder, named `archive_name` in messages) unpacked for the build and removed after it."""
     from study.services.build import BuildRequest, build_study
-    from study.services.builder import UPLOAD, unpack_dataset
+    from study.services.builder import unpack_dataset
 
     p = dict(job.params)
     archive, label = p.pop("archive", None), p.pop("archive_name", "")
@@ -150,6 +150,10 @@ def _build_study(job, report) -> dict:
         except Exception as error:  # name the researcher's files, not the worker's folders
             raise JobError(str(error).replace(f"{unpacked}/", f"{label}: ").replace(str(unpacked), label)
                            .replace(f"{output_dir(job) / UPLOAD}/", "")) from error
+        # Built: the images are in the media store now. An uploaded checkpoint stays (the study's model
+        # spec names it); the data-set zip goes.
+        if archive:
+            (output_dir(job) / UPLOAD / archive).unlink(missing_ok=True)
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
     return {"study": reverse("researcher-dashboard", args=[study.slug])}

@@ -20,7 +20,6 @@ from study.services.datasets import DatasetError
 from study.services.gaze_import import GazeImportError, unpacked_limit, zip_entries
 from study.services.tmp import save_upload
 
-UPLOAD = "upload"  # the job folder's sub-folder for what the researcher sent
 ARCHIVE = "dataset.zip"
 MODEL_SPEC = "model.json"
 
@@ -38,7 +37,7 @@ def start_build(data: dict, user) -> Job:
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place
         job = jobs.enqueue("build_study", params, user)
-        folder = jobs.output_dir(job) / UPLOAD
+        folder = jobs.output_dir(job) / jobs.UPLOAD
         try:
             save_upload(data["dataset"], folder / ARCHIVE)
             if data["model"] == BUNDLED:

@@ -159,7 +159,7 @@ def _enqueue_upload(request: HttpRequest) -> Job:
                   "upload": "archive.zip" if archive else "data",
                   "archive_name": archive.name if archive else ""}
         job = jobs.enqueue("gaze_import", params, request.user)
-        folder = jobs.output_dir(job) / "upload"
+        folder = jobs.output_dir(job) / jobs.UPLOAD
         try:
             if archive:
                 save_upload(archive, folder / "archive.zip")

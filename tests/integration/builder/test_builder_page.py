@@ -89,7 +89,9 @@ def test_a_valid_form_builds_the_study_in_a_job_owned_by_the_researcher(
         assert item.model_prediction == top1
         assert item.model_correct == (top1 in item.true_labels)
     assert all(item.stimuli.count() == 2 for item in items)
-    assert not (jobs.output_dir(job) / "upload" / "dataset").exists()  # the unpacked copy is removed
+    # The unpacked copy and the data-set zip are removed; the checkpoint the spec names stays.
+    assert sorted(p.name for p in (jobs.output_dir(job) / "upload").iterdir()) == [
+        "checkpoint.pt", "classes.txt", "model.json"]
     page = staff_client.get(f"/r/jobs/{job.pk}/")
     assert b'href="/r/studies/built/"' in page.content
 

@@ -131,6 +131,36 @@ def test_cancel_and_retry_need_csrf_and_follow_the_states(researcher, settings):
     assert (job.state, job.error, job.finished_at) == ("queued", "", None)
 
 
+def test_uploads_of_failed_jobs_are_kept_for_retry_then_removed(staff_client, researcher, settings):
+    settings.JOB_UPLOAD_KEEP_DAYS = 7
+    now = timezone.now()
+
+    def job_with_upload(state, ended_days_ago):
+        job = Job.objects.create(kind="gaze_import", params={"name": "x", "upload": "archive.zip"},
+                                 started_by=researcher, state=state,
+                                 error="bad zip" if state == "failed" else "",
+                                 finished_at=now - timedelta(days=ended_days_ago))
+        (jobs.output_dir(job) / jobs.UPLOAD).mkdir(parents=True)
+        (jobs.output_dir(job) / jobs.UPLOAD / "archive.zip").write_bytes(b"zip")
+        return job
+
+    old_failed, old_cancelled = job_with_upload("failed", 8), job_with_upload("cancelled", 30)
+    recent, done = job_with_upload("failed", 6), job_with_upload("done", 30)
+    assert sorted(jobs.drop_old_uploads(now)) == sorted([old_failed.pk, old_cancelled.pk])
+    assert not (jobs.output_dir(old_failed) / jobs.UPLOAD).exists()
+    for kept in (recent, done):
+        assert (jobs.output_dir(kept) / jobs.UPLOAD / "archive.zip").exists()
+    assert jobs.drop_old_uploads(now) == []  # nothing left to drop
+    # Retry of a job whose files are gone says so, and changes nothing.
+    response = staff_client.post(reverse("job-retry", args=[old_failed.pk]))
+    assert response.status_code == 409 and b"were removed 7 days after it ended" in response.content
+    old_failed.refresh_from_db()
+    assert old_failed.state == "failed"
+    staff_client.post(reverse("job-retry", args=[recent.pk]))
+    recent.refresh_from_db()
+    assert recent.state == "queued"
+
+
 def test_a_running_job_whose_worker_died_is_queued_again_then_failed(settings):
     settings.JOB_MAX_ATTEMPTS = 2
     old = timezone.now() - timedelta(seconds=settings.JOB_STALE_SECONDS + 1)
