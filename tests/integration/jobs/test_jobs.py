@@ -214,3 +214,15 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tm
     download = staff_client.get(job.result["per_image.csv"])
     assert b"".join(download.streaming_content).startswith(b"image,target,method,")
     assert staff_client.get(reverse("job-file", args=[job.pk, "..%2F..%2Fsecret"])).status_code == 404
+
+
+def test_every_beat_entry_names_a_registered_task_that_runs(settings, tmp_path):
+    from config.celery import app
+
+    settings.TMP_DIR = tmp_path / "tmp"
+
+    import study.tasks  # noqa: F401  (registers the tasks)
+
+    for entry in settings.CELERY_BEAT_SCHEDULE.values():
+        assert entry["task"] in app.tasks
+        assert app.tasks[entry["task"]].apply().get() == 0  # nothing stale, nothing old to remove
