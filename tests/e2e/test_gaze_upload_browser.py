@@ -49,7 +49,9 @@ def test_researcher_uploads_a_zip_and_sees_the_data_set(
     page.wait_for_url(f"{live_server.url}/r/gaze/mit-browser/")
 
     assert page.locator(".gaze-grid li").count() == 4
-    assert page.locator(".gaze-grid img").first.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The thumbnails load lazily (the page's load event does not wait for them): wait for the first.
+    page.wait_for_function("() => { const img = document.querySelector('.gaze-grid img');"
+                           " return img.complete && img.naturalWidth > 0; }", timeout=30_000)
     page.click("text=Gaze data sets")
     assert page.locator("table.gaze-datasets >> text=mit-browser").is_visible()
     dataset = GazeDataset.objects.get(name="mit-browser")
