@@ -8,33 +8,21 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from study import jobs
 from study.access import allowed
 from study.forms import StudyBuilderForm, StudySettingsForm
-from study.middleware import max_request_bytes
 from study.models import Access, Job
 from study.services import analysis_page
 from study.services.builder import start_build
-from study.views.gaze import LimitedUploadHandler
+from study.views.gaze import LimitedUploadHandler, size_limited_upload
 from study.views.researcher import _study, researcher_required, study_dashboard
 
 
-@max_request_bytes("STUDY_UPLOAD_MAX_BYTES")  # larger bodies get 413 before they are read
-@csrf_exempt  # checked by _build, after the size-limiting upload handler is in place
-@researcher_required
-def build(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("study.add_study"):
-        raise PermissionDenied("Building a study needs the 'add study' permission.")
-    handler = LimitedUploadHandler(request, settings.STUDY_UPLOAD_MAX_BYTES)
-    request.upload_handlers.insert(0, handler)
-    return _build(request, handler)
-
-
-@csrf_protect
-def _build(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
+@size_limited_upload("STUDY_UPLOAD_MAX_BYTES", "study.add_study",
+                     "Building a study needs the 'add study' permission.")
+def build(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD, POST"})
     if request.method != "POST":

@@ -9,7 +9,9 @@ Uploading needs the "add gaze dataset" permission.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
 from dataclasses import asdict
+from functools import wraps
 from pathlib import Path
 
 from django.conf import settings
@@ -54,6 +56,31 @@ class LimitedUploadHandler(FileUploadHandler):
         return None
 
 
+def size_limited_upload(limit_setting: str, permission: str, refused: str) -> Callable:
+    """Make `view(request, handler)` a researcher's upload page: a body declared past the setting
+    `limit_setting` (bytes) gets 413 before it is read, a user without `permission` gets 403 (`refused`),
+    and the CSRF check runs once the LimitedUploadHandler is in place (`handler.exceeded` tells the view
+    that the body passed the limit)."""
+
+    def decorate(view: Callable) -> Callable:
+        protected = csrf_protect(view)
+
+        @max_request_bytes(limit_setting)
+        @csrf_exempt  # checked by `protected`, after the size-limiting upload handler is in place
+        @researcher_required
+        @wraps(view)
+        def page(request: HttpRequest) -> HttpResponse:
+            if not request.user.has_perm(permission):
+                raise PermissionDenied(refused)
+            handler = LimitedUploadHandler(request, getattr(settings, limit_setting))
+            request.upload_handlers.insert(0, handler)
+            return protected(request, handler)
+
+        return page
+
+    return decorate
+
+
 @require_safe
 @researcher_required
 def dataset_list(request: HttpRequest) -> HttpResponse:
@@ -64,19 +91,9 @@ def _datasets(request: HttpRequest):
     return visible(GazeDataset.objects.all(), request.user)
 
 
-@max_request_bytes("GAZE_UPLOAD_MAX_BYTES")  # larger bodies get 413 before they are read
-@csrf_exempt  # checked by _upload, after the size-limiting upload handler is in place
-@researcher_required
-def upload(request: HttpRequest) -> HttpResponse:
-    if not request.user.has_perm("study.add_gazedataset"):
-        raise PermissionDenied("Uploading gaze data needs the 'add gaze dataset' permission.")
-    handler = LimitedUploadHandler(request, settings.GAZE_UPLOAD_MAX_BYTES)
-    request.upload_handlers.insert(0, handler)
-    return _upload(request, handler)
-
-
-@csrf_protect
-def _upload(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
+@size_limited_upload("GAZE_UPLOAD_MAX_BYTES", "study.add_gazedataset",
+                     "Uploading gaze data needs the 'add gaze dataset' permission.")
+def upload(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
     if request.method != "POST":
         return render(request, "study/gaze/upload.html", _upload_context())
     request.FILES  # noqa: B018 -- parse the body now; the handler notes whether it passed the limit

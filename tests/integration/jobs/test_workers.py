@@ -140,18 +140,15 @@ def test_a_failing_job_shows_its_error(workers, staff_client, model_spec, image_
     assert status["state"] == "failed" and "nomethod" in status["error"]
 
 
+def slow_precompute(model_spec: str, image_folder: Path) -> Job:
+    """A precompute of 16 maps, 2 a batch, slow enough to cancel or kill its worker in the middle."""
+    return jobs.enqueue("precompute", {"model": model_spec, "folder": str(image_folder),
+                                       "methods": ["smoothgrad"], "targets": [0], "params": SLOW_METHOD,
+                                       "batch_size": 2})
+
+
 def test_cancel_stops_a_running_job_within_one_batch(workers, model_spec, image_folder, settings):
-    job = jobs.enqueue(
-        "precompute",
-        {
-            "model": model_spec,
-            "folder": str(image_folder),
-            "methods": ["smoothgrad"],
-            "targets": [0],
-            "params": SLOW_METHOD,
-            "batch_size": 2,
-        },
-    )
+    job = slow_precompute(model_spec, image_folder)
     workers.start("w1")
     cache = Path(settings.EXPLAINER_CACHE_DIR)
     wait_for(
@@ -172,17 +169,7 @@ def test_cancel_stops_a_running_job_within_one_batch(workers, model_spec, image_
 def test_a_killed_worker_leaves_whole_shards_and_a_restart_finishes_the_rest(
     workers, model_spec, image_folder, settings
 ):
-    job = jobs.enqueue(
-        "precompute",
-        {
-            "model": model_spec,
-            "folder": str(image_folder),
-            "methods": ["smoothgrad"],
-            "targets": [0],
-            "params": SLOW_METHOD,
-            "batch_size": 2,
-        },
-    )
+    job = slow_precompute(model_spec, image_folder)
     workers.start("w1")
     cache = Path(settings.EXPLAINER_CACHE_DIR)
     wait_for(job, workers=workers, until=lambda j: len(list((cache / "shards").glob("*.json"))) >= 2)
