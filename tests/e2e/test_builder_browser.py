@@ -4,14 +4,13 @@ histograms (jobs run in Celery's eager mode here). Screenshots at desktop and ph
 $SCREENSHOT_DIR when set."""
 
 import os
-import zipfile
 from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import Permission
 
 from study.models import Study
-from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
+from tests.e2e.test_study_lifecycle_browser import upload_zip
 from tests.integration.study.test_analyze_study import answer_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
@@ -31,17 +30,7 @@ def shoot(page, name: str) -> None:
 
 def test_researcher_builds_a_two_arm_study_and_opens_its_analysis(page, live_server, django_user_model,
                                                                   tmp_path):
-    import numpy as np
-
-    with np.load(FIXTURE) as data:
-        fashion = {key: data[key] for key in data.files}
-    spec = train_tiny(tmp_path, fashion, multi_label=False)
-    dataset = write_csv_dataset(tmp_path / "data", fashion, n=40)
-    archive = tmp_path / "fashion.zip"
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(dataset.iterdir()):
-            zf.write(path, path.name)
-    (tmp_path / "classes.txt").write_text("\n".join(str(n) for n in fashion["class_names"]))
+    checkpoint, archive, classes = upload_zip(tmp_path)
     user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
     user.user_permissions.add(Permission.objects.get(codename="add_study"))
 
@@ -56,8 +45,8 @@ def test_researcher_builds_a_two_arm_study_and_opens_its_analysis(page, live_ser
     page.fill("#id_title", "Built in Chromium")
     page.set_input_files("#id_dataset", str(archive))
     page.select_option("#id_model", "small_cnn")
-    page.set_input_files("#id_checkpoint", str(spec.parent / "model.pt"))
-    page.set_input_files("#id_class_names", str(tmp_path / "classes.txt"))
+    page.set_input_files("#id_checkpoint", str(checkpoint))
+    page.set_input_files("#id_class_names", str(classes))
     page.fill("#id_input_size", "32")
     page.uncheck("input[name=arms][value=pv]")
     page.check("input[name=arms][value=gradient]")
