@@ -71,7 +71,13 @@ def test_jet_rendering_blends_the_map_over_the_image(tiny_spec, csv_dataset, iso
     target = model.class_names.index(item.model_prediction)
     cam = explainers.explain(model, model.preprocess([image]), [target], "gradcam").detach().float()
     pixels = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
-    expected = jet_overlay(pixels, resize_maps(cam, (display.height, display.width)).clamp(0, 1))[0]
+    resized = resize_maps(cam, (display.height, display.width)).clamp(0, 1)
+    expected = jet_overlay(pixels, resized)[0].permute(1, 2, 0).numpy() * 255
     shown = np.asarray(Image.open(io.BytesIO(item.stimuli.get().image.read())).convert("RGB"), dtype=float)
-    assert np.abs(shown - expected.permute(1, 2, 0).numpy() * 255).max() <= 1.0
+    # jet is a 256-entry table: where map * 255 sits on a rounding tie, float noise between the build's
+    # batch and this single image can pick the next entry, up to 2.2 grey levels away after the blend.
+    level = resized[0].numpy() * 255
+    tie = np.abs(level - np.floor(level) - 0.5) < 1e-3
+    difference = np.abs(shown - expected).max(axis=2)
+    assert difference[~tie].max() <= 1.0 and difference[tie].max(initial=0) <= 3.0 and tie.mean() < 0.01
     assert study.provenance["rendering"]["overlay"] == "0.5 * image + 0.5 * jet(map)"
