@@ -5,8 +5,8 @@ Quantus has no insertion, so only deletion is timed against it. Its PixelFlippin
 pixel) features and insists that its step divide H W, which no whole-pixel step does at 224 x 224
 (3 * step features per step would, 224 * 224 = 2^10 * 7^2 has no factor 3): the bench therefore
 calls its `evaluate_batch` directly with features_in_step = 3 * step, the map repeated over the
-channels and a tiny jitter against ties (its argsort is not stable), the same model, images, maps,
-baseline (0 in input space: grey for Lite0) and softmax scores. Both see the same images in one batch.
+channels, the same model, images, maps (their ties broken at random beforehand: its argsort is not
+stable), baseline (0 in input space: grey for Lite0) and softmax scores. Both see the same images.
 
 The images are the gallery photos, mirrored and cycled to reach --images. On the shared 2-core
 machine a 224 x 224 forward pass of EfficientNet-Lite0 takes about 0.1-0.2 s, so the defaults
@@ -56,6 +56,19 @@ def quantus_deletion(module, x, targets, maps, step: int) -> np.ndarray:
                                           y_batch=targets.cpu().numpy(), a_batch=a))
 
 
+def without_ties(maps: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """(B, H, W) maps -> the rank of each pixel in its map / (H W), ties put in a seeded random order.
+
+    Upsampled Grad-CAM maps hold thousands of equal values, and Quantus' argsort is not stable, so the
+    two would delete tied pixels in different orders. Ranks keep each map's order and leave no tie
+    (an additive jitter does not: near 0.5, float32 resolves only about 17 levels in 1e-6)."""
+    flat = maps.flatten(1)
+    shuffle = torch.rand(flat.shape, generator=torch.Generator().manual_seed(seed)).argsort(dim=1)
+    order = shuffle.gather(1, flat.gather(1, shuffle).argsort(dim=1, stable=True))
+    ranks = torch.empty_like(order).scatter_(1, order, torch.arange(flat.shape[1]).expand_as(order))
+    return (ranks.float() / flat.shape[1]).view_as(maps)
+
+
 def forward_passes(model, x, copies: int, batch_size: int) -> None:
     """The floor of a curve: as many class probabilities as it computes (each image `copies` times),
     in batches of `batch_size`, on the images as they are (building the step images is left out)."""
@@ -92,8 +105,7 @@ def main() -> None:
     x = model.preprocess([pool[i % len(pool)] for i in range(args.images)])
     targets = model.module(x[:64]).argmax(1) if len(x) <= 64 else torch.cat(
         [model.module(x[i:i + 64]).argmax(1) for i in range(0, len(x), 64)])
-    maps = explain(model, x, targets, "gradcam").detach()
-    maps = maps + 1e-6 * torch.rand(maps.shape, generator=torch.Generator().manual_seed(0))
+    maps = without_ties(explain(model, x, targets, "gradcam").detach())
     steps = -(-224 * 224 // args.step)
     grey = torch.zeros(1, 3, 1, 1)
     deletion, t_del = timed(lambda: deletion_curve(model, x, targets, maps, step=args.step, baseline=grey,
