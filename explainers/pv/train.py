@@ -1,7 +1,7 @@
 """Train a PV decoder to invert a model's features, checkpointing every epoch; load it back safely."""
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -107,6 +107,7 @@ def train_decoder(
     resume: bool = False,
     loss_weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
     progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at its target layer.
     A grey model (`model.grayscale`) gets a grey decoder, so its reconstructions have no colour fringes.
@@ -116,6 +117,8 @@ def train_decoder(
     in total. A seeded `val_fraction` of the images is held out; augmentation is random resized crops
     (60-100 % of the area) and horizontal flips.
     The model's weights, BatchNorm statistics and device are left as they were.
+    `on_batch(steps_done, steps_in_all)` is called after each training step of this run (raise in it
+    to stop: the checkpoint of the last whole epoch stays).
     """
     out_path = Path(out_path)
     weights = normalise_weights(loss_weights)
@@ -166,8 +169,12 @@ def train_decoder(
                     EpochStats(0, float("nan"), *_validate(decoder, criterion, val, batch_size, run))
                 )
             crop = v2.RandomResizedCrop(model.input_size, scale=(0.6, 1.0), antialias=True)
-            for epoch in range(len(history), epochs + 1):
+            steps = -(-len(train) // batch_size)  # per epoch
+            first = len(history)
+            for epoch in range(first, epochs + 1):
                 torch.manual_seed(seed * 100_003 + epoch)  # same shuffles and crops whether resumed or not
+                done_before, steps_in_all = (epoch - first) * steps, (epochs + 1 - first) * steps
+                on_step = (lambda step: on_batch(done_before + step, steps_in_all)) if on_batch else None
                 train_loss = _train_epoch(
                     decoder,
                     criterion,
@@ -178,6 +185,7 @@ def train_decoder(
                     crop if augment else None,
                     f"epoch {epoch}/{epochs}",
                     progress,
+                    on_step,
                 )
                 stats = EpochStats(epoch, train_loss, *_validate(decoder, criterion, val, batch_size, run))
                 history.append(stats)
@@ -253,7 +261,8 @@ def train_step(
     return LossTerms(*(term.detach() for term in (terms.total, terms.mse, terms.ssim, terms.dsim)))
 
 
-def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop, desc, progress) -> float:
+def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop, desc, progress,
+                 on_step=None) -> float:
     decoder.train()
     order = torch.randperm(len(images))
     total = torch.zeros((), device=device)
@@ -264,6 +273,8 @@ def _train_epoch(decoder, criterion, optimizer, images, batch_size, device, crop
             x = _augment(x, crop)
         terms = train_step(decoder, criterion, optimizer, x)
         total += terms.total * len(x)
+        if on_step:
+            on_step(step + 1)
         if progress and step % 10 == 0:  # reading the values waits for the GPU, so not at every step
             bar.set_postfix(
                 loss=f"{terms.total:.4f}",

@@ -95,6 +95,29 @@ def test_resume_continues_where_it_stopped_and_matches_an_unbroken_run(trained, 
         train(model, photo_crops(), path, resume=True, seed=1)
 
 
+class Stop(Exception):
+    pass
+
+
+def test_on_batch_hears_each_step_and_raising_in_it_keeps_the_last_whole_epoch(trained, tmp_path):
+    model, result, *_ = trained
+    path, heard = tmp_path / "decoder.pt", []
+
+    def stop_in_the_second_epoch(done, total):
+        heard.append((done, total))
+        if done == 4:
+            raise Stop
+
+    with pytest.raises(Stop):  # 27 training images, 9 a batch: 3 steps an epoch, 9 in 3 epochs
+        train(model, photo_crops(), path, on_batch=stop_in_the_second_epoch)
+    assert heard == [(1, 9), (2, 9), (3, 9), (4, 9)]
+    heard.clear()
+    resumed = train(model, photo_crops(), path, resume=True, on_batch=lambda *call: heard.append(call))
+    assert heard == [(step, 6) for step in range(1, 7)]  # epochs 2 and 3 are this run's
+    assert [stats.epoch for stats in resumed.history] == [0, 1, 2, 3]
+    assert resumed.final.val_loss == pytest.approx(result.final.val_loss, rel=1e-4)
+
+
 def test_a_decoder_refuses_a_model_whose_weights_hash_differs(trained, tmp_path):
     model, result, *_ = trained
     other = small_model(seed=1)
