@@ -63,10 +63,10 @@ def _gaze_import(job, report) -> dict:
     if p.get("archive_name"):  # an uploaded zip, named in messages as the researcher named it
         archive = output_dir(job) / UPLOAD / p["upload"]
         with zip_entries(archive, p["archive_name"], unpacked_limit()) as entries:
-            dataset = import_gaze(p["name"], entries, options)
+            dataset = import_gaze(p["name"], entries, options, report=report)
     else:
         dataset = import_gaze_path(p["name"], output_dir(job) / UPLOAD / p["upload"] if p.get("upload")
-                                   else Path(p["path"]), options)
+                                   else Path(p["path"]), options, report=report)
     if p.get("upload"):
         shutil.rmtree(output_dir(job) / UPLOAD, ignore_errors=True)
     return {"data set": reverse("gaze-dataset", args=[dataset.name])}
@@ -95,7 +95,8 @@ def _gaze_report_finish(job, report) -> dict:
     dataset, _ = _gaze_rows(job)
     report(0, 1, "scoring the maps against the GFDMs")
     result = gaze_report(dataset, p["model"], p["methods"], output_dir(job) / "files",
-                         device=p.get("device", settings.JOB_DEVICE), batch_size=p.get("batch_size", 32))
+                         device=p.get("device", settings.JOB_DEVICE), batch_size=p.get("batch_size", 32),
+                         report=report)
     return {"data set": reverse("gaze-dataset", args=[dataset.name]), **_files(job, result.files)}
 
 
@@ -144,7 +145,7 @@ def _build_study(job, report) -> dict:
         p["attention_positions"] = tuple(p.get("attention_positions", ()))
         report(0, 1, "building the study")
         try:
-            study = build_study(BuildRequest(**p), progress=False)
+            study = build_study(BuildRequest(**p), progress=False, report=report)
         except JobCancelled:
             raise
         except Exception as error:  # name the researcher's files, not the worker's folders
@@ -179,7 +180,7 @@ def _evaluation(job, report) -> dict:
     report(0, 1, "explaining and scoring the images")
     result = evaluate_explainers(p["model"], Path(p["images"]), p["methods"], p["metrics"],
                                  output_dir(job) / "files", device=p.get("device", "cpu"),
-                                 batch_size=p.get("batch_size", 8), step=p.get("step"))
+                                 batch_size=p.get("batch_size", 8), step=p.get("step"), report=report)
     return _files(job, result.files)
 
 

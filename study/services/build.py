@@ -14,7 +14,7 @@ import platform
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from explainers.pv import TrainResult, load_decoder, train_decoder
 from explainers.render import jet_overlay, resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
+from study.services import Report, silent
 from study.services.datasets import Dataset, DatasetError, LabelledImage, load_dataset
 from study.services.questionnaire import (
     QuestionnaireError,
@@ -149,7 +150,7 @@ def judge(top1: str, predicted: Sequence[str], truth: Sequence[str], multi_label
 
 
 def classify(
-    model: LoadedModel, dataset: Dataset, batch_size: int = 64, progress: bool = True
+    model: LoadedModel, dataset: Dataset, batch_size: int = 64, progress: bool = True, report: Report = silent
 ) -> list[Classified]:
     """Run the model over every image of the data set in batches; one verdict per image, in data-set order."""
     results = []
@@ -170,6 +171,7 @@ def classify(
             results.append(
                 Classified(image, top1, predicted, judge(top1, predicted, image.labels, model.multi_label))
             )
+        report(len(results), len(dataset.images), "classifying the images")
     return results
 
 
@@ -207,12 +209,13 @@ def compose_options(top1: str, truth: Sequence[str], pool: Sequence[str], rng: r
     return [top1, *others, *rng.sample(fillers, min(needed, len(fillers))), CANT_TELL]
 
 
-def build_study(request: BuildRequest, progress: bool = True) -> Study:
-    """Create the open study `request.slug` with its arms, intro pages, items and stimuli."""
+def build_study(request: BuildRequest, progress: bool = True, report: Report = silent) -> Study:
+    """Create the open study `request.slug` with its arms, intro pages, items and stimuli. `report` hears
+    each batch of every stage (classifying, training the PV decoder, rendering each arm)."""
     _check_request(request)
     model = load_model(request.model).to(_device(request.device))
     dataset = load_dataset(request.dataset, known_labels=model.class_names)
-    classified = classify(model, dataset, request.batch_size, progress)
+    classified = classify(model, dataset, request.batch_size, progress, report)
     correct = [c for c in classified if c.correct is True]
     incorrect = [c for c in classified if c.correct is False]
     rng = random.Random(request.seed)
@@ -245,6 +248,7 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
                 request.seed,
                 request.device,
                 progress,
+                lambda done, total: report(done, total, "training the PV decoder"),
             )
     displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
     targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
@@ -257,6 +261,7 @@ def build_study(request: BuildRequest, progress: bool = True) -> Study:
             technique,
             request,
             decoder_path,
+            report,
         )
         for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
     }
@@ -315,6 +320,7 @@ def render(
     technique: str,
     request: BuildRequest,
     decoder_path: Path | None,
+    report: Report = silent,
 ) -> list[bytes]:
     """One PNG stimulus per image: PV images for "pv", otherwise the image masked by the method's map on
     white (as in the PV paper's code), at the size of the display image."""
@@ -337,6 +343,7 @@ def render(
                 image = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
                 stimulus = RENDERINGS[request.rendering](image, resize_maps(result[None], size).clamp(0, 1))
                 pngs.append(to_png(stimulus[0].clamp(0, 1)))
+        report(len(pngs), len(images), f"rendering the {explainers.label(technique)} stimuli")
     return pngs
 
 
@@ -348,6 +355,7 @@ def ensure_decoder(
     seed: int,
     device: str = "cpu",
     progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
 ) -> TrainResult | None:
     """Train the PV decoder of `model` on `images` (PIL images or uint8 arrays) into `path`, unless it
     exists; it is written under a temporary name and renamed when training ends, so an interrupted
@@ -358,7 +366,8 @@ def ensure_decoder(
     staging = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
     try:
         result = train_decoder(
-            model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress
+            model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress,
+            on_batch=on_batch,
         )
         os.replace(staging, path)
     finally:

@@ -24,6 +24,7 @@ import evaluation
 import explainers
 from analysis.reports import to_latex, to_markdown, write_text
 from explainers.precompute import resolve_device
+from study.services import Report, silent
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
@@ -84,10 +85,11 @@ def find_images(folder: Path) -> tuple[list[Path], Path | None]:
 
 def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str], metrics: Sequence[str],
                         out_dir: Path, *, device: str = "cpu", batch_size: int = 8, step: int | None = None,
-                        progress: bool = False) -> EvaluationReport:
+                        progress: bool = False, report: Report = silent) -> EvaluationReport:
     """Explain every image for the model's top-1 class with each method, score the maps with each
     metric and write scores.csv, table.{csv,md,tex} and the figures into `out_dir`. `step`: pixels
-    per deletion/insertion step (default: the input side, RISE's 224 at 224 x 224)."""
+    per deletion/insertion step (default: the input side, RISE's 224 at 224 x 224). `report` hears
+    each batch of maps scored."""
     methods = parse_names(",".join(methods), explainer_methods(), "methods")
     metrics = parse_names(",".join(metrics), METRICS, "metrics")
     if batch_size < 1 or (step is not None and step < 1):
@@ -102,8 +104,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
     step = step or size
     rows, curves, randomisation = [], {"deletion": {}, "insertion": {}}, {}
     flips = []
-    bar = tqdm(total=len(paths) * len(methods), desc="evaluating explainers", unit="map",
-               disable=not progress)
+    done, total = 0, len(paths) * len(methods)
+    bar = tqdm(total=total, desc="evaluating explainers", unit="map", disable=not progress)
     try:
         for start in range(0, len(paths), batch_size):
             batch_paths = paths[start:start + batch_size]
@@ -123,7 +125,9 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
                     rows.append({"image": path.name, "method": method,
                                  "target": model.class_names[targets[i]],
                                  **{metric: float(values[i]) for metric, values in scores.items()}})
+                done += len(batch_paths)
                 bar.update(len(batch_paths))
+                report(done, total, f"explaining and scoring the images ({explainers.label(method)})")
     except (explainers.ExplainerError, evaluation.EvaluationError) as error:
         raise EvaluationReportError(str(error)) from error
     finally:

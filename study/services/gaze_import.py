@@ -44,6 +44,7 @@ from tqdm import tqdm
 from analysis.errors import AnalysisError
 from analysis.gfdm import density_from_fixations, fixation_pixels, points_from_fixation_map, sigma_from_ppd
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
+from study.services import Report, silent
 from study.services.tmp import tmp_dir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
@@ -222,25 +223,28 @@ def unpacked_limit() -> int:
 
 
 def import_gaze_path(
-    name: str, path: Path, options: ImportOptions = ImportOptions(), *, progress: bool = False
+    name: str, path: Path, options: ImportOptions = ImportOptions(), *, progress: bool = False,
+    report: Report = silent,
 ) -> GazeDataset:
     """Import the folder or zip archive at `path` as data set `name`; raises `GazeImportError`."""
     with open_source(path) as entries:
-        return import_gaze(name, entries, options, progress=progress)
+        return import_gaze(name, entries, options, progress=progress, report=report)
 
 
 def import_gaze(
-    name: str, entries: Entries, options: ImportOptions = ImportOptions(), *, progress: bool = False
+    name: str, entries: Entries, options: ImportOptions = ImportOptions(), *, progress: bool = False,
+    report: Report = silent,
 ) -> GazeDataset:
     """Check every entry, then store the data set in one transaction; raises `GazeImportError`
-    listing every problem, in which case the database and MEDIA_ROOT are left as they were."""
+    listing every problem, in which case the database and MEDIA_ROOT are left as they were.
+    `report` hears each file checked."""
     with tempfile.TemporaryDirectory(prefix="gaze-import-", dir=tmp_dir()) as staging:
-        staged, provenance = _stage(name, entries, options, Path(staging), progress)
+        staged, provenance = _stage(name, entries, options, Path(staging), progress, report)
         return _store(name, staged, provenance, options)
 
 
 def _stage(
-    name: str, entries: Entries, options: ImportOptions, staging: Path, progress: bool
+    name: str, entries: Entries, options: ImportOptions, staging: Path, progress: bool, report: Report
 ) -> tuple[list[_Staged], dict]:
     problems: list[Problem] = []
     if not re.fullmatch(r"[-a-zA-Z0-9_]{1,100}", name or ""):
@@ -276,7 +280,7 @@ def _stage(
             return
         stimuli[stem] = _Staged(stem, width, height, (_write(staging, data), path, hashes[path]))
 
-    _each(check_stimulus, layout.stimuli, "stimuli", progress)
+    _each(check_stimulus, layout.stimuli, "stimuli", progress, report)
 
     fixations_source = _read_fixations(layout, stimuli, read, problems)
     usable = not option_problems(options)
@@ -306,7 +310,7 @@ def _stage(
             return
         stimulus.map = (*_stage_map(staging, density), path, hashes[path])
 
-    _each(check_map, layout.maps, "maps", progress)
+    _each(check_map, layout.maps, "maps", progress, report)
 
     def stage_fixations(stem: str, columns: dict) -> None:
         stimulus, source_name = stimuli[stem], columns.pop("_source")
@@ -330,7 +334,7 @@ def _stage(
                 return
             stimulus.map = (*_stage_map(staging, density), source_name, hashes[source_name])
 
-    _each(stage_fixations, fixations_source, "fixations", progress)
+    _each(stage_fixations, fixations_source, "fixations", progress, report)
     for stem, stimulus in stimuli.items():
         if stimulus.map is None and stimulus.fixations is None and stem not in layout.maps:
             problems.append(Problem(stimulus.image[1], "stimulus has no density map and no fixations"))
@@ -351,14 +355,20 @@ def _stage(
 
 
 def _each(
-    function: Callable[[str, object], None], items: Mapping[str, object], desc: str, progress: bool
+    function: Callable[[str, object], None], items: Mapping[str, object], desc: str, progress: bool,
+    report: Report,
 ) -> None:
     """Call `function(key, value)` for every item, on threads (decoding, hashing and file writes
-    release the GIL), with a progress bar."""
+    release the GIL), with a progress bar and a report after each; if the report raises, the items
+    not started yet are dropped."""
     with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
         calls = pool.map(lambda item: function(*item), sorted(items.items()))
-        for _ in tqdm(calls, total=len(items), desc=desc, disable=not progress):
-            pass
+        try:
+            for done, _ in enumerate(tqdm(calls, total=len(items), desc=desc, disable=not progress), 1):
+                report(done, len(items), f"checking the {desc}")
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 @dataclass

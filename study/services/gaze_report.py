@@ -37,6 +37,7 @@ from analysis.reports import format_gaze_table, gaze_table, paired_tests, write_
 from analysis.saliency import centre_bias, score_maps, shuffled_fixations
 from explainers.precompute import CACHEABLE, precompute
 from study.models import GazeDataset
+from study.services import Report, silent
 from study.services.gaze_import import preview_png
 
 DENSITY_METRICS = ("pcc", "sim", "kld", "emd")
@@ -76,10 +77,12 @@ def gaze_report(
     device: str = "cpu",
     batch_size: int = 8,
     progress: bool = False,
+    report: Report = silent,
 ) -> GazeReport:
     """Explain every stimulus with a GFDM with each method, score the maps and the baselines against
     the gaze data and write per_image.csv, gaze_table.{csv,md,tex}, paired_tests.csv, mean_ranks.csv,
-    the figures and report.html into `out_dir`."""
+    the figures and report.html into `out_dir`. `report` hears each batch explained and each stimulus
+    scored."""
     started = time.perf_counter()
     rows = [
         row
@@ -99,6 +102,7 @@ def gaze_report(
             device,
             settings.EXPLAINER_CACHE_DIR,
             progress=progress,
+            on_batch=lambda done, total: report(done, total, "explaining the stimuli"),
         )
     except explainers.ExplainerError as error:
         raise GazeReportError(str(error)) from error
@@ -120,7 +124,8 @@ def gaze_report(
                 entry,
                 provenance["target_name"],
             )
-        for row in rows:
+        for done, row in enumerate(rows):
+            report(done, len(rows), "scoring the maps against the GFDMs")
             entries = by_image[str(row.image.path)]
             stack = np.stack([entries[method][0].load() for method in methods])  # (M, S, S) float32 in [0, 1]
             target = entries[methods[0]][1]

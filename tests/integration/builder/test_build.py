@@ -257,3 +257,45 @@ def test_build_trains_and_caches_a_decoder_when_none_is_given(
     decoder = Path(study.provenance["decoder"]["path"])
     assert decoder.is_file() and decoder.is_relative_to(settings.EXPLAINER_CACHE_DIR)
     assert study.items.count() == 2 and Stimulus.objects.filter(item__study=study).count() == 2
+
+
+class Stop(Exception):
+    """What a job's reporter raises once the job was cancelled."""
+
+
+@pytest.mark.parametrize("stop_at", ["classifying the images", "training the PV decoder",
+                                     "rendering the Perception Visualization stimuli"])
+def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
+    tiny_spec, csv_dataset, isolated_media, settings, stop_at
+):
+    request = request_for(tiny_spec, csv_dataset, arms=("gradcam", "pv"), decoder_epochs=1, batch_size=4)
+    heard = []
+    study = build_study(request, progress=False, report=lambda *call: heard.append(call))
+    stages = list(dict.fromkeys(message for _, _, message in heard))
+    assert stages == ["classifying the images", "training the PV decoder", "rendering the Grad-CAM stimuli",
+                      "rendering the Perception Visualization stimuli"]
+    for stage in stages:
+        counts = [(done, total) for done, total, message in heard if message == stage]
+        assert counts == sorted(counts) and all(0 < done <= total for done, total in counts)
+        assert counts[-1][0] == counts[-1][1] and len(counts) > 1  # batch by batch, to the end
+    assert heard[len(heard) - 1][:2] == (study.items.count() + 1,) * 2  # the items and the intro's example
+    assert [t for d, t, m in heard if m == "classifying the images"][0] == 60
+
+    # A second build, stopped by its report in the middle of a stage: no rows or files, and a decoder
+    # only once its training has ended (a cache that a retry uses), never a partial one.
+    Study.objects.all().delete()
+    for path in media_files(isolated_media):
+        path.unlink()
+    settings.EXPLAINER_CACHE_DIR = Path(settings.EXPLAINER_CACHE_DIR).parent / "fresh-cache"
+
+    def stop(done, total, message):
+        if message == stop_at and done > 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        build_study(request, progress=False, report=stop)
+    assert not Study.objects.exists() and not Item.objects.exists() and not Stimulus.objects.exists()
+    assert media_files(isolated_media) == []
+    decoders = [path.name for path in media_files(settings.EXPLAINER_CACHE_DIR)]
+    trained = stop_at.startswith("rendering")
+    assert decoders == ([f"{load_model(tiny_spec).weights_hash[:20]}-features.block3.pt"] if trained else [])

@@ -181,3 +181,32 @@ def test_building_needs_the_add_study_permission_and_a_declared_size_under_the_l
     response = client.post("/r/build/", form(tiny_spec, b"PK" * 2000, class_names))
     assert response.status_code == 413
     assert not Job.objects.exists()
+
+
+def test_a_build_cancelled_while_it_renders_creates_nothing_and_retry_builds_it(
+    staff_client, tiny_spec, fashion, class_names, tmp_path, jobs_inline, isolated_media, monkeypatch
+):
+    from study.services import build
+
+    render = build.render
+
+    def cancel_then_render(*args, **kwargs):  # the researcher presses Cancel as the stimuli start
+        jobs.cancel(Job.objects.get())
+        return render(*args, **kwargs)
+
+    monkeypatch.setattr(build, "render", cancel_then_render)
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion), prefix="fashion/")
+    with jobs_inline():
+        staff_client.post("/r/build/", form(tiny_spec, data, class_names))
+    job = Job.objects.get()
+    assert job.state == "cancelled" and job.result == {}
+    assert not Study.objects.exists() and not Item.objects.exists()
+    assert not isolated_media.exists() or not any(p.is_file() for p in isolated_media.rglob("*"))
+    assert "dataset.zip" in {p.name for p in (jobs.output_dir(job) / "upload").iterdir()}  # kept for Retry
+
+    monkeypatch.setattr(build, "render", render)
+    with jobs_inline():
+        jobs.retry(job)
+    job.refresh_from_db()
+    assert job.state == "done", job.error
+    assert Study.objects.get(slug="built").items.count() == 7

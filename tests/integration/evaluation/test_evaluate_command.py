@@ -120,3 +120,27 @@ def test_enqueued_evaluation_writes_the_same_table_on_its_job_page(spec, voc, tm
     assert "table.csv" in job.result
     queued = pd.read_csv(settings.JOBS_DIR / str(job.pk) / "files" / "table.csv")
     pd.testing.assert_frame_equal(queued, pd.read_csv(tmp_path / "direct" / "table.csv"))
+
+
+class Stop(Exception):
+    """What a job's reporter raises once the job was cancelled."""
+
+
+def test_report_hears_each_batch_of_maps_and_stopping_in_it_writes_nothing(spec, voc, tmp_path):
+    from study.services.evaluation_report import evaluate_explainers
+
+    heard = []
+    evaluate_explainers(spec, voc, ["gradcam", "gradient"], ["deletion"], tmp_path / "report", batch_size=2,
+                        step=64, report=lambda *call: heard.append(call))
+    message = "explaining and scoring the images ({})".format
+    assert heard == [(2, 6, message("Grad-CAM")), (4, 6, message("Gradient")), (5, 6, message("Grad-CAM")),
+                     (6, 6, message("Gradient"))]
+
+    def stop(done, total, message):
+        if done == 4:
+            raise Stop
+
+    with pytest.raises(Stop):
+        evaluate_explainers(spec, voc, ["gradcam", "gradient"], ["deletion"], tmp_path / "stopped",
+                            batch_size=2, step=64, report=stop)
+    assert not (tmp_path / "stopped").exists()

@@ -194,3 +194,25 @@ def test_import_from_entries_of_an_archive_file_object(tmp_path):
         dataset = import_gaze("fileobj", entries)
     assert dataset.stimuli.count() == 2
     assert zipfile.is_zipfile(io.BytesIO(zip_bytes(good_files(1))))
+
+
+class Stop(Exception):
+    """What a job's reporter raises once the job was cancelled."""
+
+
+def test_report_hears_each_file_and_stopping_in_it_imports_nothing(tmp_path, isolated_media, settings):
+    settings.TMP_DIR = tmp_path / "tmp"
+    root = write_tree(tmp_path / "src", good_files(5))
+    heard = []
+    import_gaze_path("five", root, report=lambda *call: heard.append(call))
+    assert heard == [(i, 5, f"checking the {kind}") for kind in ("stimuli", "maps") for i in range(1, 6)]
+    before = media_files(isolated_media)
+
+    def stop(done, total, message):
+        if message == "checking the maps" and done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        import_gaze_path("again", root, report=stop)
+    assert list(GazeDataset.objects.values_list("name", flat=True)) == ["five"]
+    assert media_files(isolated_media) == before and not any(settings.TMP_DIR.iterdir())

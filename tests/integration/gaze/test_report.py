@@ -167,3 +167,33 @@ def test_observers_give_a_ceiling_row_and_other_stimuli_the_sauc_negatives(tmp_p
         assert per_image.loc[(INTER_OBSERVER, "s0"), metric] == pytest.approx(value, rel=1e-4)
     # observers who agree predict each other better than the centre does
     assert table.loc[INTER_OBSERVER, "nss_mean"] > table.loc["centre bias", "nss_mean"]
+
+
+class Stop(Exception):
+    """What a job's reporter raises once the job was cancelled."""
+
+
+def test_report_hears_each_batch_and_stimulus_and_stopping_in_it_keeps_the_last_report(
+    tmp_path, isolated_media
+):
+    from study.services.gaze_report import gaze_report
+    from tests.integration.gaze.helpers import good_files, media_files
+
+    dataset = import_gaze_path("three", write_tree(tmp_path / "src", good_files(3)))
+    heard = []
+    gaze_report(dataset, "efficientnet-lite0", ["gradcam"], tmp_path / "first", batch_size=2,
+                report=lambda *call: heard.append(call))
+    assert heard == [(2, 3, "explaining the stimuli"), (3, 3, "explaining the stimuli"),
+                     *[(i, 3, "scoring the maps against the GFDMs") for i in range(3)]]
+    dataset.refresh_from_db()
+    last, files = dataset.last_report, media_files(isolated_media)
+
+    def stop(done, total, message):
+        if message.startswith("scoring") and done == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        gaze_report(dataset, "efficientnet-lite0", ["gradcam", "gradient"], tmp_path / "second", report=stop)
+    dataset.refresh_from_db()
+    assert dataset.last_report == last and media_files(isolated_media) == files
+    assert not (tmp_path / "second").exists()

@@ -206,3 +206,28 @@ def test_two_workers_compute_each_map_exactly_once(workers, model_spec, image_fo
     assert len(keys) == 32 and Counter(keys).most_common(1)[0][1] == 1
     shards = {name: workers.log(name).count("study.tasks.run_shard[") // 2 for name in ("w1", "w2")}
     assert sum(shards.values()) == 4, shards
+
+
+def test_a_build_shows_its_stages_and_cancel_stops_it_with_no_study(workers, model_spec, image_folder):
+    """A study build on a worker: its page's row names the stage and its progress while it renders, and
+    Cancel stops it there, leaving no study (before, a build ran to the end and created it)."""
+    from explainers import load_model, predict
+    from study.models import Study
+
+    model = load_model(model_spec)
+    images = sorted(image_folder.iterdir())
+    top1 = predict(model, model.preprocess(images)).argmax(1).tolist()
+    labels = [model.class_names[c if i % 2 else (c + 1) % 3] for i, c in enumerate(top1)]  # half right
+    (image_folder / "labels.csv").write_text(
+        "image,labels\n" + "".join(f"{p.name},{label}\n" for p, label in zip(images, labels)))
+    job = jobs.enqueue("build_study", {
+        "slug": "slow", "model": model_spec, "dataset": str(image_folder), "arms": ["gradcam", "smoothgrad"],
+        "n_correct": 4, "n_incorrect": 3, "batch_size": 2, "method_params": {"smoothgrad": {"n": 1000}}})
+    workers.start("w1")
+    rendering = wait_for(job, workers=workers,
+                         until=lambda j: j.message.startswith("rendering the SmoothGrad"))
+    assert rendering.state == "running" and 0 < rendering.progress < 1
+    assert jobs.cancel(job)
+    wait_for(job, workers=workers, until=lambda j: "stopped: cancelled" in workers.log("w1"), timeout=60)
+    job.refresh_from_db()
+    assert job.state == "cancelled" and not Study.objects.exists()
