@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from explainers import load_model, predict
+from study.jobs import JobCancelled
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.build import BuildError, BuildRequest, build_study
@@ -259,10 +260,6 @@ def test_build_trains_and_caches_a_decoder_when_none_is_given(
     assert study.items.count() == 2 and Stimulus.objects.filter(item__study=study).count() == 2
 
 
-class Stop(Exception):
-    """What a job's reporter raises once the job was cancelled."""
-
-
 @pytest.mark.parametrize("stop_at", ["classifying the images", "training the PV decoder",
                                      "rendering the Perception Visualization stimuli"])
 def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
@@ -290,9 +287,9 @@ def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
 
     def stop(done, total, message):
         if message == stop_at and done > 1:
-            raise Stop
+            raise JobCancelled
 
-    with pytest.raises(Stop):
+    with pytest.raises(JobCancelled):
         build_study(request, progress=False, report=stop)
     assert not Study.objects.exists() and not Item.objects.exists() and not Stimulus.objects.exists()
     assert media_files(isolated_media) == []

@@ -12,6 +12,7 @@ from PIL import Image
 from skimage import data
 
 from explainers.nets import SmallCNN
+from study.jobs import JobCancelled
 
 PHOTOS = ("astronaut", "chelsea", "coffee")
 VOC = """<annotation><filename>{name}.png</filename><size><width>{w}</width><height>{h}</height></size>
@@ -122,10 +123,6 @@ def test_enqueued_evaluation_writes_the_same_table_on_its_job_page(spec, voc, tm
     pd.testing.assert_frame_equal(queued, pd.read_csv(tmp_path / "direct" / "table.csv"))
 
 
-class Stop(Exception):
-    """What a job's reporter raises once the job was cancelled."""
-
-
 def test_report_hears_each_batch_of_maps_and_stopping_in_it_writes_nothing(spec, voc, tmp_path):
     from study.services.evaluation_report import evaluate_explainers
 
@@ -138,9 +135,9 @@ def test_report_hears_each_batch_of_maps_and_stopping_in_it_writes_nothing(spec,
 
     def stop(done, total, message):
         if done == 4:
-            raise Stop
+            raise JobCancelled
 
-    with pytest.raises(Stop):
+    with pytest.raises(JobCancelled):
         evaluate_explainers(spec, voc, ["gradcam", "gradient"], ["deletion"], tmp_path / "stopped",
                             batch_size=2, step=64, report=stop)
     assert not (tmp_path / "stopped").exists()

@@ -11,6 +11,7 @@ from django.core.management import call_command
 from PIL import Image
 
 from analysis.gfdm import density_from_fixations
+from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.services.gaze_import import (
     GazeImportError,
@@ -196,10 +197,6 @@ def test_import_from_entries_of_an_archive_file_object(tmp_path):
     assert zipfile.is_zipfile(io.BytesIO(zip_bytes(good_files(1))))
 
 
-class Stop(Exception):
-    """What a job's reporter raises once the job was cancelled."""
-
-
 def test_report_hears_each_file_and_stopping_in_it_imports_nothing(tmp_path, isolated_media, settings):
     settings.TMP_DIR = tmp_path / "tmp"
     root = write_tree(tmp_path / "src", good_files(5))
@@ -210,9 +207,9 @@ def test_report_hears_each_file_and_stopping_in_it_imports_nothing(tmp_path, iso
 
     def stop(done, total, message):
         if message == "checking the maps" and done == 2:
-            raise Stop
+            raise JobCancelled
 
-    with pytest.raises(Stop):
+    with pytest.raises(JobCancelled):
         import_gaze_path("again", root, report=stop)
     assert list(GazeDataset.objects.values_list("name", flat=True)) == ["five"]
     assert media_files(isolated_media) == before and not any(settings.TMP_DIR.iterdir())

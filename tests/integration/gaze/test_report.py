@@ -12,6 +12,7 @@ from PIL import Image
 import explainers
 from analysis.baselines import INTER_OBSERVER, inter_observer_scores
 from analysis.saliency import shuffled_fixations
+from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeStimulus
 from study.services.gaze_import import ImportOptions, folder_entries, import_gaze, import_gaze_path
 from study.services.gaze_report import GazeReportError, parse_methods
@@ -169,10 +170,6 @@ def test_observers_give_a_ceiling_row_and_other_stimuli_the_sauc_negatives(tmp_p
     assert table.loc[INTER_OBSERVER, "nss_mean"] > table.loc["centre bias", "nss_mean"]
 
 
-class Stop(Exception):
-    """What a job's reporter raises once the job was cancelled."""
-
-
 def test_report_hears_each_batch_and_stimulus_and_stopping_in_it_keeps_the_last_report(
     tmp_path, isolated_media
 ):
@@ -190,9 +187,9 @@ def test_report_hears_each_batch_and_stimulus_and_stopping_in_it_keeps_the_last_
 
     def stop(done, total, message):
         if message.startswith("scoring") and done == 2:
-            raise Stop
+            raise JobCancelled
 
-    with pytest.raises(Stop):
+    with pytest.raises(JobCancelled):
         gaze_report(dataset, "efficientnet-lite0", ["gradcam", "gradient"], tmp_path / "second", report=stop)
     dataset.refresh_from_db()
     assert dataset.last_report == last and media_files(isolated_media) == files
