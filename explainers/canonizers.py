@@ -31,6 +31,9 @@ def canonizers_for(module: nn.Module) -> list[Canonizer]:
     if any(issubclass(kind, (BasicBlock, Bottleneck)) for kind in blocks):
         return [ResNetCanonizer()]
     if any(issubclass(kind, MBConvBlock) for kind in blocks):
+        if any(isinstance(sub, MBConvBlock) and sub.has_se for sub in module.modules()):
+            raise ExplainError("LRP has no rule for the squeeze-and-excitation gates of this EfficientNet "
+                               "(only EfficientNet-Lite, which has none)")
         return [EfficientNetLiteCanonizer(module)]
     return [SequentialMergeBatchNorm()]
 
@@ -72,8 +75,8 @@ def _batch_norm_pairs(module: nn.Module) -> list[tuple[tuple[str], str]]:
 
 class MBConvSumCanonizer(AttributeCanonizer):
     """Gives every MBConvBlock a `canonizer_sum` and a forward that adds its skip connection through it
-    (as zennit's ResNetBasicBlockCanonizer does for ResNets). Blocks with squeeze-and-excitation are
-    refused: their sigmoid gate multiplies activations, for which LRP here has no rule."""
+    (as zennit's ResNetBasicBlockCanonizer does for ResNets). Its forward has no squeeze-and-excitation:
+    `canonizers_for` refuses blocks with one."""
 
     def __init__(self):
         super().__init__(self._attribute_map)
@@ -82,8 +85,6 @@ class MBConvSumCanonizer(AttributeCanonizer):
     def _attribute_map(cls, name: str, module: nn.Module) -> dict | None:
         if not isinstance(module, MBConvBlock):
             return None
-        if module.has_se:
-            raise ExplainError(f"LRP has no rule for the squeeze-and-excitation gate of block {name!r}")
         return {"forward": cls.forward.__get__(module), "canonizer_sum": Sum()}
 
     @staticmethod

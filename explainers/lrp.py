@@ -7,11 +7,12 @@ layers). Everywhere: activations pass relevance on, average pooling splits it in
 its inputs, batch norms are merged into the conv before them, and residual additions split
 relevance in proportion to their summands, by the canonizers `explainers.canonizers.canonizers_for`
 picks from the architecture (torchvision ResNets, EfficientNet-Lite, sequential networks such as
-VGG and SmallCNN). Where biases are zero every rule conserves relevance (the input's relevance sums
-to the logit); biases absorb some. Residual additions of other architectures (torchvision's
-MobileNet, EfficientNet, ConvNeXt, RegNet) have no rule: relevance is copied to both branches there,
-so their maps are not LRP. zennit's gamma rule treats a negative layer output by its negative
-contributions (captum's does not), so the two agree on targets with a positive logit.
+VGG and SmallCNN). Where biases are zero every rule conserves relevance (the input's relevance
+sums to the logit); biases absorb their share (on the trained EfficientNet-Lite0, most of it).
+Residual additions of other architectures (torchvision's MobileNet, EfficientNet, ConvNeXt, RegNet)
+have no rule: relevance is copied to both branches there, so their maps are not LRP. zennit's gamma
+rule treats a negative layer output by its negative contributions (captum's does not), so the two
+agree on targets with a positive logit.
 """
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from zennit.torchvision import ResNetCanonizer
 from zennit.types import Convolution
 
 from explainers.canonizers import canonizers_for
+from explainers.errors import ExplainError
 from explainers.lrp import RULES, lrp_attributions
 from tests.unit.explainers.test_propagation import pearson, pixels
 
@@ -39,7 +40,8 @@ def with_batch_norm_statistics(model: nn.Module, zero_biases: bool) -> nn.Module
             module.running_var.uniform_(0.5, 2.0)
             module.weight.data.uniform_(0.5, 1.5)
             if zero_biases:
-                module.bias.data = module.running_mean * module.weight / (module.running_var + module.eps).sqrt()
+                scale = module.weight / (module.running_var + module.eps).sqrt()
+                module.bias.data = module.running_mean * scale
             else:
                 module.bias.data.normal_(0, 0.1)
         elif isinstance(module, nn.Linear) and zero_biases:
@@ -73,8 +75,8 @@ def zennit_composite(rule: str):
         return EpsilonPlus(epsilon=1e-6, canonizers=canonizers)
     layer_rule = {"epsilon": Epsilon(epsilon=1e-6), "gamma": Gamma(gamma=0.25),
                   "alpha1beta0": AlphaBeta(alpha=1.0, beta=0.0)}[rule]
-    return LayerMapComposite(layer_map=layer_map_base() + [(Convolution, layer_rule), (nn.Linear, layer_rule)],
-                             canonizers=canonizers)
+    layer_map = layer_map_base() + [(Convolution, layer_rule), (nn.Linear, layer_rule)]
+    return LayerMapComposite(layer_map=layer_map, canonizers=canonizers)
 
 
 def zennit_lrp(model: nn.Module, images: torch.Tensor, targets: list[int], rule: str) -> torch.Tensor:
@@ -187,3 +189,9 @@ def test_canonizers_follow_the_architecture(resnet18, small_cnn, lite0):
         ("small_cnn", small_cnn), ("lite0", lite0.module)]}
     assert kinds == {"resnet": ["ResNetCanonizer"], "vgg": ["SequentialMergeBatchNorm"],
                      "small_cnn": ["SequentialMergeBatchNorm"], "lite0": ["EfficientNetLiteCanonizer"]}
+
+
+def test_lrp_refuses_an_efficientnet_with_squeeze_and_excitation():
+    model = EfficientNet.from_name("efficientnet-b0", num_classes=10).eval()
+    with pytest.raises(ExplainError, match="squeeze-and-excitation"):
+        lrp_attributions(model, torch.zeros(1, 3, 224, 224), [0], rule="epsilon")
