@@ -77,7 +77,7 @@ def best_seconds(functions: dict, repeats: int, warm_up: bool = True) -> dict[st
 def zennit_lrp(module, images, targets, rule):
     from zennit.attribution import Gradient
 
-    with Gradient(model=module, composite=composite(rule, 1e-6, 0.25)) as attributor:
+    with Gradient(model=module, composite=composite(rule, 1e-6, 0.25, module)) as attributor:
         return attributor(images, torch.eye(1000)[targets])[1]
 
 
