@@ -155,3 +155,37 @@ def test_other_staff_get_404_until_the_data_set_is_shared(client, django_user_mo
     other.groups.add(group)
     GazeDatasetShare.objects.create(dataset=dataset, group=group, access=Access.VIEW)
     assert [client.get(url).status_code for url in urls] == [200, 200, 200]
+
+
+def test_a_view_only_share_cannot_start_a_report_that_would_replace_the_owners(
+        client, django_user_model, tmp_path):
+    from study.models import Job
+
+    owner = django_user_model.objects.create_user("owner", password="pw-Secret-123", is_staff=True)
+    viewer = django_user_model.objects.create_user("viewer", password="pw-Secret-123", is_staff=True)
+    dataset = import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)),
+                               gaze_import.ImportOptions(owner_id=owner.pk))
+    group = Group.objects.create(name="lab")
+    viewer.groups.add(group)
+    GazeDatasetShare.objects.create(dataset=dataset, group=group, access=Access.VIEW)
+    client.force_login(viewer)
+    assert b"Make a report" not in client.get(reverse("gaze-dataset", args=["mine"])).content
+    response = client.post(reverse("gaze-report-start", args=["mine"]),
+                           {"model": "efficientnet-lite0", "methods": "gradient"})
+    assert response.status_code == 403 and not Job.objects.exists()
+    client.force_login(owner)
+    assert b"Make a report" in client.get(reverse("gaze-dataset", args=["mine"])).content
+
+
+def test_a_report_takes_a_bundled_model_never_a_path_on_the_server(superuser_client, tmp_path):
+    from study.models import Job
+
+    import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)))
+    left_by_a_failed_job = tmp_path / "jobs" / "7" / "upload" / "model.json"
+    left_by_a_failed_job.parent.mkdir(parents=True)
+    left_by_a_failed_job.write_text('{"arch": "resnet18", "checkpoint": "checkpoint.pt"}')
+    for model in (str(left_by_a_failed_job), "/etc/passwd", "../model.json"):
+        response = superuser_client.post(reverse("gaze-report-start", args=["mine"]),
+                                         {"model": model, "methods": "gradient"})
+        assert response.status_code == 400 and b"bundled" in response.content
+    assert not Job.objects.exists()
