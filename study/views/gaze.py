@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from study import jobs
 from study.access import allowed, visible
-from study.middleware import max_request_bytes
+from study.middleware import max_request_bytes, refusal
 from study.models import Access, GazeDataset, GazeStimulus, Job
 from study.services.gaze_import import GazeImportError, ImportOptions, Problem, option_problems, path_problem
 from study.services.tmp import save_upload
@@ -56,11 +56,20 @@ class LimitedUploadHandler(FileUploadHandler):
         return None
 
 
+SHORT_BODY = "The upload ended before its declared size (Content-Length); nothing was kept. Please try again."
+
+
+def body_ended_early(request: HttpRequest) -> bool:
+    """True when the client sent fewer bytes than its Content-Length declared (it closed the connection)."""
+    stream = getattr(request, "_stream", None)
+    return getattr(stream, "_pos", 0) < getattr(stream, "limit", 0)
+
+
 def size_limited_upload(limit_setting: str, permission: str, refused: str) -> Callable:
     """Make `view(request, handler)` a researcher's upload page: a body declared past the setting
     `limit_setting` (bytes) gets 413 before it is read, a user without `permission` gets 403 (`refused`),
-    and the CSRF check runs once the LimitedUploadHandler is in place (`handler.exceeded` tells the view
-    that the body passed the limit)."""
+    a body shorter than declared gets 400 with no file kept, and the CSRF check runs once the
+    LimitedUploadHandler is in place (`handler.exceeded` tells the view that the body passed the limit)."""
 
     def decorate(view: Callable) -> Callable:
         protected = csrf_protect(view)
@@ -74,6 +83,14 @@ def size_limited_upload(limit_setting: str, permission: str, refused: str) -> Ca
                 raise PermissionDenied(refused)
             handler = LimitedUploadHandler(request, getattr(settings, limit_setting))
             request.upload_handlers.insert(0, handler)
+            try:
+                uploads = list(request.FILES.values())  # the body is read here, through the handler
+            except OSError:  # the connection broke off mid-body
+                return refusal(request, 400, SHORT_BODY)
+            if body_ended_early(request):
+                for upload in uploads:
+                    upload.close()  # removes a streamed upload's temporary file
+                return refusal(request, 400, SHORT_BODY)
             return protected(request, handler)
 
         return page
