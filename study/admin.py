@@ -57,6 +57,12 @@ class ScopedAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         return super().has_delete_permission(request, obj) and self._may_edit(request, obj)
 
+    def get_readonly_fields(self, request, obj=None):
+        """Only superusers choose an owner (and so see the list of users); others own what they add."""
+        fields = list(super().get_readonly_fields(request, obj))
+        owned = any(field.name == "owner" for field in self.model._meta.fields)
+        return fields + ["owner"] if owned and not request.user.is_superuser else fields
+
 
 class ReadOnlyAdmin(ScopedAdmin):
     """View (and delete) only: rows written by the participant flow are never edited by hand."""

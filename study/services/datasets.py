@@ -7,7 +7,9 @@ Two layouts are read:
 - the PASCAL VOC layout: `JPEGImages/*.jpg` and `Annotations/*.xml`, whose `<object><name>`s
   give the image's labels (a multi-label set).
 
-Every problem raises `DatasetError` naming the file at fault.
+Every problem raises `DatasetError` naming the file at fault. Image names must stay inside the data set's
+folder: absolute paths, `..` and symbolic links are refused, so that an upload can never name another
+file on the server.
 """
 
 import csv
@@ -77,6 +79,20 @@ def load_dataset(path: str | Path, known_labels: Collection[str] | None = None) 
     )
 
 
+def inside(folder: Path, name: str, source: str) -> Path:
+    """`folder / name`, refused with a DatasetError naming `source` unless it stays inside `folder`: no
+    absolute path, no `..`, no symbolic link on the way."""
+    relative = Path(name)
+    if relative.is_absolute():
+        raise DatasetError(f"{source}: {name!r} is an absolute path; name files relative to the data set folder")
+    if ".." in relative.parts:
+        raise DatasetError(f"{source}: {name!r} points outside the data set folder")
+    path = folder / relative
+    if path.resolve() != folder.resolve().joinpath(*relative.parts):
+        raise DatasetError(f"{source}: {name!r} is or passes through a symbolic link, which is not allowed")
+    return path
+
+
 def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
     folder = csv_path.parent
     try:
@@ -101,7 +117,7 @@ def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
         )
         if not name or not labels:
             raise DatasetError(f"{source}: needs an image name and at least one label")
-        image_path = folder / name
+        image_path = inside(folder, name, source)
         if not image_path.is_file():
             raise DatasetError(f"{source}: image file {image_path} is missing")
         images.append((LabelledImage(name=name, path=image_path, labels=labels), source))
@@ -126,7 +142,7 @@ def _read_voc(root: Path) -> list[tuple[LabelledImage, str]]:
         labels = tuple(sorted({(name.text or "").strip() for name in tree.findall("object/name")} - {""}))
         if not labels:
             raise DatasetError(f"{xml_path}: no <object><name> labels")
-        image_path = image_dir / filename
+        image_path = inside(image_dir, filename, str(xml_path))
         if not image_path.is_file():
             raise DatasetError(f"{xml_path}: image file {image_path} is missing")
         images.append((LabelledImage(name=filename, path=image_path, labels=labels), str(xml_path)))

@@ -25,9 +25,9 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST, require_safe
 
 from study import jobs
-from study.access import visible
-from study.middleware import max_request_bytes
-from study.models import GazeDataset, GazeStimulus, Job
+from study.access import allowed, visible
+from study.middleware import max_request_bytes, refusal
+from study.models import Access, GazeDataset, GazeStimulus, Job
 from study.services.gaze_import import GazeImportError, ImportOptions, Problem, option_problems, path_problem
 from study.services.tmp import save_upload
 from study.views.researcher import researcher_required
@@ -56,11 +56,20 @@ class LimitedUploadHandler(FileUploadHandler):
         return None
 
 
+SHORT_BODY = "The upload ended before its declared size (Content-Length); nothing was kept. Please try again."
+
+
+def body_ended_early(request: HttpRequest) -> bool:
+    """True when the client sent fewer bytes than its Content-Length declared (it closed the connection)."""
+    stream = getattr(request, "_stream", None)
+    return getattr(stream, "_pos", 0) < getattr(stream, "limit", 0)
+
+
 def size_limited_upload(limit_setting: str, permission: str, refused: str) -> Callable:
     """Make `view(request, handler)` a researcher's upload page: a body declared past the setting
     `limit_setting` (bytes) gets 413 before it is read, a user without `permission` gets 403 (`refused`),
-    and the CSRF check runs once the LimitedUploadHandler is in place (`handler.exceeded` tells the view
-    that the body passed the limit)."""
+    a body shorter than declared gets 400 with no file kept, and the CSRF check runs once the
+    LimitedUploadHandler is in place (`handler.exceeded` tells the view that the body passed the limit)."""
 
     def decorate(view: Callable) -> Callable:
         protected = csrf_protect(view)
@@ -74,6 +83,14 @@ def size_limited_upload(limit_setting: str, permission: str, refused: str) -> Ca
                 raise PermissionDenied(refused)
             handler = LimitedUploadHandler(request, getattr(settings, limit_setting))
             request.upload_handlers.insert(0, handler)
+            try:
+                uploads = list(request.FILES.values())  # the body is read here, through the handler
+            except OSError:  # the connection broke off mid-body
+                return refusal(request, 400, SHORT_BODY)
+            if body_ended_early(request):
+                for upload in uploads:
+                    upload.close()  # removes a streamed upload's temporary file
+                return refusal(request, 400, SHORT_BODY)
             return protected(request, handler)
 
         return page
@@ -210,7 +227,8 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
 
     dataset = get_object_or_404(_datasets(request), name=name)
     stimuli = dataset.stimuli.select_related("gaze_map", "fixations")
-    context = {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report}
+    context = {"dataset": dataset, "stimuli": stimuli, "report": dataset.last_report,
+               "can_edit": allowed(request.user, dataset, Access.EDIT)}
     context["method_names"] = ", ".join(m for m in LABELS if m != "pv")
     context["method_hint"] = ",".join(REVIEW_TABLE_1)
     return render(request, "study/gaze/dataset.html", context)
@@ -219,18 +237,23 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
 @require_POST
 @researcher_required
 def report_start(request: HttpRequest, name: str) -> HttpResponse:
-    """Queue a gaze report of this data set for the posted model and methods; answer with its job page."""
+    """Queue a gaze report of this data set (edit access: the report replaces the last one) for the posted
+    bundled model and methods; answer with its job page. Other models: `manage.py gaze_report --model SPEC`."""
+    from explainers.models import BUNDLED
     from study.services.gaze_report import GazeReportError, parse_methods
 
     dataset = get_object_or_404(_datasets(request), name=name)
+    if not allowed(request.user, dataset, Access.EDIT):
+        raise PermissionDenied("Making a report replaces the data set's last one: it needs edit access.")
     model = request.POST.get("model", "").strip()
     try:
         methods = parse_methods(request.POST.get("methods", ""))
     except GazeReportError as error:
         return HttpResponse(str(error), status=400, content_type="text/plain")
-    if model != "efficientnet-lite0" and not Path(model).is_file():
-        return HttpResponse("model must be efficientnet-lite0 or the path of a model spec JSON file on the "
-                            "server", status=400, content_type="text/plain")
+    if model != BUNDLED:
+        return HttpResponse(f"model must be {BUNDLED} (a bundled model); reports with another model run from "
+                            "the command line: manage.py gaze_report NAME --model SPEC", status=400,
+                            content_type="text/plain")
     job = jobs.enqueue("gaze_report", {"dataset": dataset.name, "model": model, "methods": methods},
                        request.user)
     return redirect("job-detail", pk=job.pk)

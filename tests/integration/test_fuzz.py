@@ -172,3 +172,50 @@ def test_the_fuzzed_routes_cover_the_participant_researcher_and_admin_pages():
     for route in ("s/<slug:slug>/", "p/<str:token>/answer/", "r/studies/<slug:slug>/", "r/gaze/upload/",
                   "media/<path:path>", "admin/"):
         assert route in ROUTES
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("upload", ["csv-absolute", "csv-dotdot", "voc-dotdot", "voc-absolute"])
+def test_a_builder_upload_naming_files_outside_itself_builds_nothing(world, upload, tmp_path, jobs_inline):
+    """A zip whose labels.csv or VOC annotation names another file on the server (absolute, or by ..)
+    fails with the file and its line named; no study, and the file is copied nowhere."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from study.models import Job, Study
+
+    secret = tmp_path / "private" / "stimulus.png"
+    secret.parent.mkdir()
+    secret.write_bytes(b"\x89PNG not for you")
+    outside = str(secret) if upload.endswith("absolute") else "../../../../../../" + str(secret).lstrip("/")
+    if upload.startswith("csv"):
+        files = {"data/labels.csv": f"image,labels\n{outside},airliner\n".encode()}
+        named = r"labels\.csv, line 2"
+    else:
+        files = {"data/Annotations/0001.xml": (f"<annotation><filename>{outside}</filename><object><name>"
+                                               "airliner</name></object></annotation>").encode(),
+                 "data/JPEGImages/placeholder.txt": b""}
+        named = r"0001\.xml"
+    client = client_for("staff", world)
+    with jobs_inline():
+        response = client.post("/r/build/", {
+            "slug": "stolen", "title": "Stolen", "model": "efficientnet-lite0", "arms": ["gradcam"],
+            "rendering": "white_mask", "n_correct": "1", "n_incorrect": "0", "seed": "0", "input_size": "224",
+            "threshold": "0.5",
+            "attention_checks": "0", "confidence_rating": "0",
+            "dataset": SimpleUploadedFile("data.zip", _zip(files), "application/zip")})
+    assert response.status_code == 302, response.context["form"].errors
+    job = Job.objects.get(kind="build_study")
+    assert job.state == "failed"
+    assert re.search(named + r": '.*' (is an absolute path|points outside the data set folder)", job.error)
+    assert not Study.objects.filter(slug="stolen").exists()
+    assert not [path for path in world["media"].rglob("*") if path.is_file() and path.read_bytes() == secret.read_bytes()]

@@ -1,5 +1,7 @@
 """Both data-set layouts, and bad data sets rejected with the file at fault named."""
 
+from pathlib import Path
+
 import pytest
 
 from study.services.datasets import DatasetError, load_dataset
@@ -86,3 +88,52 @@ def test_csv_without_the_needed_columns_and_duplicates(csv_dataset):
 def test_a_missing_path_is_named(tmp_path):
     with pytest.raises(DatasetError, match="no such data set folder"):
         load_dataset(tmp_path / "nowhere")
+
+
+@pytest.fixture
+def foreign_image(tmp_path, fashion) -> Path:
+    """Another researcher's private image, outside the data set's folder."""
+    from PIL import Image
+
+    path = tmp_path / "private" / "stimulus.png"
+    path.parent.mkdir()
+    Image.fromarray(fashion["x_test"][0]).save(path)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["absolute", "dotdot", "symlink"])
+def test_csv_naming_a_file_outside_the_data_set_is_refused_with_its_line(csv_dataset, foreign_image, kind):
+    name = {"absolute": str(foreign_image), "dotdot": "../private/stimulus.png", "symlink": "link.png"}[kind]
+    if kind == "symlink":
+        (csv_dataset / "link.png").symlink_to(foreign_image)
+    with (csv_dataset / "labels.csv").open("a") as f:
+        f.write(f"{name},Bag\n")
+    problem = {"absolute": "is an absolute path", "dotdot": "points outside the data set folder",
+               "symlink": "is or passes through a symbolic link"}[kind]
+    with pytest.raises(DatasetError, match=rf"labels\.csv, line 62: '.*' {problem}"):
+        load_dataset(csv_dataset)
+
+
+def test_a_symlinked_sub_folder_is_refused(csv_dataset, foreign_image):
+    (csv_dataset / "sub").symlink_to(foreign_image.parent)
+    with (csv_dataset / "labels.csv").open("a") as f:
+        f.write("sub/stimulus.png,Bag\n")
+    with pytest.raises(DatasetError, match=r"line 62: 'sub/stimulus\.png' is or passes through a symbolic link"):
+        load_dataset(csv_dataset)
+
+
+@pytest.mark.parametrize("filename", ["ABSOLUTE", "../../private/stimulus.png"])
+def test_voc_filename_outside_the_data_set_is_refused(voc_dataset, foreign_image, filename):
+    filename = str(foreign_image) if filename == "ABSOLUTE" else filename
+    (voc_dataset / "Annotations" / "000003.xml").write_text(voc_xml(filename, ["Bag"]))
+    with pytest.raises(DatasetError, match=r"000003\.xml: '.*' (is an absolute path|points outside)"):
+        load_dataset(voc_dataset)
+
+
+def test_images_in_sub_folders_are_still_read(csv_dataset):
+    (csv_dataset / "shoes").mkdir()
+    (csv_dataset / "img_000.png").rename(csv_dataset / "shoes" / "img_000.png")
+    text = (csv_dataset / "labels.csv").read_text().replace("img_000.png", "shoes/./img_000.png", 1)
+    (csv_dataset / "labels.csv").write_text(text)
+    dataset = load_dataset(csv_dataset)
+    assert dataset.images[-1].name == "shoes/./img_000.png" and dataset.images[-1].path.is_file()

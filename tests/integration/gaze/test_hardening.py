@@ -155,3 +155,76 @@ def test_other_staff_get_404_until_the_data_set_is_shared(client, django_user_mo
     other.groups.add(group)
     GazeDatasetShare.objects.create(dataset=dataset, group=group, access=Access.VIEW)
     assert [client.get(url).status_code for url in urls] == [200, 200, 200]
+
+
+def test_a_view_only_share_cannot_start_a_report_that_would_replace_the_owners(
+        client, django_user_model, tmp_path):
+    from study.models import Job
+
+    owner = django_user_model.objects.create_user("owner", password="pw-Secret-123", is_staff=True)
+    viewer = django_user_model.objects.create_user("viewer", password="pw-Secret-123", is_staff=True)
+    dataset = import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)),
+                               gaze_import.ImportOptions(owner_id=owner.pk))
+    group = Group.objects.create(name="lab")
+    viewer.groups.add(group)
+    GazeDatasetShare.objects.create(dataset=dataset, group=group, access=Access.VIEW)
+    client.force_login(viewer)
+    assert b"Make a report" not in client.get(reverse("gaze-dataset", args=["mine"])).content
+    response = client.post(reverse("gaze-report-start", args=["mine"]),
+                           {"model": "efficientnet-lite0", "methods": "gradient"})
+    assert response.status_code == 403 and not Job.objects.exists()
+    client.force_login(owner)
+    assert b"Make a report" in client.get(reverse("gaze-dataset", args=["mine"])).content
+
+
+def test_a_report_takes_a_bundled_model_never_a_path_on_the_server(superuser_client, tmp_path):
+    from study.models import Job
+
+    import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)))
+    left_by_a_failed_job = tmp_path / "jobs" / "7" / "upload" / "model.json"
+    left_by_a_failed_job.parent.mkdir(parents=True)
+    left_by_a_failed_job.write_text('{"arch": "resnet18", "checkpoint": "checkpoint.pt"}')
+    for model in (str(left_by_a_failed_job), "/etc/passwd", "../model.json"):
+        response = superuser_client.post(reverse("gaze-report-start", args=["mine"]),
+                                         {"model": model, "methods": "gradient"})
+        assert response.status_code == 400 and b"bundled" in response.content
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("page", ["gaze-upload", "study-build"])
+def test_an_upload_shorter_than_its_content_length_gets_400_and_leaves_no_file(
+        live_server, django_user_model, settings, _own_tmp, page):
+    """A client that declares more than it sends, then closes its side: 400 at once, no temporary file."""
+    import socket
+    from importlib import import_module
+
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.contrib.auth.models import Permission
+
+    from study.models import Job
+
+    settings.SECURE_SSL_REDIRECT = False
+    user = django_user_model.objects.create_user("up", password="pw-Secret-123", is_staff=True)
+    user.user_permissions.add(*Permission.objects.filter(codename__in=["add_gazedataset", "add_study"]))
+    session = import_module(settings.SESSION_ENGINE).SessionStore()
+    session.update({SESSION_KEY: str(user.pk), BACKEND_SESSION_KEY: settings.AUTHENTICATION_BACKENDS[0],
+                    HASH_SESSION_KEY: user.get_session_auth_hash()})
+    session.save()
+    csrf = "c" * 32
+    part = (f'--xyz\r\nContent-Disposition: form-data; name="csrfmiddlewaretoken"\r\n\r\n{csrf}\r\n'.encode()
+            + b'--xyz\r\nContent-Disposition: form-data; name="archive"; filename="set.zip"\r\n'
+            b"Content-Type: application/zip\r\n\r\n" + b"P" * 400_000)
+    host, port = live_server.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as sock:
+        sock.sendall(f"POST {reverse(page)} HTTP/1.1\r\nHost: {host}\r\n"
+                     f"Cookie: {settings.SESSION_COOKIE_NAME}={session.session_key}; csrftoken={csrf}\r\n"
+                     "Content-Type: multipart/form-data; boundary=xyz\r\n"
+                     f"Content-Length: {len(part) + 5_000_000}\r\nConnection: close\r\n\r\n".encode() + part)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:300]
+    assert b"ended before its declared size" in reply
+    assert list(_own_tmp.iterdir()) == [] and not GazeDataset.objects.exists() and not Job.objects.exists()

@@ -83,3 +83,26 @@ def test_changelist_query_count_does_not_grow_with_rows(
     add_answers(make_study("s2"), 12)
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert admin_site_client.get(url).status_code == 200
+
+
+def test_a_researcher_adding_a_study_sees_no_other_user_and_owns_what_they_add(client, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    from study.models import Study
+
+    django_user_model.objects.create_user("someone-else", password="pw-Secret-123", is_staff=True)
+    researcher = django_user_model.objects.create_user("adder", password="pw-Secret-123", is_staff=True)
+    researcher.user_permissions.add(*Permission.objects.filter(codename__in=["add_study", "change_study",
+                                                                             "view_study"]))
+    client.force_login(researcher)
+    page = client.get(reverse("admin:study_study_add"))
+    assert page.status_code == 200 and b"someone-else" not in page.content
+    assert b'name="owner"' not in page.content
+    response = client.post(reverse("admin:study_study_add"), {
+        "slug": "mine", "title": "Mine", "status": "draft", "assignment_policy": "round_robin",
+        "question_order": "shuffled", "withdrawal_policy": "keep", "active_timeout_minutes": "30",
+        "confidence_rating": "0", "new_participants_per_client_hour": "0", "owner": str(django_user_model.objects.get(username="someone-else").pk),
+        **{f"{prefix}-{key}": "0" for prefix in ("arms", "questionnaire_blocks", "shares")
+           for key in ("TOTAL_FORMS", "INITIAL_FORMS")}})
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Study.objects.get(slug="mine").owner == researcher

@@ -71,6 +71,24 @@ def test_a_body_past_the_limit_is_413_before_it_is_read(client):
     assert Participant.objects.count() == 0
 
 
+@pytest.mark.parametrize("request_kind", ["nul-path", "bad-query", "bad-charset", "too-large"])
+def test_refusals_carry_the_security_headers_of_every_page(client, request_kind):
+    make_study()
+    response = {
+        "nul-path": lambda: client.get("/p/%00/"),
+        "bad-query": lambda: client.get("/s/s1/?PROLIFIC_PID=a%00b"),
+        "bad-charset": lambda: client.generic("POST", "/s/s1/", b"x=1",
+                                              content_type="application/x-www-form-urlencoded; charset=nope"),
+        "too-large": lambda: client.generic("POST", "/s/s1/", b"x=1", CONTENT_LENGTH=str(1_100_000_000),
+                                            content_type="application/x-www-form-urlencoded"),
+    }[request_kind]()
+    assert response.status_code in (400, 404, 413)
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Referrer-Policy"] == "same-origin"
+
+
 # Ownership ----------------------------------------------------------------------------------------
 
 
