@@ -6,6 +6,12 @@ A spec is the string "efficientnet-lite0", a dict, or the path of a JSON file ho
  "threshold": float, "input_size": int, "mean": [r, g, b], "std": [r, g, b],
  "target_layer": dotted module name, "grayscale": bool (the images are grey: R = G = B)}.
 Relative paths in a JSON file resolve against its folder.
+
+A checkpoint is never unpickled unless trusted. It is told apart by its content, not its name: a file that
+starts as safetensors does (an 8-byte header length, then "{") is read with safetensors, any other file with
+`torch.load(weights_only=True)`, which takes a state dict (optionally under "state_dict") and nothing that
+could run code. A full pickled module loads only from a spec made by `trusted_spec`, which the management
+commands call for their --trust-checkpoint flag; a JSON file cannot ask for it.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
+import safetensors.torch
 import torch
 import torchvision
 from PIL import Image
@@ -31,7 +38,9 @@ BUNDLED = "efficientnet-lite0"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 SPEC_KEYS = {"arch", "checkpoint", "num_classes", "class_names", "multi_label", "threshold",
-             "input_size", "mean", "std", "target_layer", "name", "grayscale"}
+             "input_size", "mean", "std", "target_layer", "name", "grayscale", "trust_checkpoint"}
+TRUST = "trust_checkpoint"  # set by `trusted_spec` only: the checkpoint may be a full pickled module
+ACCEPTED_CHECKPOINTS = "a state dict saved with torch.save (.pt, .pth) or a safetensors file (.safetensors)"
 
 ImageLike = Union[Image.Image, str, Path, np.ndarray]
 
@@ -108,8 +117,25 @@ def load_model(spec: str | Path | dict) -> LoadedModel:
     """Build a `LoadedModel` (eval mode, on the CPU) from a spec; raises `ModelLoadError`."""
     if isinstance(spec, str) and spec == BUNDLED:
         return _load_efficientnet_lite0()
+    return _load_from_dict(*_spec_data(spec))
+
+
+def trusted_spec(spec: str | Path | dict) -> str | dict:
+    """`spec` as a dict (its paths absolute) whose checkpoint may be a full pickled module, which is
+    unpickled and so can run any code: for the command line's --trust-checkpoint only, never a web form."""
+    if isinstance(spec, str) and spec == BUNDLED:
+        return spec
+    data, base = _spec_data(spec)
+    for key in ("checkpoint", "class_names"):
+        if isinstance(data.get(key), (str, Path)):
+            data[key] = str(_resolve(data[key], base))
+    return {**data, TRUST: True}
+
+
+def _spec_data(spec: str | Path | dict) -> tuple[dict, Path]:
+    """The spec as a dict and the folder its relative paths resolve against."""
     if isinstance(spec, dict):
-        return _load_from_dict(spec, base=Path.cwd())
+        return dict(spec), Path.cwd()
     path = Path(spec)
     if not path.is_file():
         raise ModelLoadError(f"model spec {spec!r} is neither {BUNDLED!r} nor an existing JSON file")
@@ -119,8 +145,11 @@ def load_model(spec: str | Path | dict) -> LoadedModel:
         raise ModelLoadError(f"cannot read model spec {path}: {error}") from error
     if not isinstance(data, dict):
         raise ModelLoadError(f"model spec {path} must hold a JSON object")
+    if TRUST in data:
+        raise ModelLoadError(f"model spec {path}: {TRUST!r} cannot be set in a spec file; "
+                             "pass --trust-checkpoint to the command instead")
     data.setdefault("name", path.stem)
-    return _load_from_dict(data, base=path.resolve().parent)
+    return data, path.resolve().parent
 
 
 def _load_efficientnet_lite0() -> LoadedModel:
@@ -148,7 +177,7 @@ def _load_from_dict(spec: dict, base: Path) -> LoadedModel:
     num_classes = int(spec.get("num_classes", 1000))
     module = None
     if spec.get("checkpoint"):
-        checkpoint = _read_checkpoint(_resolve(spec["checkpoint"], base))
+        checkpoint = _read_checkpoint(_resolve(spec["checkpoint"], base), trust=spec.get(TRUST) is True)
         if isinstance(checkpoint, nn.Module):
             module = checkpoint
     if module is None:
@@ -211,16 +240,32 @@ def _build(arch: str, num_classes: int) -> nn.Module:
                          f"(e.g. 'resnet50') or one of {sorted(ARCHITECTURES)}")
 
 
-def _read_checkpoint(path: Path):
+def _read_checkpoint(path: Path, trust: bool):
+    """The tensors of a safetensors file, or what torch.save wrote (a full module only when `trust`)."""
     if not path.is_file():
         raise ModelLoadError(f"checkpoint not found: {path}")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # A full pickled module: researchers' own checkpoints are trusted files.
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, OSError, EOFError) as error:
-        raise ModelLoadError(f"cannot read checkpoint {path}: {error}") from error
+        if _is_safetensors(path):
+            return safetensors.torch.load_file(path, device="cpu")
+        return torch.load(path, map_location="cpu", weights_only=not trust)
+    except pickle.UnpicklingError as error:
+        raise ModelLoadError(
+            f"checkpoint {path} was refused: it is not a plain state dict (it may hold a pickled module or "
+            f"other objects, whose reading could run code, or be damaged). Give {ACCEPTED_CHECKPOINTS}; "
+            "a full pickled module of your own loads only from the command line with --trust-checkpoint"
+        ) from error
+    except Exception as error:  # the readers fail on malformed files in many ways (KeyError, EOFError, ...)
+        raise ModelLoadError(
+            f"cannot read checkpoint {path} as {ACCEPTED_CHECKPOINTS} ({error!r})") from error
+
+
+def _is_safetensors(path: Path) -> bool:
+    """Whether the file starts as safetensors does: an 8-byte little-endian header length that fits the file,
+    then the JSON header's "{" (torch.save's zip starts "PK", its legacy pickle 0x80: never "{" at byte 8)."""
+    with path.open("rb") as file:
+        head = file.read(9)
+    header_length = int.from_bytes(head[:8], "little")
+    return len(head) == 9 and head[8:] == b"{" and header_length <= path.stat().st_size - 8
 
 
 def _load_state(module: nn.Module, state, source) -> None:

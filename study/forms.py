@@ -10,7 +10,7 @@ from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
 import explainers
-from explainers.models import BUNDLED
+from explainers.models import ACCEPTED_CHECKPOINTS, BUNDLED
 from study.models import Arm, Study
 from study.services.build import RENDERINGS
 from study.services.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
@@ -33,7 +33,10 @@ class StudyBuilderForm(forms.Form):
                                         "beside the images, or the VOC layout (JPEGImages/ + Annotations/).")
     model = forms.ChoiceField(choices=[(BUNDLED, "EfficientNet-Lite0 (bundled, ImageNet classes)")]
                               + [(arch, arch) for arch in TORCHVISION_ARCHS])
-    checkpoint = forms.FileField(required=False, help_text="A state dict (.pt) for the chosen architecture.")
+    checkpoint = forms.FileField(
+        required=False,
+        help_text=f"The weights of the chosen architecture: {ACCEPTED_CHECKPOINTS}. A pickled full model is "
+                  "refused (reading it could run code): save its state_dict() instead.")
     class_names = forms.FileField(required=False, help_text="A text file: one class name a line, in the "
                                                             "order of the model's outputs.")
     input_size = forms.IntegerField(initial=224, validators=[MinValueValidator(8), MaxValueValidator(1024)])

@@ -260,7 +260,10 @@ def _fail(job: Job, error: str) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    """The error's own words first; the traceback's last frames after, for the developer."""
+    """The error's own words first; the traceback's last frames after, for the developer, unless it is
+    a JobError (the job's own account of what went wrong; the worker's log keeps the frames)."""
+    if isinstance(error, JobError) and str(error):
+        return str(error)
     frames = "".join(traceback.format_exception(error, limit=-3))
     return f"{error}\n\n{frames}" if str(error) else frames
 

@@ -10,6 +10,7 @@ from explainers import ExplainerError
 from study import jobs
 from study.services.build import BuildError, BuildRequest, build_study
 from study.management.owner import add_owner_argument, owner_id
+from study.management.model_spec import add_trust_argument, model_spec
 from study.services.datasets import DatasetError
 from study.services.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
@@ -22,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
         )
+        add_trust_argument(parser)
         parser.add_argument(
             "--dataset",
             required=True,
@@ -62,7 +64,7 @@ class Command(BaseCommand):
             raise CommandError(f"--confidence-rating: {error}") from None
         request = BuildRequest(
             slug=options["slug"],
-            model=options["model"],
+            model=model_spec(options),
             dataset=options["dataset"],
             arms=tuple(arm.strip() for arm in options["arms"].split(",") if arm.strip()),
             n_correct=options["n_correct"],

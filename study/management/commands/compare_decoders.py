@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError, load_model
 from explainers.pv import compare_decoders, image_files, load_decoder, load_images
+from study.management.model_spec import add_trust_argument, model_spec
 
 
 class Command(BaseCommand):
@@ -20,12 +21,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
         )
+        add_trust_argument(parser)
         parser.add_argument("--images", required=True, type=Path, help="folder of images to reconstruct")
         parser.add_argument("--batch-size", type=int, default=32)
 
     def handle(self, *args, **options):
         try:
-            model = load_model(options["model"])
+            model = load_model(model_spec(options))
             a, b = load_decoder(options["a"], model), load_decoder(options["b"], model)
             files = image_files(options["images"])
             result = compare_decoders(

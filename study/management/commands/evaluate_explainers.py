@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
 from study import jobs
+from study.management.model_spec import add_trust_argument, model_spec
 from study.services.evaluation_report import (
     METRICS, EvaluationReportError, evaluate_explainers, explainer_methods, parse_names,
 )
@@ -18,6 +19,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True, help="'efficientnet-lite0' or a model spec JSON file")
+        add_trust_argument(parser)
         parser.add_argument("--images", required=True, type=Path,
                             help="a folder of images, or a VOC folder (JPEGImages/ + Annotations/)")
         parser.add_argument("--methods", required=True,
@@ -38,6 +40,7 @@ class Command(BaseCommand):
             metrics = parse_names(options["metrics"], METRICS, "--metrics")
         except EvaluationReportError as error:
             raise CommandError(str(error)) from error
+        spec = model_spec(options)
         if options["enqueue"]:
             if not options["images"].is_dir():
                 raise CommandError(f"--images {options['images']} is not a folder")
@@ -50,7 +53,7 @@ class Command(BaseCommand):
             return
         try:
             report = evaluate_explainers(
-                options["model"], options["images"], methods, metrics, options["out"],
+                spec, options["images"], methods, metrics, options["out"],
                 device=options["device"], batch_size=options["batch_size"], step=options["step"],
                 progress=options["verbosity"] > 0)
         except EvaluationReportError as error:

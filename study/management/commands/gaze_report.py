@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from analysis.reports import to_markdown
 from study import jobs
 from study.models import GazeDataset
+from study.management.model_spec import add_trust_argument, model_spec
 from explainers.methods import ALIASES, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
 from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
@@ -22,6 +23,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("dataset", help="gaze data set name")
         parser.add_argument("--model", required=True, help="'efficientnet-lite0' or a model spec JSON file")
+        add_trust_argument(parser)
         parser.add_argument(
             "--methods",
             required=True,
@@ -39,6 +41,7 @@ class Command(BaseCommand):
             row = GazeDataset.objects.get(name=dataset)
         except GazeDataset.DoesNotExist:
             raise CommandError(f"No gaze data set named {dataset!r}.") from None
+        spec = model_spec(options)
         if options["enqueue"]:
             try:
                 methods = parse_methods(options["methods"])
@@ -52,7 +55,7 @@ class Command(BaseCommand):
         try:
             report = gaze_report(
                 row,
-                options["model"],
+                spec,
                 parse_methods(options["methods"]),
                 options["out"],
                 device=options["device"],

@@ -10,6 +10,7 @@ from explainers.precompute import CACHEABLE, precompute
 from study import jobs
 from study.jobs import JobError
 from study.jobs.kinds import precompute_images
+from study.management.model_spec import add_trust_argument, model_spec
 
 
 class Command(BaseCommand):
@@ -18,6 +19,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--model", required=True,
                             help='"efficientnet-lite0" or a JSON model spec (see explainers.models)')
+        add_trust_argument(parser)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--images", type=Path, help="a folder of images (searched recursively)")
         source.add_argument("--study", help="the slug of a study: its items' images")
@@ -51,6 +53,7 @@ class Command(BaseCommand):
             except ValueError as error:
                 raise CommandError(f'--targets must be "predicted" or class indices like 3,17: {error}')
         cache = options["cache"] or Path(settings.EXPLAINER_CACHE_DIR)
+        spec = model_spec(options)
         if options["enqueue"]:
             if options["cache"]:
                 raise CommandError("--cache is the workers' setting (EXPLAINER_CACHE_DIR) with --enqueue")
@@ -60,7 +63,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued job {job.pk}: {len(images)} images x {len(methods)} method(s).")
             return
         try:
-            records = precompute(load_model(options["model"]), images, methods, targets=targets,
+            records = precompute(load_model(spec), images, methods, targets=targets,
                                  batch_size=options["batch_size"], device=options["device"], cache_dir=cache,
                                  progress=options["verbosity"] > 0)
         except ExplainerError as error:

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError, load_model
 from explainers.pv import train_decoder
+from study.management.model_spec import add_trust_argument, model_spec
 from study.models import Study
 from study.services.datasets import DatasetError, load_dataset
 
@@ -31,6 +32,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--model", required=True, help='"efficientnet-lite0" or a JSON model spec (see explainers.models)'
         )
+        add_trust_argument(parser)
         source = parser.add_mutually_exclusive_group(required=True)
         source.add_argument("--images", type=Path, help="folder of training images (searched recursively)")
         source.add_argument("--study", help="slug of a study: train on the data set it was built from")
@@ -47,7 +49,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         images = options["images"] or study_images(options["study"])
         try:
-            model = load_model(options["model"])
+            model = load_model(model_spec(options))
             result = train_decoder(
                 model,
                 images,

@@ -4,10 +4,12 @@ named, and nothing is created on error."""
 
 import io
 import json
+import os
 import zipfile
 from pathlib import Path
 
 import pytest
+import torch
 from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -210,3 +212,40 @@ def test_a_build_cancelled_while_it_renders_creates_nothing_and_retry_builds_it(
     job.refresh_from_db()
     assert job.state == "done", job.error
     assert Study.objects.get(slug="built").items.count() == 7
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates `marker`, as a crafted checkpoint would."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_pickle_checkpoint_is_refused_and_runs_nothing(
+    staff_client, tiny_spec, fashion, class_names, tmp_path, jobs_inline
+):
+    page = staff_client.get("/r/build/").content.decode()
+    assert "a state dict saved with torch.save (.pt, .pth) or a safetensors file (.safetensors)" in page
+    marker = tmp_path / "ran"
+    buffer = io.BytesIO()
+    torch.save({"features.block1.0.weight": _Payload(marker)}, buffer)
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion, n=12))
+    with jobs_inline():
+        staff_client.post("/r/build/", form(tiny_spec, data, class_names, attention_checks="0",
+                                            attention_positions="",
+                                            checkpoint=SimpleUploadedFile("model.pt", buffer.getvalue())))
+    assert not marker.exists()
+    job = Job.objects.get()
+    assert job.state == "failed" and not Study.objects.exists()
+    assert job.error == (
+        "checkpoint checkpoint.pt was refused: it is not a plain state dict (it may hold a pickled module or "
+        "other objects, whose reading could run code, or be damaged). Give a state dict saved with torch.save "
+        "(.pt, .pth) or a safetensors file (.safetensors); a full pickled module of your own loads only from "
+        "the command line with --trust-checkpoint")
+    shown = staff_client.get(f"/r/jobs/{job.pk}/").content.decode()
+    assert "checkpoint.pt was refused" in shown and "Traceback" not in shown
+    torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)  # the upload was a live payload:
+    assert marker.exists()  # unpickled, it runs its command

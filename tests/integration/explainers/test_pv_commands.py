@@ -9,6 +9,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 from skimage import data
 
+from explainers.models import weights_hash
 from explainers.nets import SmallCNN
 
 pytestmark = pytest.mark.slow  # three short CPU trainings
@@ -119,3 +120,24 @@ def test_train_on_the_data_set_a_study_was_built_from(spec, images, tmp_path):
         run("train_pv_decoder", study="nope", out=str(tmp_path / "b.pt"), **common)
     with pytest.raises(CommandError, match="records no data set"):
         run("train_pv_decoder", study="old", out=str(tmp_path / "b.pt"), **common)
+
+
+def test_a_full_pickled_module_loads_only_with_trust_checkpoint(images, tmp_path):
+    torch.manual_seed(0)
+    module = SmallCNN()
+    torch.save(module, tmp_path / "full.pt")
+    spec = tmp_path / "full.json"
+    spec.write_text(json.dumps({"checkpoint": "full.pt", "num_classes": 10, "input_size": 32}))
+    common = {"model": str(spec), "images": str(images), "epochs": 1, "batch_size": 4, "device": "cpu"}
+    with pytest.raises(CommandError, match="full.pt was refused: .* --trust-checkpoint"):
+        run("train_pv_decoder", out=str(tmp_path / "x.pt"), **common)
+    assert not (tmp_path / "x.pt").exists()
+
+    out = run("train_pv_decoder", "--trust-checkpoint", out=str(tmp_path / "a.pt"), **common)
+
+    assert "decoder written to" in out
+    decoder = torch.load(tmp_path / "a.pt", weights_only=True)
+    assert decoder["weights_hash"] == weights_hash(module)
+    with pytest.raises(CommandError, match="--trust-checkpoint loads the checkpoint in this process only"):
+        run("precompute_heatmaps", "--model", str(spec), "--images", str(images), "--trust-checkpoint",
+            "--enqueue")

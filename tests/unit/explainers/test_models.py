@@ -1,14 +1,17 @@
-"""load_model: the bundled model, JSON specs with checkpoints, and every loading error."""
+"""load_model: the bundled model, JSON specs with checkpoints (state dicts and safetensors; a pickled module
+only when trusted), and every loading error."""
 import json
+import os
 
 import numpy as np
 import pytest
 import torch
 import torchvision
 from PIL import Image
+from safetensors.torch import save_file
 
 from explainers import ModelLoadError, load_model, predict
-from explainers.models import default_target_layer, weights_hash
+from explainers.models import default_target_layer, trusted_spec, weights_hash
 from explainers.nets import SmallCNN
 
 
@@ -59,10 +62,6 @@ def test_json_spec_with_relative_paths_and_stable_hash(tmp_path, monkeypatch):
     images = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(predict(model, images), module.eval()(images).sigmoid())
-    torch.save(model.module, tmp_path / "full.pt")  # a full pickled module loads too
-    again = load_model({"checkpoint": str(tmp_path / "full.pt"), "num_classes": 4,
-                        "target_layer": "features.block3"})
-    assert again.weights_hash == model.weights_hash
     module.features.block1[0].weight.data[0, 0, 0, 0] += 1
     assert weights_hash(module) != model.weights_hash
 
@@ -99,3 +98,82 @@ def test_loading_errors_are_clear(tmp_path, change, message):
 def test_spec_that_is_neither_bundled_nor_a_file():
     with pytest.raises(ModelLoadError, match="neither 'efficientnet-lite0' nor an existing JSON file"):
         load_model("efficientnet-lite9")
+
+
+def _same_weights(model, module) -> None:
+    assert model.module.state_dict().keys() == module.state_dict().keys()
+    for key, value in module.state_dict().items():
+        torch.testing.assert_close(model.module.state_dict()[key], value, rtol=0, atol=0)
+
+
+def test_state_dicts_and_safetensors_load_the_same_weights_whatever_the_file_name(tmp_path):
+    torch.manual_seed(0)
+    module = SmallCNN(num_classes=4)
+    spec = _spec(tmp_path, module)
+    torch.save({"state_dict": module.state_dict(), "epoch": 3}, tmp_path / "wrapped.pth")
+    save_file(module.state_dict(), tmp_path / "weights.safetensors")
+    save_file(module.state_dict(), tmp_path / "named-like-torch.pt")  # told apart by content, not name
+    loaded = [load_model({**spec, "checkpoint": str(tmp_path / name), "class_names": None})
+              for name in ("weights.pt", "wrapped.pth", "weights.safetensors", "named-like-torch.pt")]
+    for model in loaded:
+        _same_weights(model, module)
+        assert model.weights_hash == weights_hash(module)
+
+
+class _Payload:
+    """Unpickling this runs a shell command that creates `marker`, as a crafted checkpoint would."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_a_crafted_pickle_is_refused_without_running(tmp_path):
+    spec = _spec(tmp_path, SmallCNN(num_classes=4))
+    marker = tmp_path / "ran"
+    torch.save({"features.block1.0.weight": _Payload(marker)}, tmp_path / "weights.pt")
+    with pytest.raises(ModelLoadError, match=r"weights.pt was refused.*state dict saved with torch.save "
+                                             r"\(.pt, .pth\) or a safetensors file.*--trust-checkpoint"):
+        load_model(tmp_path / "model.json")
+    assert not marker.exists()
+    torch.load(tmp_path / "weights.pt", weights_only=False)  # the file is a live payload:
+    assert marker.exists()  # unpickled, it runs its command
+
+
+def test_a_full_pickled_module_loads_only_from_a_trusted_spec(tmp_path, monkeypatch):
+    torch.manual_seed(0)
+    module = SmallCNN(num_classes=4)
+    spec = _spec(tmp_path, module)
+    torch.save(module, tmp_path / "full.pt")
+    spec = {key: value for key, value in spec.items() if key != "arch"} | {"checkpoint": "full.pt"}
+    (tmp_path / "model.json").write_text(json.dumps(spec))
+    with pytest.raises(ModelLoadError, match="full.pt was refused"):
+        load_model(tmp_path / "model.json")
+    monkeypatch.chdir("/")  # the trusted spec resolves the file's relative paths against its folder
+    model = load_model(trusted_spec(tmp_path / "model.json"))
+    _same_weights(model, module)
+    assert model.name == "model" and model.class_names[3] == "class 3"
+    assert trusted_spec("efficientnet-lite0") == "efficientnet-lite0"
+    # A spec file cannot ask for trust itself (a researcher's upload could be such a file).
+    (tmp_path / "model.json").write_text(json.dumps(spec | {"trust_checkpoint": True}))
+    with pytest.raises(ModelLoadError, match="'trust_checkpoint' cannot be set in a spec file"):
+        load_model(tmp_path / "model.json")
+
+
+def test_a_safetensors_file_with_wrong_shapes_or_broken_bytes_is_named(tmp_path):
+    spec = _spec(tmp_path, SmallCNN(num_classes=4))
+    save_file(SmallCNN(num_classes=5).state_dict(), tmp_path / "five.safetensors")
+    mismatch = (r"five.safetensors has shape mismatches \(wrong num_classes\?\): "
+                r"classifier.3.weight: checkpoint \(5, 128\) vs model \(4, 128\)")
+    with pytest.raises(ModelLoadError, match=mismatch):
+        load_model({**spec, "checkpoint": str(tmp_path / "five.safetensors"), "class_names": None})
+    whole = (tmp_path / "five.safetensors").read_bytes()
+    (tmp_path / "cut.safetensors").write_bytes(whole[:len(whole) // 2])
+    with pytest.raises(ModelLoadError, match="cannot read checkpoint .*cut.safetensors as a state dict saved "
+                                             "with torch.save"):
+        load_model({**spec, "checkpoint": str(tmp_path / "cut.safetensors"), "class_names": None})
+    (tmp_path / "noise.pt").write_bytes(b"not a checkpoint at all")
+    with pytest.raises(ModelLoadError, match="noise.pt was refused: it is not a plain state dict"):
+        load_model({**spec, "checkpoint": str(tmp_path / "noise.pt"), "class_names": None})
