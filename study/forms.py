@@ -62,7 +62,7 @@ class StudyBuilderForm(forms.Form):
         choices=[("auto", f"auto: topk for models with more than {TOPK_MIN_CLASSES} classes, "
                           "random otherwise")]
         + [(mode, f"{mode}: {text}") for mode, text in DISTRACTORS.items()],
-        initial="auto", label="Distractor options",
+        initial="auto", required=False, label="Distractor options",
         help_text="How the options are filled up after the prediction and the other true labels.")
     distractor_classes = forms.FileField(
         required=False, label="Distractor class subset",
@@ -110,6 +110,9 @@ class StudyBuilderForm(forms.Form):
         except QuestionnaireError as error:
             raise forms.ValidationError(str(error)) from None
         return document
+
+    def clean_distractors(self) -> str:
+        return self.cleaned_data["distractors"] or "auto"
 
     def clean_distractor_classes(self) -> tuple[str, ...]:
         upload = self.cleaned_data["distractor_classes"]

@@ -5,6 +5,7 @@ named by the analysis."""
 
 import html
 import io
+import random
 import zipfile
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from explainers import load_model
 from study import jobs
 from study.models import Item, Job, Study
 from study.models.study import CANT_TELL
-from study.services.build import BuildError, BuildRequest, build_study, distractor_mode
+from study.services.build import BuildError, BuildRequest, build_study, compose_options, distractor_mode
 from tests.integration.study.test_analyze_study import answer_all
 from tests.factories import make_study
 
@@ -103,6 +104,14 @@ def test_a_1000_class_model_offers_its_own_next_most_likely_classes_by_default(
         else:  # the prediction, the true label, and the next most likely classes besides those two
             assert item.options[1:4] == [truth, *[c for c in ranking[1:] if c != truth][:2]], item.name
     assert sum(i.model_correct for i in items) == 3 and len(items) == 5
+
+
+def test_topk_fills_up_in_the_models_order_after_the_prediction_and_the_other_true_labels():
+    ranked = ["c3", "c5", "c7", "c1", "c9", "c0", "c2"]
+    assert compose_options("c3", ["c7"], ranked, random.Random(0), in_order=True) == [
+        "c3", "c7", "c5", "c1", CANT_TELL]
+    assert compose_options("c3", ["c3"], ranked, random.Random(0), in_order=True) == [
+        "c3", "c5", "c7", "c1", CANT_TELL]
 
 
 def test_the_default_is_topk_above_50_classes_and_random_otherwise():
@@ -198,6 +207,8 @@ def test_the_builder_page_offers_the_modes_and_passes_the_subset_to_the_job(staf
     job = Job.objects.get()
     assert job.params["distractors"] == "subset"
     assert job.params["distractor_classes"] == ["tabby", "tiger cat", "lynx", "cougar"]
+    staff_client.post("/r/build/", page_form(b"PK", slug="plain", distractors=None))  # a form without it
+    assert [j.params["distractors"] for j in Job.objects.order_by("pk")] == ["subset", "auto"]
 
 
 @pytest.mark.parametrize("changes, message", [
