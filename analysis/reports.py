@@ -315,13 +315,15 @@ def write_simulatability_report(
     comparisons: list[tuple[str, str, dict[str, str] | None]] | None = None,
     method: str = "auto",
     questionnaire: pd.DataFrame | None = None,
+    notes: Sequence[str] = (),
 ) -> list[Path]:
     """Write table1.csv, table1.md, table1.tex, mannwhitney.csv, mannwhitney.tex, mixed_model.csv,
     cant_tell.csv, questions.csv, participation.csv (with participants) and the Figure 6
     histograms into `out_dir`. table1.md holds Table 1, the tests (each naming its p method) and
     the mixed model beside them, then the questionnaire sections: confidence.csv (accuracy by
     confidence level per arm, when trials carry ratings), questionnaire_options.csv and
-    questionnaire_numbers.csv (when `questionnaire`, the long-format answers, has rows).
+    questionnaire_numbers.csv (when `questionnaire`, the long-format answers, has rows). `notes`, lines
+    about the study (e.g. how its options were chosen), open table1.md under "Study".
 
     Everything is computed before the first file is written; returns the paths written.
     """
@@ -329,7 +331,8 @@ def write_simulatability_report(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     table1, tests = format_table1(report.table), format_tests(report.tests)
-    markdown = "## Simulatability (Table 1)\n\n" + to_markdown(table1)
+    markdown = "".join(f"{line}\n" for line in ["## Study\n", *notes, ""]) if notes else ""
+    markdown += "## Simulatability (Table 1)\n\n" + to_markdown(table1)
     if len(tests):
         markdown += "\n## Mann-Whitney U on per-participant accuracies\n\n" + to_markdown(tests)
         for warning in dict.fromkeys(w for w in report.tests["warning"] if w):

@@ -12,7 +12,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 import explainers
 from explainers.models import ACCEPTED_CHECKPOINTS, BUNDLED
 from study.models import Arm, Study
-from study.services.build import RENDERINGS
+from study.services.build import (
+    DISTRACTORS,
+    RENDERINGS,
+    TOPK_MIN_CLASSES,
+    distractors_problem,
+    parse_class_list,
+)
 from study.services.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
 # Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
@@ -55,6 +61,15 @@ class StudyBuilderForm(forms.Form):
                                    label="Items the model got right")
     n_incorrect = forms.IntegerField(initial=14, validators=[MinValueValidator(0), MaxValueValidator(500)],
                                      label="Items the model got wrong")
+    distractors = forms.ChoiceField(
+        choices=[("auto", f"auto: topk for models with more than {TOPK_MIN_CLASSES} classes, "
+                          "random otherwise")]
+        + [(mode, f"{mode}: {text}") for mode, text in DISTRACTORS.items()],
+        initial="auto", required=False, label="Distractor options",
+        help_text="How the options are filled up after the prediction and the other true labels.")
+    distractor_classes = forms.FileField(
+        required=False, label="Distractor class subset",
+        help_text="A text file of class names, one per line, each one of the model's classes (for Subset).")
     seed = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)])
     attention_checks = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(20)])
     attention_positions = forms.CharField(required=False, help_text="1-based question positions, comma "
@@ -99,6 +114,21 @@ class StudyBuilderForm(forms.Form):
             raise forms.ValidationError(str(error)) from None
         return document
 
+    def clean_distractors(self) -> str:
+        return self.cleaned_data["distractors"] or "auto"
+
+    def clean_distractor_classes(self) -> tuple[str, ...]:
+        upload = self.cleaned_data["distractor_classes"]
+        if not upload:
+            return ()
+        try:
+            names = parse_class_list(b"".join(upload.chunks()).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise forms.ValidationError(f"{upload.name}: not UTF-8 text") from None
+        if not names:
+            raise forms.ValidationError(f"{upload.name}: no class names (one per line)")
+        return names
+
     def clean_attention_positions(self) -> tuple[int, ...]:
         text = self.cleaned_data["attention_positions"].strip()
         try:
@@ -112,6 +142,10 @@ class StudyBuilderForm(forms.Form):
             for name in ("checkpoint", "class_names"):
                 if not data.get(name):
                     self.add_error(name, f"needed for {data['model']}: upload it")
+        if "distractors" in data and "distractor_classes" in data:
+            problem = distractors_problem(data["distractors"], data["distractor_classes"])
+            if problem:
+                self.add_error("distractor_classes", problem)
         if data.get("n_correct") == 0 and data.get("n_incorrect") == 0:
             self.add_error("n_correct", "ask for at least one item")
         checks, positions = data.get("attention_checks"), data.get("attention_positions")

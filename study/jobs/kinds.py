@@ -143,6 +143,7 @@ def _build_study(job, report) -> dict:
         p["decoder"] = Path(p["decoder"]) if p.get("decoder") else None
         p["arms"] = tuple(p.get("arms", ("gradcam", "pv")))
         p["attention_positions"] = tuple(p.get("attention_positions", ()))
+        p["distractor_classes"] = tuple(p.get("distractor_classes", ()))
         report(0, 1, "building the study")
         try:
             study = build_study(BuildRequest(**p), progress=False, report=report)
@@ -163,13 +164,15 @@ def _build_study(job, report) -> dict:
 def _analysis(job, report) -> dict:
     from analysis.reports import write_simulatability_report
     from study.models import Study
+    from study.services.build import describe_distractors
     from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
     study = Study.objects.get(slug=job.params["study"])
     report(0, 1, "analysing the answers")
     paths = write_simulatability_report(trials_dataframe(study), participants_dataframe(study),
                                         output_dir(job) / "files", method=job.params.get("method", "auto"),
-                                        questionnaire=questionnaire_dataframe(study))
+                                        questionnaire=questionnaire_dataframe(study),
+                                        notes=[describe_distractors(study.provenance)])
     return _files(job, paths)
 
 

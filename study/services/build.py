@@ -52,6 +52,17 @@ CONSENT_TEXT = (
     "times under a random code, and nothing that identifies you. You may stop at any time."
 )
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
+# The classes ranked by the model kept per image: enough for the prediction, three other true labels and
+# three of the model's next most likely classes.
+N_RANKED = 1 + 2 * N_OTHER_OPTIONS
+# How the options are filled up after the prediction and the other true labels ("auto": "topk" for models
+# with more than TOPK_MIN_CLASSES classes, "random" otherwise; "subset" when classes are given).
+DISTRACTORS = {
+    "topk": "the model's next most likely classes for the item's image",
+    "subset": "random classes from the researcher's class subset",
+    "random": "random classes of the model",
+}
+TOPK_MIN_CLASSES = 50
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
 # How a map becomes a stimulus (PV arms always show the decoder's picture): "white_mask" keeps the image
 # where the map is high and fades the rest to white (the PV paper); "jet" blends a jet colour map over it.
@@ -86,6 +97,7 @@ class Classified:
     top1: str
     predicted: tuple[str, ...]  # the predicted label set (multi-label), or (top1,)
     correct: bool | None  # True: correct, False: incorrect, None: neither (partly right)
+    ranked: tuple[str, ...] = ()  # the model's N_RANKED most likely classes, most likely first
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,8 @@ class BuildRequest:
     attention_positions: tuple[int, ...] = ()
     confidence_rating: int = 0  # ask for a confidence rating 1..N with each answer (0: none; N in 2..10)
     questionnaire: dict | None = None  # blocks before/after the questions (study.services.questionnaire)
+    distractors: str = "auto"  # "auto" or a key of DISTRACTORS: how the options are filled up
+    distractor_classes: tuple[str, ...] = ()  # the class subset of "subset" (given alone it means "subset")
 
     def key(self) -> str:
         """A digest of every parameter that shapes the study (the later options only when not default,
@@ -123,7 +137,10 @@ class BuildRequest:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions", "confidence_rating", "questionnaire")
+_LATER_OPTIONS = (
+    "rendering", "attention_checks", "attention_positions", "confidence_rating", "questionnaire",
+    "distractors", "distractor_classes",
+)
 
 
 def tuple_or(value):
@@ -168,9 +185,9 @@ def classify(
                 else (top1,)
             )
             predicted = predicted or (top1,)  # a model always predicts something: its top-1 at least
-            results.append(
-                Classified(image, top1, predicted, judge(top1, predicted, image.labels, model.multi_label))
-            )
+            ranked = tuple(names[i] for i in p.topk(min(N_RANKED, len(names))).indices.tolist())
+            verdict = judge(top1, predicted, image.labels, model.multi_label)
+            results.append(Classified(image, top1, predicted, verdict, ranked))
         report(len(results), len(dataset.images), "classifying the images")
     return results
 
@@ -198,15 +215,67 @@ def sample(candidates: Sequence[Classified], n: int, rng: random.Random, kind: s
     return picked
 
 
-def compose_options(top1: str, truth: Sequence[str], pool: Sequence[str], rng: random.Random) -> list[str]:
+def compose_options(
+    top1: str, truth: Sequence[str], pool: Sequence[str], rng: random.Random, in_order: bool = False
+) -> list[str]:
     """The paper's five options: the top-1 prediction, up to three other true labels (a random three
-    if more), filled up with random classes from `pool` (in its order of preference), and CANT_TELL."""
+    if more), filled up with classes from `pool` (in its order of preference): random ones, or its first
+    ones when `in_order` (a ranking), and CANT_TELL."""
     others = sorted(set(truth) - {top1})
     if len(others) > N_OTHER_OPTIONS:
         others = sorted(rng.sample(others, N_OTHER_OPTIONS))
     fillers = [c for c in dict.fromkeys(pool) if c != top1 and c not in others]
     needed = N_OTHER_OPTIONS - len(others)
-    return [top1, *others, *rng.sample(fillers, min(needed, len(fillers))), CANT_TELL]
+    chosen = fillers[:needed] if in_order else rng.sample(fillers, min(needed, len(fillers)))
+    return [top1, *others, *chosen, CANT_TELL]
+
+
+def item_options(item: Classified, mode: str, pool: Sequence[str], rng: random.Random) -> list[str]:
+    """The options of one item under distractor `mode`: "topk" fills up with the model's next most likely
+    classes for the item's image, "subset" and "random" with random classes of `pool`."""
+    if mode == "topk":
+        return compose_options(item.top1, item.image.labels, item.ranked, rng, in_order=True)
+    return compose_options(item.top1, item.image.labels, pool, rng)
+
+
+def distractor_mode(request: BuildRequest, n_classes: int) -> str:
+    """The mode a build fills options with: the requested one; for "auto", "subset" when classes are
+    given, else "topk" for a model with more than TOPK_MIN_CLASSES classes and "random" otherwise."""
+    if request.distractors != "auto":
+        return request.distractors
+    if request.distractor_classes:
+        return "subset"
+    return "topk" if n_classes > TOPK_MIN_CLASSES else "random"
+
+
+def distractors_problem(mode: str, classes: Sequence[str]) -> str | None:
+    """What is wrong with a distractor mode and class subset (before the model is known), or None."""
+    if mode not in ("auto", *DISTRACTORS):
+        return f"unknown distractors {mode!r}; choose from auto, {', '.join(DISTRACTORS)}"
+    if mode == "subset" and not classes:
+        return "distractors 'subset' needs a class subset: a text file of class names, one per line"
+    if classes and mode not in ("auto", "subset"):
+        return f"a class subset is used only with distractors 'subset', not {mode!r}"
+    if classes and len(set(classes)) <= N_OTHER_OPTIONS:
+        return f"give at least {N_OTHER_OPTIONS + 1} distinct distractor classes, got {len(set(classes))}"
+    return None
+
+
+def parse_class_list(text: str) -> tuple[str, ...]:
+    """Class names from a text file, one per line: stripped, blank lines skipped, duplicates dropped."""
+    return tuple(dict.fromkeys(line.strip() for line in text.lstrip("\ufeff").splitlines() if line.strip()))
+
+
+def describe_distractors(provenance: dict) -> str:
+    """One sentence saying how a study's options were filled up, from its provenance."""
+    recorded = provenance.get("distractors")
+    if not recorded:
+        return "Distractor options: not recorded (studies built before the record used random classes)."
+    mode = recorded["mode"]
+    subset = f" ({len(recorded['classes'])} classes)" if mode == "subset" else ""
+    how = (f"the default for a model with {recorded['model_classes']} classes"
+           if recorded["requested"] == "auto" and mode != "subset" else "chosen by the researcher")
+    return f"Distractor options: {mode}, {DISTRACTORS[mode]}{subset}; {how}."
 
 
 def build_study(request: BuildRequest, progress: bool = True, report: Report = silent) -> Study:
@@ -214,6 +283,11 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     each batch of every stage (classifying, training the PV decoder, rendering each arm)."""
     _check_request(request)
     model = load_model(request.model).to(_device(request.device))
+    unknown = [name for name in request.distractor_classes if name not in set(model.class_names)]
+    if unknown:
+        raise BuildError(f"distractor classes not among the model's {len(model.class_names)} classes: "
+                         f"{', '.join(map(repr, unknown))}")
+    mode = distractor_mode(request, len(model.class_names))
     dataset = load_dataset(request.dataset, known_labels=model.class_names)
     classified = classify(model, dataset, request.batch_size, progress, report)
     correct = [c for c in classified if c.correct is True]
@@ -233,8 +307,8 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         checks = rng.sample(spare, request.attention_checks)
         spare = [c for c in spare if c not in checks]
     example = rng.choice(spare) if spare else chosen[0]
-    pool = [*dataset.classes, *model.class_names]
-    options = [compose_options(c.top1, c.image.labels, pool, rng) for c in chosen]
+    pool = list(request.distractor_classes) if mode == "subset" else [*dataset.classes, *model.class_names]
+    options = [item_options(c, mode, pool, rng) for c in chosen]
 
     decoder_path = None
     if "pv" in request.arms:
@@ -265,9 +339,9 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         )
         for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
     }
-    provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect))
+    provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect), mode)
     check_pngs = [png_bytes(display_image(open_image(c.image))) for c in checks]
-    check_options = [compose_options(c.top1, c.image.labels, pool, rng) for c in checks]
+    check_options = [item_options(c, mode, pool, rng) for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
         study = _save(request, provenance, chosen, options, displays, renders, example)
         if checks:
@@ -422,6 +496,9 @@ def _check_request(request: BuildRequest) -> None:
             or not all(1 <= p <= n_questions for p in positions))):
         raise BuildError(f"give {request.attention_checks} distinct attention-check positions between 1 and "
                          f"{n_questions} (or none to spread them evenly), got {list(positions)}")
+    problem = distractors_problem(request.distractors, request.distractor_classes)
+    if problem:
+        raise BuildError(problem)
     try:
         check_confidence_rating(request.confidence_rating)
         parse_questionnaire(request.questionnaire)
@@ -452,6 +529,7 @@ def _provenance(
     decoder_path: Path | None,
     n_correct: int,
     n_incorrect: int,
+    distractors: str,
 ) -> dict:
     return {
         "build_key": request.key(),
@@ -481,6 +559,12 @@ def _provenance(
         if request.rendering == "white_mask"
         else {"display_size": DISPLAY_SIZE, "overlay": "0.5 * image + 0.5 * jet(map)"},
         "attention_checks": {"n": request.attention_checks, "positions": list(request.attention_positions)},
+        "distractors": {
+            "mode": distractors,
+            "requested": request.distractors,
+            "classes": list(request.distractor_classes) if distractors == "subset" else None,
+            "model_classes": len(model.class_names),
+        },
         "versions": {
             "python": platform.python_version(),
             "django": django.get_version(),

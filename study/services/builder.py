@@ -33,6 +33,7 @@ def start_build(data: dict, user) -> Job:
         "seed": data["seed"], "attention_checks": data["attention_checks"],
         "attention_positions": list(data["attention_positions"]), "owner_id": user.pk,
         "confidence_rating": data["confidence_rating"], "questionnaire": data["questionnaire"],
+        "distractors": data["distractors"], "distractor_classes": list(data["distractor_classes"]),
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place

@@ -15,6 +15,7 @@ from study.access import allowed
 from study.forms import StudyBuilderForm, StudySettingsForm
 from study.models import Access, Job
 from study.services import analysis_page
+from study.services.build import describe_distractors
 from study.services.builder import start_build
 from study.views.gaze import LimitedUploadHandler, size_limited_upload
 from study.views.researcher import _study, researcher_required, study_dashboard
@@ -59,7 +60,8 @@ def analysis(request: HttpRequest, slug: str) -> HttpResponse:
     study = _study(request, slug)
     job = analysis_page.latest_analysis(study)
     running = Job.objects.filter(kind="analysis", params__study=study.slug, state__in=Job.ACTIVE).first()
-    context = {"study": study, "job": job, "running": running, "p_methods": analysis_page.P_METHODS}
+    context = {"study": study, "job": job, "running": running, "p_methods": analysis_page.P_METHODS,
+               "distractors": describe_distractors(study.provenance)}
     if job:
         files = analysis_page.analysis_files(job)
         context |= {"tables": analysis_page.shown_tables(job), "files": files,

@@ -9,6 +9,7 @@ from analysis.reports import write_simulatability_report
 from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
+from study.services.build import describe_distractors
 from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
 
@@ -16,7 +17,8 @@ class Command(BaseCommand):
     help = (
         "Analyse a study's answers (completed participants only): write table1.csv/.md/.tex, "
         "mannwhitney.csv/.tex (each p naming its method), mixed_model.csv, cant_tell.csv, questions.csv, "
-        "participation.csv, the accuracy histograms, and with ratings or questionnaires confidence.csv, "
+        "participation.csv, the accuracy histograms (table1.md opens with how the options were chosen), "
+        "and with ratings or questionnaires confidence.csv, "
         "questionnaire_options.csv and questionnaire_numbers.csv."
     )
 
@@ -43,7 +45,7 @@ class Command(BaseCommand):
         try:
             paths = write_simulatability_report(
                 trials_dataframe(study), participants_dataframe(study), out, method=method,
-                questionnaire=questionnaire_dataframe(study),
+                questionnaire=questionnaire_dataframe(study), notes=[describe_distractors(study.provenance)],
             )
         except AnalysisError as error:
             raise CommandError(f"Cannot analyse study {slug!r}: {error}") from error

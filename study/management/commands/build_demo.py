@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study.services import demo
-from study.services.build import BuildError
+from study.services.build import BuildError, describe_distractors
 from study.services.datasets import DatasetError
 
 PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
@@ -45,6 +45,7 @@ class Command(BaseCommand):
             f"study {result.study.slug!r}: {result.study.items.count()} items, "
             f"{'built now' if result.built_now else 'already built, left as it was'}"
         )
+        write(describe_distractors(result.study.provenance))
         write(f"gallery: {result.gallery_entries} photos explained")
         if login:
             username, password = login

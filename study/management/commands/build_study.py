@@ -8,7 +8,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study import jobs
-from study.services.build import BuildError, BuildRequest, build_study
+from study.services.build import (
+    DISTRACTORS,
+    TOPK_MIN_CLASSES,
+    BuildError,
+    BuildRequest,
+    build_study,
+    parse_class_list,
+)
 from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
 from study.services.datasets import DatasetError
@@ -52,12 +59,21 @@ class Command(BaseCommand):
         parser.add_argument("--questionnaire", type=Path, metavar="FILE.json",
                             help="questionnaire blocks before/after the questions, as JSON "
                                  "(format: README, study.services.questionnaire)")
+        parser.add_argument("--distractors", default="auto", choices=["auto", *DISTRACTORS],
+                            help="how the options are filled up after the prediction and the other true "
+                                 "labels: topk (the model's next most likely classes for the image), subset "
+                                 "(random classes of --distractor-classes) or random; auto: topk for models "
+                                 f"with more than {TOPK_MIN_CLASSES} classes, random otherwise")
+        parser.add_argument("--distractor-classes", type=Path, metavar="FILE",
+                            help="a text file of class names, one per line: the subset of "
+                                 "--distractors subset (given alone, it means subset)")
         add_owner_argument(parser)
         parser.add_argument("--enqueue", action="store_true",
                             help="hand the work to the Celery workers (a job) instead of running it here")
 
     def handle(self, *args, **options):
         questionnaire = read_questionnaire(options["questionnaire"])
+        distractor_classes = read_class_list(options["distractor_classes"])
         try:
             check_confidence_rating(options["confidence_rating"])
         except QuestionnaireError as error:
@@ -79,6 +95,8 @@ class Command(BaseCommand):
             owner_id=owner_id(options["owner"]),
             confidence_rating=options["confidence_rating"],
             questionnaire=questionnaire,
+            distractors=options["distractors"],
+            distractor_classes=distractor_classes,
         )
         if options["enqueue"]:
             params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}
@@ -110,3 +128,15 @@ def read_questionnaire(path: Path | None) -> dict | None:
     except QuestionnaireError as error:
         raise CommandError(f"--questionnaire {path}: {error}") from None
     return document
+
+
+def read_class_list(path: Path | None) -> tuple[str, ...]:
+    """The class names in `path`, one per line; a CommandError naming the file when it cannot be read."""
+    if path is None:
+        return ()
+    try:
+        return parse_class_list(Path(path).read_text(encoding="utf-8"))
+    except OSError as error:
+        raise CommandError(f"--distractor-classes {path}: cannot read the file: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise CommandError(f"--distractor-classes {path}: not UTF-8 text") from None

@@ -49,6 +49,10 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     assert study.items.filter(model_correct=True).count() == 16
     assert study.items.filter(model_correct=False).count() == 14
     assert sorted(study.arms.values_list("technique", flat=True)) == ["gradcam", "pv"]
+    assert study.provenance["distractors"] == {"mode": "random", "requested": "auto", "classes": None,
+                                               "model_classes": 10}
+    assert "Distractor options: random, random classes of the model; the default for a model with 10 " \
+           "classes." in first
     user = authenticate(username=demo.RESEARCHER, password=demo.PASSWORD)
     assert user is not None and user.is_staff and study.owner == user
     check_images_are_dark_garments_on_white(study)
