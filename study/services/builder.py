@@ -13,7 +13,7 @@ from pathlib import Path
 
 from django.db import transaction
 
-from explainers.models import BUNDLED
+from explainers import BUNDLED
 from study import jobs
 from study.models import Job
 from study.services.datasets import DatasetError

@@ -15,7 +15,7 @@ from study.access import allowed
 from study.forms import StudyBuilderForm, StudySettingsForm
 from study.models import Access, Job
 from study.services import analysis_page
-from study.services.build import describe_distractors
+from study.services.options import describe_distractors
 from study.services.builder import start_build
 from study.views.gaze import LimitedUploadHandler, size_limited_upload
 from study.views.researcher import _study, researcher_required, study_dashboard

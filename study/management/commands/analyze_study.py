@@ -9,7 +9,7 @@ from analysis.reports import write_simulatability_report
 from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
-from study.services.build import describe_distractors
+from study.services.options import describe_distractors
 from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
 

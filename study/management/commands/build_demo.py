@@ -6,7 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study.services import demo
-from study.services.build import BuildError, describe_distractors
+from study.services.build import BuildError
+from study.services.options import describe_distractors
 from study.services.datasets import DatasetError
 
 PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"

@@ -8,14 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study import jobs
-from study.services.build import (
-    DISTRACTORS,
-    TOPK_MIN_CLASSES,
-    BuildError,
-    BuildRequest,
-    build_study,
-    parse_class_list,
-)
+from study.services.build import BuildError, BuildRequest, build_study
+from study.services.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
 from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
 from study.services.datasets import DatasetError
