@@ -71,3 +71,20 @@ def test_a_question_with_a_confidence_rating_is_usable_at_390px(page, live_serve
     page.locator('fieldset.confidence input[value="3"]').check()
     navigate(page, page.get_by_role("button", name="Next").click)
     assert page.locator(".progress").inner_text().startswith("Question 2 of 3")
+
+
+def test_no_request_of_any_page_fails_the_favicon_included(page, live_server, caplog):
+    """The page's own requests, and the browser's favicon requests (not page events: the server's log)."""
+    responses = []
+    page.on("response", lambda response: responses.append((response.status, response.url)))
+    start(page, live_server, DESKTOP)
+    for _ in range(3):
+        page.locator('input[name="option"]').first.check()
+        page.locator('fieldset.confidence input[value="3"]').check()
+        navigate(page, page.get_by_role("button", name="Next").click)
+    assert "Your completion code is" in page.content()
+    page.goto(f"{live_server.url}/admin/login/")  # a page that does not link the icon: /favicon.ico
+    page.wait_for_load_state("networkidle")
+    assert [(status, url) for status, url in responses if status >= 400] == []
+    assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == []
+    assert any(url.endswith("/static/study/favicon.svg") and status == 200 for status, url in responses)
