@@ -53,6 +53,7 @@ CONSENT_TEXT = (
 )
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
+EXAMPLE_GAP = 16  # transparent pixels between the image and its explanation in an arm's worked example
 # How a map becomes a stimulus (PV arms always show the decoder's picture): "white_mask" keeps the image
 # where the map is high and fades the rest to white (the PV paper); "jet" blends a jet colour map over it.
 RENDERINGS = {"white_mask": white_mask, "jet": jet_overlay}
@@ -587,7 +588,8 @@ def _save(
                     position=position,
                     intro_html=intro_html(technique, example.top1, request.rendering),
                 )
-                arm.example_image.name = _store("arms", renders[technique][-1], written)
+                example_png = example_pair(displays[-1], renders[technique][-1])
+                arm.example_image.name = _store("arms", example_png, written)
                 arm.save()
                 arms.append(arm)
             for position, (c, item_options) in enumerate(zip(chosen, options)):
@@ -622,6 +624,19 @@ def _save(
         for name in written:
             default_storage.delete(name)
         raise
+
+
+def example_pair(display: Image.Image, stimulus: bytes) -> bytes:
+    """An arm's worked example as a PNG: the input image (left) and its explanation (right, a stimulus PNG
+    of the same size), EXAMPLE_GAP transparent pixels apart; RGBA, (2 W + EXAMPLE_GAP) x H."""
+    with Image.open(io.BytesIO(stimulus)) as explanation:
+        explanation = explanation.convert("RGB")
+    if explanation.size != display.size:
+        raise BuildError(f"the example's explanation is {explanation.size}, its image {display.size}")
+    pair = Image.new("RGBA", (2 * display.width + EXAMPLE_GAP, display.height), (0, 0, 0, 0))
+    pair.paste(display.convert("RGB"), (0, 0))
+    pair.paste(explanation, (display.width + EXAMPLE_GAP, 0))
+    return png_bytes(pair)
 
 
 def _store(folder: str, data: bytes, written: list[str]) -> str:
