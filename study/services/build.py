@@ -53,7 +53,7 @@ CONSENT_TEXT = (
 )
 N_OTHER_OPTIONS = 3  # besides the prediction and CANT_TELL: five options per item
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
-EXAMPLE_GAP = 16  # transparent pixels between the image and its explanation in an arm's worked example
+EXAMPLE_GAP = 8  # transparent pixels between the image and its explanation in an arm's worked example
 # How a map becomes a stimulus (PV arms always show the decoder's picture): "white_mask" keeps the image
 # where the map is high and fades the rest to white (the PV paper); "jet" blends a jet colour map over it.
 RENDERINGS = {"white_mask": white_mask, "jet": jet_overlay}
