@@ -52,17 +52,70 @@ CONSENT_TEXT = (
     "times under a random code, and nothing that identifies you. You may stop at any time."
 )
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
+EXAMPLE_GAP = 8  # transparent pixels between the image and its explanation in an arm's worked example
 # How a map becomes a stimulus (PV arms always show the decoder's picture): "white_mask" keeps the image
 # where the map is high and fades the rest to white (the PV paper); "jet" blends a jet colour map over it.
 RENDERINGS = {"white_mask": white_mask, "jet": jet_overlay}
 
+# What a participant reads about each technique on the intro page: a name and what it shows, in plain words
+# (every method in explainers.METHODS; no raw method key). How a map is drawn follows in RENDERING_NOTES.
 TECHNIQUES = {
-    "gradcam": (
-        "Grad-CAM",
-        "Grad-CAM highlights the regions of the image that most increased the model's score "
-        "for the class it predicted. The rest of the image is faded to white: what you still see is "
-        "where the model looked.",
-    ),
+    "gradcam": ("Grad-CAM", "Grad-CAM highlights the regions of the image that most increased the model's "
+                "score for the class it predicted."),
+    "gradcam++": ("Grad-CAM++", "Grad-CAM++ highlights the regions of the image that increased the model's "
+                  "score for the class it predicted, and can pick out several objects of that class at "
+                  "once."),
+    "xgradcam": ("XGrad-CAM", "XGrad-CAM, a variant of Grad-CAM, highlights the regions of the image that "
+                 "most increased the model's score for the class it predicted."),
+    "layercam": ("LayerCAM", "LayerCAM highlights the regions of the image that increased the model's score "
+                 "for the class it predicted, judging each spot on its own, which gives finer detail."),
+    "scorecam": ("Score-CAM", "Score-CAM shows the model parts of the image on their own and measures how "
+                 "much each part alone raises its score for the class it predicted."),
+    "fem": ("Feature Explanation Method", "This method highlights the regions where the model's internal "
+            "features respond unusually strongly: what stood out to the model, whatever it predicted."),
+    "cam": ("Class Activation Mapping", "Class Activation Mapping highlights the regions that the model's "
+            "last layer counted most towards the class it predicted."),
+    "guided_gradcam": ("Guided Grad-CAM", "Guided Grad-CAM keeps the fine detail (edges, textures) inside "
+                       "the regions that most increased the model's score for the class it predicted."),
+    "reciprocam": ("Recipro-CAM", "Recipro-CAM highlights the regions of the image that, kept on their own, "
+                   "best keep the model's score for the class it predicted."),
+    "smooth_gradcam++": ("Smooth Grad-CAM++", "Smooth Grad-CAM++ averages Grad-CAM++ over many slightly "
+                         "noisy copies of the image: the regions that steadily increased the model's score "
+                         "for the class it predicted."),
+    "gradient": ("Saliency map", "A saliency map marks the pixels where the smallest change would change "
+                 "the model's score for the class it predicted the most."),
+    "smoothgrad": ("SmoothGrad", "SmoothGrad averages a saliency map over many slightly noisy copies of the "
+                   "image: the pixels whose change most affects the model's score for the class it "
+                   "predicted, with less speckle."),
+    "integrated_gradients": ("Integrated Gradients", "Integrated Gradients fades the image in from a blank "
+                             "one and adds up how much each pixel raised the model's score for the class it "
+                             "predicted along the way."),
+    "guided_backprop": ("Guided Backpropagation", "Guided Backpropagation traces the model's decision back "
+                        "to the pixels, keeping only what raised its score for the class it predicted; it "
+                        "tends to show edges and fine detail."),
+    "gradient_x_input": ("Gradient × Input", "This method weighs each pixel by how strongly the model's "
+                         "score for the class it predicted reacts to it: the pixels that contributed most."),
+    "deconvnet": ("DeconvNet", "DeconvNet traces the model's internal features back to the pixels that "
+                  "set them off: the patterns the model responded to."),
+    "deeplift": ("DeepLIFT", "DeepLIFT compares the image with a blank one and shares out the difference in "
+                 "the model's score for the class it predicted among the pixels."),
+    "lrp": ("Layer-wise Relevance Propagation", "Layer-wise Relevance Propagation passes the model's score "
+            "for the class it predicted back through the network, layer by layer, sharing it out among the "
+            "pixels by how much each contributed."),
+    "smoothgrad_squared": ("SmoothGrad²", "SmoothGrad² averages a saliency map over many slightly noisy "
+                           "copies of the image, squaring each first, so that only the strongest evidence "
+                           "for the class the model predicted stands out."),
+    "vargrad": ("VarGrad", "VarGrad shows how much each pixel's importance varies over many slightly noisy "
+                "copies of the image: the pixels the model's score for the class it predicted keeps "
+                "reacting to stand out."),
+    "occlusion": ("Occlusion", "This method covers one small patch of the image at a time and measures how "
+                  "much the model's score for the class it predicted drops: the patches whose covering "
+                  "hurt most mattered most."),
+    "rise": ("Randomized Input Sampling", "This method shows the model many copies of the image with random "
+             "parts hidden and notes which visible parts kept its score for the class it predicted high."),
+    "lime": ("LIME", "This method splits the image into patches, shows the model many "
+             "versions with some patches hidden, and fits a simple model that tells which patches drive the "
+             "class it predicted."),
     "pv": (
         "Perception Visualization",
         "Perception Visualization shows what the model saw, not only where: "
@@ -70,6 +123,12 @@ TECHNIQUES = {
         "network, and the rest of the image is white. Shapes and textures the model picked up appear; "
         "details it ignored are blurred or missing.",
     ),
+}
+# How a map-based explanation is drawn, one sentence per key of RENDERINGS (PV shows its own picture).
+RENDERING_NOTES = {
+    "white_mask": "The rest of the image is faded to white: what you still see is what mattered most.",
+    "jet": "Colours laid over the image show how much each part mattered: red most, then yellow, green, and "
+           "blue least.",
 }
 
 
@@ -554,9 +613,10 @@ def _save(
                     name=technique,
                     technique=technique,
                     position=position,
-                    intro_html=intro_html(technique, example.top1),
+                    intro_html=intro_html(technique, example.top1, request.rendering),
                 )
-                arm.example_image.name = _store("arms", renders[technique][-1], written)
+                example_png = example_pair(displays[-1], renders[technique][-1])
+                arm.example_image.name = _store("arms", example_png, written)
                 arm.save()
                 arms.append(arm)
             for position, (c, item_options) in enumerate(zip(chosen, options)):
@@ -593,6 +653,19 @@ def _save(
         raise
 
 
+def example_pair(display: Image.Image, stimulus: bytes) -> bytes:
+    """An arm's worked example as a PNG: the input image (left) and its explanation (right, a stimulus PNG
+    of the same size), EXAMPLE_GAP transparent pixels apart; RGBA, (2 W + EXAMPLE_GAP) x H."""
+    with Image.open(io.BytesIO(stimulus)) as explanation:
+        explanation = explanation.convert("RGB")
+    if explanation.size != display.size:
+        raise BuildError(f"the example's explanation is {explanation.size}, its image {display.size}")
+    pair = Image.new("RGBA", (2 * display.width + EXAMPLE_GAP, display.height), (0, 0, 0, 0))
+    pair.paste(display.convert("RGB"), (0, 0))
+    pair.paste(explanation, (display.width + EXAMPLE_GAP, 0))
+    return png_bytes(pair)
+
+
 def _store(folder: str, data: bytes, written: list[str]) -> str:
     """Save `data` under a content-addressed media name (temporary file, then rename); returns the name.
     Names of files this call created are appended to `written`."""
@@ -607,19 +680,14 @@ def _store(folder: str, data: bytes, written: list[str]) -> str:
     return name
 
 
-def intro_html(technique: str, example_prediction: str) -> str:
-    """The arm's introduction: what the technique shows, and how to read the worked example below it."""
-    title, text = TECHNIQUES.get(
-        technique,
-        (
-            technique,
-            f"The explanation ({escape(technique)}) keeps the parts of the image that mattered most "
-            "for the model's prediction and fades the rest to white.",
-        ),
-    )
+def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask") -> str:
+    """The arm's introduction: what the technique shows (its name and plain words, no method key), how the
+    map is drawn, and how to read the worked example below it."""
+    title, text = TECHNIQUES[technique]
+    note = "" if technique == "pv" else f" {RENDERING_NOTES[rendering]}"
     return (
-        f"<h2>{escape(title)}</h2><p>{text}</p>"
-        f"<p>In each question you will see such an explanation of the model's decision on one image, and "
-        f"guess which class the model predicted. In the example below, the model predicted "
-        f"<strong>{escape(example_prediction)}</strong>.</p>"
+        f"<h2>{escape(title)}</h2><p>{escape(text)}{escape(note)}</p>"
+        f"<p>In each question you will see an image and such an explanation of the model's decision on it, "
+        f"and guess which class the model predicted. In the example below (the image on the left, its "
+        f"explanation on the right), the model predicted <strong>{escape(example_prediction)}</strong>.</p>"
     )
