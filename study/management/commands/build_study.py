@@ -15,7 +15,7 @@ from study.services.questionnaire import QuestionnaireError, check_confidence_ra
 
 
 class Command(BaseCommand):
-    help = "Build an open simulatability study from a classifier and a labelled image set."
+    help = "Build a (draft) simulatability study from a classifier and a labelled image set."
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -50,6 +50,9 @@ class Command(BaseCommand):
         parser.add_argument("--questionnaire", type=Path, metavar="FILE.json",
                             help="questionnaire blocks before/after the questions, as JSON "
                                  "(format: README, study.services.questionnaire)")
+        parser.add_argument("--open", action="store_true",
+                            help="open the study at once (default: a draft, opened from the study page "
+                                 "once its consent text and redirect are reviewed)")
         add_owner_argument(parser)
         parser.add_argument("--enqueue", action="store_true",
                             help="hand the work to the Celery workers (a job) instead of running it here")
@@ -77,6 +80,7 @@ class Command(BaseCommand):
             owner_id=owner_id(options["owner"]),
             confidence_rating=options["confidence_rating"],
             questionnaire=questionnaire,
+            open=options["open"],
         )
         if options["enqueue"]:
             params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}

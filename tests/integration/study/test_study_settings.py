@@ -25,8 +25,9 @@ def study(owner):
 def settings_form(study, **changes) -> dict:
     arms = {f"cap_{arm.pk}": "" for arm in study.arms.all()}
     return {"status": "open", "consent_markdown": "Hello", "contact_text": "", "ethics_text": "",
-            "completion_redirect_url": "", "assignment_policy": "round_robin", "withdrawal_policy": "keep",
-            **arms, **changes}
+            "completion_redirect_url": "", "completion_codes": "participant", "completed_code": "",
+            "failed_attention_code": "", "screened_out_code": "", "attention_failures_to_fail": "2",
+            "assignment_policy": "round_robin", "withdrawal_policy": "keep", **arms, **changes}
 
 
 def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client, owner, study):
