@@ -127,7 +127,10 @@ def test_closed_refuses_new_and_started_participants(client, study):
 
 def test_the_owner_saves_the_completion_codes_and_the_attention_rule(client, owner, study):
     client.force_login(owner)
+    assert b"This study is a draft" not in client.get("/r/studies/s1/").content
+    Study.objects.filter(pk=study.pk).update(status="draft")  # as built: opened here after a review
     page = client.get("/r/studies/s1/")
+    assert b"This study is a draft" in page.content
     for name in ("completion_codes", "completed_code", "failed_attention_code", "screened_out_code",
                  "attention_failures_to_fail"):
         assert f'name="{name}"'.encode() in page.content
