@@ -12,7 +12,8 @@ from study.models.html import SanitizedHTMLField
 
 CANT_TELL = "I just can't tell"
 # A recruitment platform's completion code as typed into a URL (Prolific's look like C1ABCDEF).
-platform_code = RegexValidator(r"^[A-Za-z0-9_-]+$", "Letters, digits, - and _ only, as the platform shows it.")
+platform_code = RegexValidator(r"^[A-Za-z0-9_-]+$",
+                               "Letters, digits, - and _ only, as the platform shows it.")
 
 
 class Study(models.Model):
@@ -42,7 +43,8 @@ class Study(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
     consent_text = SanitizedHTMLField(
-        blank=True, help_text="HTML (sanitised on save), shown as it is; the study page writes it from Markdown.")
+        blank=True,
+        help_text="HTML (sanitised on save), shown as it is; the study page writes it from Markdown.")
     # The Markdown the consent text was made from on the study's settings form (empty: written as HTML).
     consent_markdown = models.TextField(blank=True)
     # No owner: only superusers see the study. See study.access for sharing.

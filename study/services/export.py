@@ -87,8 +87,8 @@ def trials_rows(study: Study) -> Iterator[tuple]:
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )
-    for (*head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, outcome, code,
-         params, sessions) in trials.iterator(CHUNK_SIZE):
+    for (*head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, outcome,
+         code, params, sessions) in trials.iterator(CHUNK_SIZE):
         yield (
             *head,
             json.dumps(options),

@@ -257,8 +257,8 @@ def consent(study: Study, consent_key: str, params: dict[str, str], client: str 
             arm = assign_arm(study)
             participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key,
                                                      external_id=person)
-            RecruitmentRecord.objects.create(participant=participant, params=params,
-                                             session_ids=[params["SESSION_ID"]] if "SESSION_ID" in params else [])
+            sessions = [params["SESSION_ID"]] if "SESSION_ID" in params else []
+            RecruitmentRecord.objects.create(participant=participant, params=params, session_ids=sessions)
             Trial.objects.bulk_create(build_trials(participant, items))
     except StudyFull:
         raise ScreenedOut("This study has all the participants it needs. Thank you for your interest.",

@@ -15,7 +15,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(trans
 
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 AFTER_BLOCK = {"blocks": [{"placement": "after", "title": "Your view", "questions": [
-    {"key": "trust", "kind": "likert", "text": "I trusted the explanations.", "scale": 5, "required": True}]}]}
+    {"key": "trust", "kind": "likert", "text": "I trusted the explanations.", "scale": 5,
+     "required": True}]}]}
 CODE = "C1ABCDEF"
 
 

@@ -235,7 +235,8 @@ def test_dataframes_match_the_csv_files(staff_client, answered):
         from_csv = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
         for column in dates:
             from_csv[column] = pd.to_datetime(from_csv[column], utc=True, format="ISO8601")
-        for column in ("outcome", "completion_code", *flow.RECRUITMENT_PARAMS, "session_ids"):  # "" where absent
+        # text: "" where absent
+        for column in ("outcome", "completion_code", *flow.RECRUITMENT_PARAMS, "session_ids"):
             from_csv[column] = from_csv[column].fillna("").astype(str)
         assert list(frame.columns) == list(from_csv.columns)
         pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False)

@@ -141,14 +141,16 @@ def test_the_owner_saves_the_completion_codes_and_the_attention_rule(client, own
         screened_out_code="C_SCREEN", attention_failures_to_fail="3"))
     assert response.status_code == 302
     study.refresh_from_db()
-    assert (study.completion_codes, study.completed_code, study.failed_attention_code, study.screened_out_code,
-            study.attention_failures_to_fail) == ("study", "C1ABCDEF", "CFAIL-2", "C_SCREEN", 3)
+    assert (study.completion_codes, study.completed_code, study.failed_attention_code,
+            study.screened_out_code, study.attention_failures_to_fail) == ("study", "C1ABCDEF", "CFAIL-2",
+                                                                           "C_SCREEN", 3)
 
 
 def test_consent_markdown_renders_the_same_on_the_consent_page_and_in_the_preview(client, owner, study):
     client.force_login(owner)
     markdown = "## What you will do\n\nGuess the prediction.\n\nSecond paragraph,\nwrapped.\n\n- a list"
-    assert client.post("/r/studies/s1/settings/", settings_form(study, consent_markdown=markdown)).status_code == 302
+    response = client.post("/r/studies/s1/settings/", settings_form(study, consent_markdown=markdown))
+    assert response.status_code == 302
     study.refresh_from_db()
     html = study.consent_text
     assert html.startswith("<h2>What you will do</h2>")
