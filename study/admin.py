@@ -178,7 +178,7 @@ class RecruitmentInline(admin.StackedInline):
 
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "study", "arm", "status", "consented_at", "last_seen_at", "completed_at"]
+    list_display = ["pk", "study", "arm", "status", "outcome", "consented_at", "last_seen_at", "completed_at"]
     list_filter = [("study", admin.RelatedOnlyFieldListFilter), "arm__technique", "status", "is_preview"]
     list_select_related = ["study", "arm__study"]
     inlines = [RecruitmentInline]
@@ -203,7 +203,7 @@ class TrialAdmin(ReadOnlyAdmin):
 @admin.register(RecruitmentRecord)
 class RecruitmentRecordAdmin(ReadOnlyAdmin):
     scope_path = "participant__study"
-    list_display = ["participant", "params"]
+    list_display = ["participant", "params", "session_ids"]
     list_filter = [("participant__study", admin.RelatedOnlyFieldListFilter)]
     list_select_related = ["participant__study"]
 

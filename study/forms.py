@@ -171,13 +171,21 @@ class StudySettingsForm(forms.ModelForm):
                                        widget=forms.Textarea(attrs={"rows": 8}))
     completion_redirect_url = forms.URLField(
         required=False, max_length=200, assume_scheme="https",
-        help_text="Where participants go when they finish, with their code: {code} in the URL is replaced by "
-                  "it, otherwise cc=CODE is added (as Prolific expects). Empty: none.")
+        help_text="Where participants go when they finish (and, with a screened-out code, when they decline "
+                  "or the study is full), with the code of their outcome: {code} in the URL is replaced by "
+                  "it, otherwise the URL's cc= is set to it, or added (as Prolific expects). Empty: none.")
 
     class Meta:
         model = Study
         fields = ["status", "consent_markdown", "contact_text", "ethics_text", "completion_redirect_url",
-                  "assignment_policy", "withdrawal_policy"]
+                  "completion_codes", "completed_code", "failed_attention_code", "screened_out_code",
+                  "attention_failures_to_fail", "assignment_policy", "withdrawal_policy"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("completion_codes") == Study.CompletionCodes.STUDY and not data.get("completed_code"):
+            self.add_error("completed_code", "study codes need the completed code: copy it from the platform")
+        return data
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -23,6 +23,12 @@ class Participant(models.Model):
         COMPLETED = "completed"
         WITHDRAWN = "withdrawn"
 
+    class Outcome(models.TextChoices):
+        """How a participant who finished ended, as the recruitment platform is told (with its code)."""
+        NONE = "", "Not finished"
+        COMPLETED = "completed"
+        FAILED_ATTENTION = "failed_attention", "Failed attention checks"
+
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     arm = models.ForeignKey(Arm, on_delete=models.PROTECT, related_name="participants")
     token = models.CharField(max_length=64, unique=True, default=new_token, editable=False)
@@ -32,7 +38,8 @@ class Participant(models.Model):
     intro_seen_at = models.DateTimeField(null=True, blank=True)
     last_seen_at = models.DateTimeField(auto_now_add=True)
     completed_at = models.DateTimeField(null=True, blank=True)
-    completion_code = models.CharField(max_length=16, blank=True)
+    completion_code = models.CharField(max_length=40, blank=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True, default=Outcome.NONE)
     # The one-time key of the consent form that created this participant: a resubmitted form finds them again.
     consent_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     # A staff member trying the study: counted nowhere (dashboards, exports, assignment).
@@ -61,6 +68,8 @@ class RecruitmentRecord(models.Model):
 
     participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="recruitment")
     params = models.JSONField(default=dict)
+    # Every SESSION_ID the person came with, in order (the first is params["SESSION_ID"]).
+    session_ids = models.JSONField(default=list)
 
 
 class Trial(models.Model):

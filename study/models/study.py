@@ -4,13 +4,16 @@ The option set of a question lives on the Item, once, so it is the same in every
 construction; an arm only adds its own explanation image (Stimulus) of the item.
 """
 from django.conf import settings
-from django.core.validators import MinValueValidator
+from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 
 from study.models.html import SanitizedHTMLField
 
 CANT_TELL = "I just can't tell"
+# A recruitment platform's completion code as typed into a URL (Prolific's look like C1ABCDEF).
+platform_code = RegexValidator(r"^[A-Za-z0-9_-]+$",
+                               "Letters, digits, - and _ only, as the platform shows it.")
 
 
 class Study(models.Model):
@@ -32,10 +35,16 @@ class Study(models.Model):
         FIXED = "fixed"
         SHUFFLED = "shuffled", "Shuffled per participant"
 
+    class CompletionCodes(models.TextChoices):
+        STUDY = "study", "The study's codes, one per outcome, copied from the platform (Prolific)"
+        PARTICIPANT = "participant", "A random code for each participant (e.g. MTurk)"
+
     slug = models.SlugField(unique=True)
     title = models.CharField(max_length=200)
     description = models.TextField(blank=True)
-    consent_text = SanitizedHTMLField(blank=True, help_text="Plain text or simple HTML (sanitised on save).")
+    consent_text = SanitizedHTMLField(
+        blank=True,
+        help_text="HTML (sanitised on save), shown as it is; the study page writes it from Markdown.")
     # The Markdown the consent text was made from on the study's settings form (empty: written as HTML).
     consent_markdown = models.TextField(blank=True)
     # No owner: only superusers see the study. See study.access for sharing.
@@ -45,6 +54,25 @@ class Study(models.Model):
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
     completion_redirect_url = models.URLField(blank=True)
+    # Which completion code a finishing participant gets (the "screened out" code is the study's either way).
+    completion_codes = models.CharField(
+        max_length=12, choices=CompletionCodes.choices, default=CompletionCodes.PARTICIPANT,
+        help_text="Study codes: Prolific gives one code per outcome; copy them below. Random codes: for "
+                  "platforms that check a code per worker (MTurk).")
+    completed_code = models.CharField(
+        max_length=40, blank=True, validators=[platform_code],
+        help_text="The platform's code for a completed submission (study codes only).")
+    failed_attention_code = models.CharField(
+        max_length=40, blank=True, validators=[platform_code],
+        help_text="The platform's code for a participant who failed the attention checks (study codes only; "
+                  "empty: they get the completed code).")
+    screened_out_code = models.CharField(
+        max_length=40, blank=True, validators=[platform_code],
+        help_text="The platform's code for someone screened out: declined consent, or the study or its arms "
+                  "were full (empty: they are asked to return the study on the platform).")
+    attention_failures_to_fail = models.PositiveSmallIntegerField(
+        default=2, help_text="Failed attention checks at which a participant's outcome is \"failed attention "
+                             "checks\" (0: never). Prolific's policy counts two or more.")
     contact_text = SanitizedHTMLField(blank=True,
                                       help_text="Who to contact about the study (shown with the consent).")
     ethics_text = SanitizedHTMLField(blank=True, help_text="The ethics approval (shown with the consent).")

@@ -46,10 +46,14 @@ from study.services.questionnaire import (
     parse_questionnaire,
 )
 
-CONSENT_TEXT = (
-    "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
-    "what the classifier predicted. It takes about 10 minutes. We store your answers and response "
-    "times under a random code, and nothing that identifies you. You may stop at any time."
+CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text)
+    "<p>You will see {n} images, each with an explanation of an image classifier's decision, and guess "
+    "what the classifier predicted. It takes about 10 minutes.</p>"
+    "<p>We store your answers and response times under a random code. If you came from a recruitment "
+    "platform, we also store the IDs it put in your study link (such as your Prolific ID and session "
+    "ID), so that you can be paid; the researchers see them with your answers. We store nothing else "
+    "that identifies you.</p>"
+    "<p>You may stop at any time.</p>"
 )
 DISPLAY_SIZE = 224  # pixels on the longer side of item images and stimuli
 EXAMPLE_GAP = 8  # transparent pixels between the image and its explanation in an arm's worked example
@@ -174,12 +178,16 @@ class BuildRequest:
     questionnaire: dict | None = None  # blocks before/after the questions (study.services.questionnaire)
     distractors: str = "auto"  # "auto" or a key of DISTRACTORS: how the options are filled up
     distractor_classes: tuple[str, ...] = ()  # the class subset of "subset" (given alone it means "subset")
+    # Open the study at once; by default it is a draft that the researcher opens from the study page once
+    # its consent text and redirect are reviewed.
+    open: bool = False
 
     def key(self) -> str:
         """A digest of every parameter that shapes the study (the later options only when not default,
         so studies built before them keep their key)."""
         defaults = {f.name: f.default for f in fields(self) if f.name in _LATER_OPTIONS}
-        data = asdict(self) | {"replace": None, "device": None, "batch_size": None, "owner_id": None}
+        data = asdict(self) | {"replace": None, "device": None, "batch_size": None, "owner_id": None,
+                               "open": None}
         data = {k: v for k, v in data.items() if k not in defaults or tuple_or(v) != tuple_or(defaults[k])}
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -600,7 +608,7 @@ def _save(
                 slug=request.slug,
                 title=request.title or f"Study {request.slug}",
                 consent_text=CONSENT_TEXT.format(n=len(chosen)),
-                status=Study.Status.OPEN,
+                status=Study.Status.OPEN if request.open else Study.Status.DRAFT,
                 provenance=provenance,
                 owner_id=request.owner_id,
                 confidence_rating=request.confidence_rating,

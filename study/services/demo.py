@@ -179,6 +179,7 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
         decoder=decoder_path,
         title="Demo: what did the Fashion-MNIST classifier predict?",
         owner_id=owner_id,
+        open=True,  # the demo is for trying, not for recruiting
     )
     existing = Study.objects.filter(slug=SLUG).first()
     built_now = not (existing and existing.provenance.get("build_key") == request.key())

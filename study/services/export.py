@@ -10,9 +10,11 @@ spreadsheets show as text and hide). Only text is changed: numbers (a response t
 are written as numbers, so `-0.5` stays a number; a *text* value such as a class named "-1" gets
 the quote. Parquet files keep every value exact and typed (no quoting): use them for analysis.
 
-Both tables end with the completion code and the recruitment-platform parameters of the study link
+Both tables end with the participant's outcome (completed, failed_attention; empty until they finish), the
+completion code they were given, the recruitment-platform parameters of the study link
 (flow.RECRUITMENT_PARAMS: PROLIFIC_PID, STUDY_ID, SESSION_ID, workerId, assignmentId, hitId,
-participant_label; empty when absent), so that answers can be matched to payments. Nothing else that
+participant_label; empty when absent) and `session_ids`, every SESSION_ID a returning participant came
+with, joined by ";", so that answers can be matched to payments. Nothing else that
 identifies a person is stored or exported; participants' tokens never are. Preview runs
 (Participant.is_preview) are left out, so every analysis made from these tables leaves them out too.
 Trials of a participant who withdrew under the "keep" policy stay, with `withdrawn` true.
@@ -40,22 +42,23 @@ CHUNK_SIZE = 2000
 TRIAL_COLUMNS = tuple(
     "participant arm technique item item_position presented_position model_correct is_attention_check"
     " model_prediction presented_options chosen_option correct_guess cant_tell rt_ms confidence shown_at"
-    " answered_at withdrawn completion_code".split()
-) + RECRUITMENT_PARAMS
+    " answered_at withdrawn outcome completion_code".split()
+) + RECRUITMENT_PARAMS + ("session_ids",)
 PARTICIPANT_COLUMNS = tuple(
     "participant arm technique status consented_at completed_at n_answered attention_failures"
-    " completion_code".split()
-) + RECRUITMENT_PARAMS
+    " outcome completion_code".split()
+) + RECRUITMENT_PARAMS + ("session_ids",)
 # What the database gives for each column; cant_tell is derived from chosen_option.
 TRIAL_FIELDS = tuple(
     "participant_id participant__arm__name participant__arm__technique item__name item__position"
     " presented_position item__model_correct item__is_attention_check item__model_prediction"
     " presented_options chosen_option correct_guess rt_ms confidence shown_at answered_at participant__status"
-    " participant__completion_code participant__recruitment__params".split()
+    " participant__outcome participant__completion_code participant__recruitment__params"
+    " participant__recruitment__session_ids".split()
 )
 PARTICIPANT_FIELDS = tuple(
     "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures"
-    " completion_code recruitment__params".split()
+    " outcome completion_code recruitment__params recruitment__session_ids".split()
 )
 # value: the answer as text (a JSON list for multiple choice; empty when skipped); value_number: the number
 # or Likert point as a number (empty for other kinds).
@@ -84,8 +87,8 @@ def trials_rows(study: Study) -> Iterator[tuple]:
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )
-    for *head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, code, params in (
-            trials.iterator(CHUNK_SIZE)):
+    for (*head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, outcome,
+         code, params, sessions) in trials.iterator(CHUNK_SIZE):
         yield (
             *head,
             json.dumps(options),
@@ -97,15 +100,17 @@ def trials_rows(study: Study) -> Iterator[tuple]:
             shown_at,
             answered_at,
             status == Participant.Status.WITHDRAWN,
+            outcome,
             code,
-            *_recruitment(params),
+            *_recruitment(params, sessions),
         )
 
 
-def _recruitment(params: dict | None) -> tuple[str, ...]:
-    """The RECRUITMENT_PARAMS values of a recruitment record's params ("" where absent)."""
+def _recruitment(params: dict | None, sessions: list | None) -> tuple[str, ...]:
+    """The RECRUITMENT_PARAMS values of a recruitment record's params ("" where absent), then its session
+    ids joined by ";" (every SESSION_ID the person came with, first one first)."""
     params = params or {}
-    return tuple(params.get(name, "") for name in RECRUITMENT_PARAMS)
+    return (*(params.get(name, "") for name in RECRUITMENT_PARAMS), ";".join(sessions or ()))
 
 
 def questionnaire_rows(study: Study) -> Iterator[tuple]:
@@ -137,8 +142,8 @@ def participants_rows(study: Study) -> Iterator[tuple]:
         .order_by("pk")
         .values_list(*PARTICIPANT_FIELDS)
     )
-    for *head, params in participants.iterator(CHUNK_SIZE):
-        yield (*head, *_recruitment(params))
+    for *head, params, sessions in participants.iterator(CHUNK_SIZE):
+        yield (*head, *_recruitment(params, sessions))
 
 
 class _Line:

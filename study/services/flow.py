@@ -27,6 +27,7 @@ from study.assignment import StudyFull, assign_arm
 from study.models import (Item, Participant, QuestionnaireAnswer, QuestionnaireBlock, QuestionnaireQuestion,
                           RecruitmentRecord, Stimulus, Study, Trial)
 from study.models.study import CANT_TELL
+from study.services.dashboard import failed_attention_checks
 from study.services.questionnaire import BlockForm
 
 # Recruitment-platform parameters kept from the study link: Prolific, Amazon MTurk, a generic label.
@@ -93,6 +94,15 @@ class AlreadyTakenPart(FlowError):
     status = 200
 
 
+class ScreenedOut(Gone):
+    """Someone the study turns away before they start (every arm is full); `forward_url` is the study's
+    screened-out redirect ("" without one)."""
+
+    def __init__(self, message: str, forward_url: str = ""):
+        super().__init__(message)
+        self.forward_url = forward_url
+
+
 class PageKind(Enum):
     INTRO = "intro"
     QUESTION = "question"
@@ -149,8 +159,8 @@ def external_id(params: Mapping[str, str]) -> str:
 
 
 def returning_participant(study: Study, params: Mapping[str, str]) -> Participant | None:
-    """The participant of `study` with the external ID in `params`, if any (never a preview);
-    AlreadyTakenPart if they completed it, Gone if they withdrew."""
+    """The participant of `study` with the external ID in `params`, if any (never a preview), with the
+    link's session recorded (record_session); AlreadyTakenPart if they completed it, Gone if they withdrew."""
     person = external_id(params)
     if not person:
         return None
@@ -161,7 +171,21 @@ def returning_participant(study: Study, params: Mapping[str, str]) -> Participan
         raise AlreadyTakenPart("You have already taken part in this study. Thank you!")
     if participant.status == Participant.Status.WITHDRAWN:
         raise Gone("You have withdrawn from this study; nothing more is recorded.")
+    record_session(participant, params)
     return participant
+
+
+def record_session(participant: Participant, params: Mapping[str, str]) -> None:
+    """Add the link's SESSION_ID to the participant's recruitment record (once each) when the link names
+    this participant (their external ID): a returning Prolific participant's later sessions."""
+    session = params.get("SESSION_ID")
+    if not session or not participant.external_id or external_id(params) != participant.external_id:
+        return
+    with transaction.atomic():
+        record = RecruitmentRecord.objects.select_for_update().filter(participant=participant).first()
+        if record is not None and session not in record.session_ids:
+            record.session_ids.append(session)
+            record.save(update_fields=["session_ids"])
 
 
 def issue_consent_key(study: Study) -> str:
@@ -233,10 +257,12 @@ def consent(study: Study, consent_key: str, params: dict[str, str], client: str 
             arm = assign_arm(study)
             participant = Participant.objects.create(study=study, arm=arm, consent_key=consent_key,
                                                      external_id=person)
-            RecruitmentRecord.objects.create(participant=participant, params=params)
+            sessions = [params["SESSION_ID"]] if "SESSION_ID" in params else []
+            RecruitmentRecord.objects.create(participant=participant, params=params, session_ids=sessions)
             Trial.objects.bulk_create(build_trials(participant, items))
     except StudyFull:
-        raise Gone("This study has all the participants it needs. Thank you for your interest.") from None
+        raise ScreenedOut("This study has all the participants it needs. Thank you for your interest.",
+                          screened_out_url(study)) from None
     except IntegrityError:
         # The same form, or the same external ID, submitted twice at once: the other request created
         # the participant (participant_unique_external_id, consent_key unique).
@@ -348,7 +374,7 @@ def current_page(participant: Participant) -> Page:
             return Page(PageKind.BLOCK, participant, block=block)
         # Everything answered, yet active: the block the participant was on was deleted meanwhile.
         Participant.objects.filter(pk=participant.pk, status=Participant.Status.ACTIVE).update(
-            **completion(timezone.now()))
+            **completion(participant, timezone.now()))
         participant.refresh_from_db()
         return Page(PageKind.COMPLETE, participant)
     if trial.stimulus_pk is None:
@@ -415,7 +441,7 @@ def answer(token: str, trial_id: int, option: str, rt_ms: int | None, confidence
         changes = {"last_seen_at": now}
         last = current.remaining == 1
         if last and not pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).exists():
-            changes.update(completion(now))
+            changes.update(completion(participant, now))
         Participant.objects.filter(pk=participant.pk).update(**changes)
     for name, value in changes.items():
         setattr(participant, name, value)
@@ -431,9 +457,25 @@ def check_confidence(study: Study, confidence: int | None) -> None:
         raise BadInput("This study asks for no confidence rating.")
 
 
-def completion(now) -> dict:
-    """The participant's fields that complete them at `now`, with a new completion code."""
-    return {"status": Participant.Status.COMPLETED, "completed_at": now, "completion_code": new_code()}
+def completion(participant: Participant, now) -> dict:
+    """The participant's fields that complete them at `now`: their outcome (failed attention checks once
+    they failed Study.attention_failures_to_fail of them, else completed) and that outcome's code."""
+    study = participant.study
+    limit = study.attention_failures_to_fail
+    failed = limit and failed_attention_checks(participant.trials.all()).count() >= limit
+    outcome = Participant.Outcome.FAILED_ATTENTION if failed else Participant.Outcome.COMPLETED
+    return {"status": Participant.Status.COMPLETED, "completed_at": now, "outcome": outcome,
+            "completion_code": outcome_code(study, outcome)}
+
+
+def outcome_code(study: Study, outcome: str) -> str:
+    """The completion code of a finishing participant: a new random one under per-participant codes, else
+    the study's code for `outcome` (the completed code when failing attention checks has none)."""
+    if study.completion_codes == Study.CompletionCodes.PARTICIPANT:
+        return new_code()
+    if outcome == Participant.Outcome.FAILED_ATTENTION and study.failed_attention_code:
+        return study.failed_attention_code
+    return study.completed_code
 
 
 def pending_blocks(participant: Participant, placement: str) -> QuerySet:
@@ -489,7 +531,7 @@ def answer_block(token: str, block_id: int, data: Mapping) -> BlockForm | None:
         changes = {"last_seen_at": now}
         if block.placement == QuestionnaireBlock.Placement.AFTER and not pending_blocks(
                 participant, QuestionnaireBlock.Placement.AFTER).exists():
-            changes.update(completion(now))
+            changes.update(completion(participant, now))
         Participant.objects.filter(pk=participant.pk).update(**changes)
     return None
 
@@ -500,20 +542,37 @@ def new_code(length: int = 10) -> str:
 
 
 def completion_url(participant: Participant) -> str:
-    """The study's completion redirect carrying the code; "" if it has none, or not done, or a preview.
-
-    A `{code}` in the URL becomes the code; otherwise `cc=<code>` is added to its query, the way
-    Prolific expects (https://app.prolific.com/submissions/complete?cc=CODE).
-    """
+    """The study's completion redirect carrying the participant's code (with_code); "" if the study has
+    none, or the participant is not done, or a preview."""
     base = participant.study.completion_redirect_url
     if not base or participant.status != Participant.Status.COMPLETED or participant.is_preview:
         return ""
-    code = participant.completion_code
-    if CODE_PLACEHOLDER in base:
-        return base.replace(CODE_PLACEHOLDER, quote(code, safe=""))
-    parts = urlsplit(base)
-    query = urlencode([*parse_qsl(parts.query), ("cc", code)])
-    return urlunsplit(parts._replace(query=query))
+    return with_code(base, participant.completion_code)
+
+
+def screened_out_url(study: Study) -> str:
+    """Where someone screened out (declined consent, a full study) goes: the study's redirect with its
+    screened-out code; "" without a redirect or without that code."""
+    if not study.completion_redirect_url or not study.screened_out_code:
+        return ""
+    return with_code(study.completion_redirect_url, study.screened_out_code)
+
+
+def with_code(url: str, code: str) -> str:
+    """`url` carrying `code`: a `{code}` in it becomes the code; otherwise its `cc` parameter gets the code,
+    added when it has none, the way Prolific expects (https://app.prolific.com/submissions/complete?cc=CODE).
+    Without a code, `url` as it is."""
+    if not code:
+        return url
+    if CODE_PLACEHOLDER in url:
+        return url.replace(CODE_PLACEHOLDER, quote(code, safe=""))
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(name == "cc" for name, _ in query):
+        query = [(name, code if name == "cc" else value) for name, value in query]
+    else:
+        query.append(("cc", code))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 def withdraw(token: str) -> bool:

@@ -8,7 +8,6 @@ from django import forms
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -43,8 +42,10 @@ def shows_flow_errors(view):
             return render(request, "study/participant/already_taken_part.html", {"message": str(error)})
         except flow.FlowError as error:
             token = kwargs.get("token") if not isinstance(error, (flow.NotFound, flow.Gone)) else None
+            forward_url = error.forward_url if isinstance(error, flow.ScreenedOut) else ""
             response = render(request, "study/participant/error.html",
-                              {"message": str(error), "token": token}, status=error.status)
+                              {"message": str(error), "token": token, "forward_url": forward_url},
+                              status=error.status)
             if isinstance(error, flow.TooManyParticipants):
                 response["Retry-After"] = str(flow.RATE_WINDOW_S)
             return response
@@ -63,7 +64,9 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the consent page (writes nothing). POST: consent, arm assignment, then the participant's URL."""
     study = flow.open_study(slug)
     token = request.session.get(session_key(study))
-    if token and Participant.objects.filter(token=token, study=study).exists():
+    known = Participant.objects.filter(token=token, study=study).first() if token else None
+    if known is not None:
+        flow.record_session(known, flow.recruitment_params(request.GET))
         return redirect("participant-page", token=token)
     flow.accept_new_participants(study)
     if request.method == "POST":
@@ -83,8 +86,11 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @shows_flow_errors
 def declined(request: HttpRequest, slug: str) -> HttpResponse:
-    """The page after "I do not agree": nothing was written."""
-    return render(request, "study/participant/declined.html", {"study": flow.open_study(slug)})
+    """The page after "I do not agree": nothing was written; on to the study's screened-out redirect when
+    it has one."""
+    study = flow.open_study(slug)
+    return render(request, "study/participant/declined.html",
+                  {"study": study, "forward_url": flow.screened_out_url(study)})
 
 
 def client_of(request: HttpRequest) -> str:
@@ -105,6 +111,29 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     if page.block is not None:
         context["form"] = BlockForm(page.block)
     return render(request, TEMPLATES[page.kind], context)
+
+
+@never_cache
+@require_safe
+@shows_flow_errors
+def complete(request: HttpRequest, token: str) -> HttpResponse:
+    """The completion page that forwards a finished participant at once to the study's redirect (a meta
+    refresh: a redirect answering a form's POST would break the CSP's form-action 'self' for another
+    origin), with their code and a button; the participant's page for anyone not finished."""
+    participant = flow.participant_for(token)
+    if participant.status != Participant.Status.COMPLETED:
+        return redirect("participant-page", token=token)
+    page = flow.Page(flow.PageKind.COMPLETE, participant)
+    url = flow.completion_url(participant)
+    return render(request, TEMPLATES[flow.PageKind.COMPLETE],
+                  {"page": page, "study": participant.study, "arm": participant.arm, "completion_url": url,
+                   "forward_url": url, "preview": participant.is_preview})
+
+
+def after_answer(token: str, completion_url: str) -> HttpResponse:
+    """Where a saved answer leads: the forwarding completion page once the participant finished a study
+    with a redirect (their `completion_url`), else the participant's page."""
+    return redirect("participant-complete" if completion_url else "participant-page", token=token)
 
 
 @never_cache
@@ -141,8 +170,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
         raise flow.BadInput("Please choose one of the options shown.")
     data = form.cleaned_data
     answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"], data["confidence"])
-    # After the last answer (committed by now), straight on to the recruitment platform with the code.
-    return redirect(answered.completion_url or reverse("participant-page", args=[token]))
+    return after_answer(token, answered.completion_url)
 
 
 @never_cache
@@ -153,8 +181,7 @@ def answer_block(request: HttpRequest, token: str, block_id: int) -> HttpRespons
     form = flow.answer_block(token, block_id, request.POST)
     participant = flow.participant_for(token)
     if form is None:
-        # After the last block (committed by now), straight on to the recruitment platform with the code.
-        return redirect(flow.completion_url(participant) or reverse("participant-page", args=[token]))
+        return after_answer(token, flow.completion_url(participant))
     page = flow.Page(flow.PageKind.BLOCK, participant, block=form.block)
     context = {"page": page, "study": participant.study, "arm": participant.arm, "form": form,
                "preview": participant.is_preview}

@@ -50,7 +50,7 @@ def test_a_participant_completes_the_study_in_a_real_browser(page, live_server):
 
     participant = Participant.objects.get(token=token)
     assert participant.status == Participant.Status.COMPLETED
-    assert page.url == f"{platform}?cc={participant.completion_code}"  # the automatic redirect
+    page.wait_for_url(f"{platform}?cc={participant.completion_code}")  # forwarded by the completion page
     page.goto(f"{live_server.url}/p/{token}/")
     assert "Your completion code is" in page.content()
     assert participant.completion_code in page.locator(".completion-code").inner_text()

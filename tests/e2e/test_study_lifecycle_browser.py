@@ -158,7 +158,7 @@ def test_a_study_from_build_to_analysis(new_page, live_server, django_user_model
         participant = Participant.objects.get(external_id=f"prolific:{pid}")
         assert participant.status == Participant.Status.COMPLETED and not participant.is_preview
         codes[pid] = participant.completion_code
-        assert page.url == f"{done}&cc={participant.completion_code}"
+        page.wait_for_url(f"{done}&cc={participant.completion_code}")  # forwarded by the completion page
     assert len(ratings["pid-one"]) == N_ITEMS and codes["pid-one"] != codes["pid-two"]
     assert set(Participant.objects.filter(is_preview=False).values_list("arm__name", flat=True)) == {
         "gradcam", "gradient"}

@@ -17,7 +17,7 @@ from study.services.questionnaire import QuestionnaireError, check_confidence_ra
 
 
 class Command(BaseCommand):
-    help = "Build an open simulatability study from a classifier and a labelled image set."
+    help = "Build a (draft) simulatability study from a classifier and a labelled image set."
 
     def add_arguments(self, parser):
         parser.add_argument("slug")
@@ -61,6 +61,9 @@ class Command(BaseCommand):
         parser.add_argument("--distractor-classes", type=Path, metavar="FILE",
                             help="a text file of class names, one per line: the subset of "
                                  "--distractors subset (given alone, it means subset)")
+        parser.add_argument("--open", action="store_true",
+                            help="open the study at once (default: a draft, opened from the study page "
+                                 "once its consent text and redirect are reviewed)")
         add_owner_argument(parser)
         parser.add_argument("--enqueue", action="store_true",
                             help="hand the work to the Celery workers (a job) instead of running it here")
@@ -91,6 +94,7 @@ class Command(BaseCommand):
             questionnaire=questionnaire,
             distractors=options["distractors"],
             distractor_classes=distractor_classes,
+            open=options["open"],
         )
         if options["enqueue"]:
             params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}

@@ -62,7 +62,11 @@ def test_csv_study_keeps_top1_right_and_wrong_items_with_stimuli_per_arm(
     study = build_study(
         request_for(tiny_spec, csv_dataset, tiny_decoder, arms=("gradcam", "pv")), progress=False
     )
-    assert study.status == Study.Status.OPEN
+    # A draft, opened from the study page once its consent and redirect are reviewed; the consent says what
+    # is stored (Prolific IDs are, and are exported).
+    assert study.status == Study.Status.DRAFT
+    assert "nothing that identifies you" not in study.consent_text
+    assert "Prolific ID" in study.consent_text and study.consent_text.startswith("<p>")
     items = list(study.items.all())
     assert sum(i.model_correct for i in items) == 4 and sum(not i.model_correct for i in items) == 3
     verdicts = model_verdicts(tiny_spec, csv_dataset, [i.name for i in items])

@@ -13,14 +13,15 @@ from tests.integration.questionnaire.helpers import DEFINITION
 pytestmark = pytest.mark.django_db
 
 
-def test_command_builds_the_study_with_confidence_and_blocks(tiny_spec, csv_dataset, isolated_media,
+def test_command_builds_the_open_study_with_confidence_and_blocks(tiny_spec, csv_dataset, isolated_media,
                                                             tmp_path):
     path = tmp_path / "questionnaire.json"
     path.write_text(json.dumps(DEFINITION))
     call_command("build_study", "s1", "--model", str(tiny_spec), "--dataset", str(csv_dataset), "--arms",
                  "gradcam", "--n-correct", "2", "--n-incorrect", "1", "--confidence-rating", "5",
-                 "--questionnaire", str(path), verbosity=0)
+                 "--questionnaire", str(path), "--open", verbosity=0)
     study = Study.objects.get(slug="s1")
+    assert study.status == Study.Status.OPEN  # asked for with --open (builds are drafts otherwise)
     assert study.confidence_rating == 5 and study.items.count() == 3
     blocks = [(b.placement, b.title, b.questions.count())
               for b in study.questionnaire_blocks.order_by("-placement")]

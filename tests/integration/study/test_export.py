@@ -38,6 +38,7 @@ TRIAL_HEADER = [
     "shown_at",
     "answered_at",
     "withdrawn",
+    "outcome",
     "completion_code",
     "PROLIFIC_PID",
     "STUDY_ID",
@@ -46,6 +47,7 @@ TRIAL_HEADER = [
     "assignmentId",
     "hitId",
     "participant_label",
+    "session_ids",
 ]
 PARTICIPANT_HEADER = [
     "participant",
@@ -56,6 +58,7 @@ PARTICIPANT_HEADER = [
     "completed_at",
     "n_answered",
     "attention_failures",
+    "outcome",
     "completion_code",
     "PROLIFIC_PID",
     "STUDY_ID",
@@ -64,6 +67,7 @@ PARTICIPANT_HEADER = [
     "assignmentId",
     "hitId",
     "participant_label",
+    "session_ids",
 ]
 
 
@@ -231,7 +235,8 @@ def test_dataframes_match_the_csv_files(staff_client, answered):
         from_csv = pd.read_csv(io.StringIO(text), keep_default_na=False, na_values=[""])
         for column in dates:
             from_csv[column] = pd.to_datetime(from_csv[column], utc=True, format="ISO8601")
-        for column in ("completion_code", *flow.RECRUITMENT_PARAMS):  # text: "" where absent
+        # text: "" where absent
+        for column in ("outcome", "completion_code", *flow.RECRUITMENT_PARAMS, "session_ids"):
             from_csv[column] = from_csv[column].fillna("").astype(str)
         assert list(frame.columns) == list(from_csv.columns)
         pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False)

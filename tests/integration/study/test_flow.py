@@ -77,8 +77,12 @@ def test_intro_then_questions_then_completion_with_correct_guesses_recorded(clie
             assert response.url == f"/p/{participant.token}/"
     assert len(set(seen)) == 5
     participant.refresh_from_db()
-    # The last answer leads straight to the recruitment platform, carrying the code as Prolific expects.
-    assert response.url == f"https://example.org/done?study=9&cc={participant.completion_code}"
+    # The last answer leads to the completion page, which forwards at once to the recruitment platform,
+    # carrying the code as Prolific expects.
+    assert response.url == f"/p/{participant.token}/complete/"
+    forwarding = client.get(response.url)
+    assert (f'<meta http-equiv="refresh" content="0;url=https://example.org/done?study=9&amp;cc='
+            f'{participant.completion_code}">').encode() in forwarding.content
     done = client.get(f"/p/{participant.token}/")
     assert participant.status == Participant.Status.COMPLETED
     assert len(participant.completion_code) == 10

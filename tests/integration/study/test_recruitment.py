@@ -246,8 +246,11 @@ def test_the_last_answer_redirects_to_the_completion_url_with_the_code(client, u
     last = current_trial(client, participant)
     response = post_answer(client, participant, last)
     participant.refresh_from_db()
-    assert response.status_code == 302 and response.url == expected.format(participant.completion_code)
+    assert response.status_code == 302 and response.url == f"/p/{participant.token}/complete/"
     assert post_answer(client, participant, last).url == response.url  # a double submit, the same
+    forwarding = client.get(response.url)  # forwards at once, the code in the platform's URL
+    assert forwarding.context["forward_url"] == expected.format(participant.completion_code)
+    assert b'<meta http-equiv="refresh" content="0;url=' in forwarding.content
     page = client.get(f"/p/{participant.token}/")  # the fallback: code and link on the completion page
     assert participant.completion_code.encode() in page.content and b"Return to the recruitment" in page.content
 

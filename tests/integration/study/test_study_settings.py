@@ -25,8 +25,9 @@ def study(owner):
 def settings_form(study, **changes) -> dict:
     arms = {f"cap_{arm.pk}": "" for arm in study.arms.all()}
     return {"status": "open", "consent_markdown": "Hello", "contact_text": "", "ethics_text": "",
-            "completion_redirect_url": "", "assignment_policy": "round_robin", "withdrawal_policy": "keep",
-            **arms, **changes}
+            "completion_redirect_url": "", "completion_codes": "participant", "completed_code": "",
+            "failed_attention_code": "", "screened_out_code": "", "attention_failures_to_fail": "2",
+            "assignment_policy": "round_robin", "withdrawal_policy": "keep", **arms, **changes}
 
 
 def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client, owner, study):
@@ -64,7 +65,11 @@ def test_the_owner_saves_status_markdown_consent_redirect_policy_and_caps(client
 @pytest.mark.parametrize("changes, field", [({"status": "sleeping"}, "status"),
                                            ({"completion_redirect_url": "not a url"},
                                             "completion_redirect_url"),
-                                           ({"assignment_policy": "x"}, "assignment_policy")])
+                                           ({"assignment_policy": "x"}, "assignment_policy"),
+                                           ({"completion_codes": "study"}, "completed_code"),
+                                           ({"completed_code": "C1 ABC"}, "completed_code"),
+                                           ({"screened_out_code": "x&cc=y"}, "screened_out_code"),
+                                           ({"completion_codes": "any"}, "completion_codes")])
 def test_bad_settings_are_named_and_nothing_is_saved(client, owner, study, changes, field):
     client.force_login(owner)
     gradcam = study.arms.get(name="gradcam")
@@ -118,3 +123,40 @@ def test_closed_refuses_new_and_started_participants(client, study):
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
     assert client.get(f"/p/{started.token}/").status_code == 410
     assert type(client)().get("/s/s1/").status_code == 410
+
+
+def test_the_owner_saves_the_completion_codes_and_the_attention_rule(client, owner, study):
+    client.force_login(owner)
+    assert b"This study is a draft" not in client.get("/r/studies/s1/").content
+    Study.objects.filter(pk=study.pk).update(status="draft")  # as built: opened here after a review
+    page = client.get("/r/studies/s1/")
+    assert b"This study is a draft" in page.content
+    for name in ("completion_codes", "completed_code", "failed_attention_code", "screened_out_code",
+                 "attention_failures_to_fail"):
+        assert f'name="{name}"'.encode() in page.content
+    assert b"copy them below" in page.content  # the help text says where the codes come from
+    response = client.post("/r/studies/s1/settings/", settings_form(
+        study, completion_redirect_url="https://app.prolific.com/submissions/complete",
+        completion_codes="study", completed_code="C1ABCDEF", failed_attention_code="CFAIL-2",
+        screened_out_code="C_SCREEN", attention_failures_to_fail="3"))
+    assert response.status_code == 302
+    study.refresh_from_db()
+    assert (study.completion_codes, study.completed_code, study.failed_attention_code,
+            study.screened_out_code, study.attention_failures_to_fail) == ("study", "C1ABCDEF", "CFAIL-2",
+                                                                           "C_SCREEN", 3)
+
+
+def test_consent_markdown_renders_the_same_on_the_consent_page_and_in_the_preview(client, owner, study):
+    client.force_login(owner)
+    markdown = "## What you will do\n\nGuess the prediction.\n\nSecond paragraph,\nwrapped.\n\n- a list"
+    response = client.post("/r/studies/s1/settings/", settings_form(study, consent_markdown=markdown))
+    assert response.status_code == 302
+    study.refresh_from_db()
+    html = study.consent_text
+    assert html.startswith("<h2>What you will do</h2>")
+    preview = client.get("/r/studies/s1/").content.decode()
+    landing = client.get("/s/s1/").content.decode()
+    assert f'<div class="consent-preview">{html}' in preview
+    consent = landing[landing.index('<section class="consent">'):landing.index("</section>")]
+    assert html in consent  # as it is: no <p> around the heading, no <br> added to the paragraphs
+    assert "<br>" not in consent and "<p><h2>" not in consent
