@@ -117,18 +117,14 @@ def gaze_report(
     previews = f"gaze/{dataset.name}/reports/{report_id}"
     records, scores, maps_for, baseline_records, panel = [], {}, {}, [], []
     try:
-        by_image = {}
+        by_image = {}  # by the path this run asked for: a map may be stored under another data set's copy
         for entry in cached:
-            provenance = entry.provenance
-            by_image.setdefault(provenance["image"], {})[provenance["method"]] = (
-                entry,
-                provenance["target_name"],
-            )
+            by_image.setdefault(str(entry.image), {})[entry.method] = entry
         for done, row in enumerate(rows):
             report(done, len(rows), "scoring the maps against the GFDMs")
             entries = by_image[str(row.image.path)]
-            stack = np.stack([entries[method][0].load() for method in methods])  # (M, S, S) float32 in [0, 1]
-            target = entries[methods[0]][1]
+            stack = np.stack([entries[method].load() for method in methods])  # (M, S, S) float32 in [0, 1]
+            target = model.class_names[entries[methods[0]].target]
             scores[row.name], maps_for[row.name] = {}, {}
             with Image.open(row.gaze_map.preview.path) as preview:
                 size = preview.size
