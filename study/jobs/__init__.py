@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,6 +25,7 @@ from study.models import Job
 
 log = logging.getLogger(__name__)
 State = Job.State
+PROJECT_PACKAGES = ("study", "explainers", "analysis", "evaluation")  # whose own errors a job page quotes
 UPLOAD = "upload"  # the job folder's sub-folder for the files a researcher sent (a zip, a checkpoint)
 
 
@@ -260,9 +260,13 @@ def _fail(job: Job, error: str) -> None:
 
 
 def _describe(error: BaseException) -> str:
-    """The error's own words first; the traceback's last frames after, for the developer."""
-    frames = "".join(traceback.format_exception(error, limit=-3))
-    return f"{error}\n\n{frames}" if str(error) else frames
+    """What a failed job's page shows: an error raised on purpose by the project's packages in its own
+    words; any other (a bug) by its type and first words only, its traceback being in the worker's log."""
+    text = str(error)
+    if type(error).__module__.split(".")[0] in PROJECT_PACKAGES and text:
+        return text
+    detail = f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+    return f"an unexpected error stopped the job ({detail}); the details are in the worker's log"
 
 
 # ---------------------------------------------------------------------------------------------

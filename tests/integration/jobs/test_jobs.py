@@ -226,3 +226,32 @@ def test_every_beat_entry_names_a_registered_task_that_runs(settings, tmp_path):
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
         assert app.tasks[entry["task"]].apply().get() == 0  # nothing stale, nothing old to remove
+
+
+def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(staff_client, researcher, monkeypatch,
+                                                                          caplog):
+    from study.services.gaze_report import GazeReportError
+
+    def bug(job, report):
+        return {}["/srv/media/gaze/mit/stimuli/i1.jpg"]
+
+    def refusal(job, report):
+        raise GazeReportError("data set mit has no stimuli with a GFDM to compare with")
+
+    jobs.kind_of(Job(kind="analysis"))  # the real kinds first, so that the two below are added to them
+    monkeypatch.setitem(jobs.KINDS, "bug", jobs.JobKind("bug", "Bug", run=bug))
+    monkeypatch.setitem(jobs.KINDS, "refusal", jobs.JobKind("refusal", "Refusal", run=refusal))
+    failed = {}
+    for kind in ("bug", "refusal"):
+        job = Job.objects.create(kind=kind, params={}, started_by=researcher)
+        jobs.execute(job.pk, "test-worker")
+        job.refresh_from_db()
+        failed[kind] = job
+        page = staff_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+        assert job.state == "failed" and "Traceback" not in job.error and "Traceback" not in page
+        assert 'File "' not in job.error and job.error.splitlines()[0] in page.replace("&#x27;", "'")
+    assert failed["bug"].error == ("an unexpected error stopped the job (KeyError: "
+                                   "'/srv/media/gaze/mit/stimuli/i1.jpg'); the details are in the worker's log")
+    assert failed["refusal"].error == "data set mit has no stimuli with a GFDM to compare with"
+    logged = [r for r in caplog.records if r.exc_info and r.getMessage() == f"job {failed['bug'].pk} failed"]
+    assert logged and logged[0].exc_info[0] is KeyError
