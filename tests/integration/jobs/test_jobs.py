@@ -228,8 +228,9 @@ def test_every_beat_entry_names_a_registered_task_that_runs(settings, tmp_path):
         assert app.tasks[entry["task"]].apply().get() == 0  # nothing stale, nothing old to remove
 
 
-def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(staff_client, researcher, monkeypatch,
-                                                                          caplog):
+def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(
+    staff_client, researcher, monkeypatch, caplog
+):
     from study.services.gaze_report import GazeReportError
 
     def bug(job, report):
@@ -253,5 +254,6 @@ def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(staff
     assert failed["bug"].error == ("an unexpected error stopped the job (KeyError: "
                                    "'/srv/media/gaze/mit/stimuli/i1.jpg'); the details are in the worker's log")
     assert failed["refusal"].error == "data set mit has no stimuli with a GFDM to compare with"
-    logged = [r for r in caplog.records if r.exc_info and r.getMessage() == f"job {failed['bug'].pk} failed"]
+    bug_logged = f"job {failed['bug'].pk} failed"
+    logged = [r for r in caplog.records if r.exc_info and r.getMessage() == bug_logged]
     assert logged and logged[0].exc_info[0] is KeyError
