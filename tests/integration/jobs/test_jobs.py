@@ -251,8 +251,9 @@ def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(
         page = staff_client.get(reverse("job-detail", args=[job.pk])).content.decode()
         assert job.state == "failed" and "Traceback" not in job.error and "Traceback" not in page
         assert 'File "' not in job.error and job.error.splitlines()[0] in page.replace("&#x27;", "'")
-    assert failed["bug"].error == ("an unexpected error stopped the job (KeyError: "
-                                   "'/srv/media/gaze/mit/stimuli/i1.jpg'); the details are in the worker's log")
+    assert failed["bug"].error == (
+        "an unexpected error stopped the job (KeyError: '/srv/media/gaze/mit/stimuli/i1.jpg'); "
+        "the details are in the worker's log")
     assert failed["refusal"].error == "data set mit has no stimuli with a GFDM to compare with"
     bug_logged = f"job {failed['bug'].pk} failed"
     logged = [r for r in caplog.records if r.exc_info and r.getMessage() == bug_logged]
