@@ -19,6 +19,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from study.models import Job
@@ -249,7 +250,7 @@ def _finish_shards(job: Job, kind: JobKind, report: Reporter) -> None:
 
 def _done(job: Job, result: dict) -> None:
     Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
-        state=State.DONE, progress=1.0, message="done", result=result, finished_at=timezone.now(),
+        state=State.DONE, progress=1.0, items_done=F("items_total"), message="done", result=result, finished_at=timezone.now(),
         heartbeat_at=timezone.now(), shards_running={})
 
 

@@ -210,6 +210,7 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tm
     job = Job.objects.get()
     assert response["Location"] == reverse("job-detail", args=[job.pk])
     assert job.state == "done" and job.shards_total == 2 and job.shards_done == [0, 1], job.error
+    assert job.items_done == job.items_total == 2  # its last stage counted to the end: "2 / 2"
     assert GazeDataset.objects.get(name="small").last_report["methods"] == ["gradcam", "fem"]
     download = staff_client.get(job.result["per_image.csv"])
     assert b"".join(download.streaming_content).startswith(b"image,target,method,")
