@@ -250,7 +250,8 @@ def _finish_shards(job: Job, kind: JobKind, report: Reporter) -> None:
 
 def _done(job: Job, result: dict) -> None:
     Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
-        state=State.DONE, progress=1.0, items_done=F("items_total"), message="done", result=result, finished_at=timezone.now(),
+        state=State.DONE, progress=1.0, items_done=F("items_total"), message="done", result=result,
+        finished_at=timezone.now(),
         heartbeat_at=timezone.now(), shards_running={})
 
 
