@@ -359,7 +359,8 @@ def write_simulatability_report(
 def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | None,
                            questionnaire: pd.DataFrame | None) -> tuple[str, dict[str, str]]:
     """Markdown and CSV files of accuracy by confidence (when trials carry ratings) and of the
-    questionnaire blocks (counts per option; n, mean, SD of numbers and Likert points)."""
+    questionnaire blocks (counts per option; n, mean, SD of numbers and Likert points), each of
+    completed participants only when `participants` is given (as Table 1)."""
     markdown, files = "", {}
     if "confidence" in trials.columns and trials["confidence"].notna().any():
         confidence = simulatability.accuracy_by_confidence(trials, participants)
@@ -367,12 +368,13 @@ def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | No
         markdown += ("\n## Accuracy by confidence rating (answers of completed participants; SE of a "
                      "proportion)\n\n" + to_markdown(confidence.round(3)))
     if questionnaire is not None and len(questionnaire):
-        options = questionnaire_summary.option_counts(questionnaire)
-        numbers = questionnaire_summary.number_summaries(questionnaire)
+        options = questionnaire_summary.option_counts(questionnaire, participants)
+        numbers = questionnaire_summary.number_summaries(questionnaire, participants)
+        who = "completed participants" if participants is not None else "everyone"
         files["questionnaire_options.csv"] = options.to_csv(index=False)
         files["questionnaire_numbers.csv"] = numbers.to_csv(index=False)
-        markdown += ("\n## Questionnaire: choices (everyone who answered)\n\n" + to_markdown(options.round(3))
-                     + "\n## Questionnaire: numbers and Likert points (mean, sample SD)\n\n"
+        markdown += (f"\n## Questionnaire: choices ({who} who answered)\n\n" + to_markdown(options.round(3))
+                     + f"\n## Questionnaire: numbers and Likert points ({who}; mean, sample SD)\n\n"
                      + to_markdown(numbers.round(3)))
     return markdown, files
 
