@@ -116,14 +116,17 @@ def figure_png(figure: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+REPORT_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+                "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}")
+
+
 def html_report(title: str, sections: Sequence[tuple[str, str | pd.DataFrame | bytes]]) -> str:
     """One self-contained HTML page: per section a heading and a table (DataFrame, escaped), a
     paragraph (str, escaped) or a PNG figure (bytes, embedded as a data URL)."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
-        "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
+        f"<style>{REPORT_STYLE}</style>",
         "</head><body>", f"<h1>{html.escape(title)}</h1>",
     ]
     for heading, content in sections:

@@ -4,7 +4,10 @@ a gaze report started from its data set's page."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import re
 import zipfile
 from datetime import timedelta
 
@@ -214,6 +217,19 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tm
     assert GazeDataset.objects.get(name="small").last_report["methods"] == ["gradcam", "fem"]
     download = staff_client.get(job.result["per_image.csv"])
     assert b"".join(download.streaming_content).startswith(b"image,target,method,")
+    assert download["Content-Disposition"].startswith("attachment")
+    # report.html opens in the browser: HTML, inline, the site's CSP sandboxed, its own style let in by hash
+    report = staff_client.get(job.result["report.html"])
+    page = b"".join(report.streaming_content).decode()
+    assert report["Content-Type"] == "text/html; charset=utf-8"
+    assert report["X-Content-Type-Options"] == "nosniff"
+    assert report["Content-Disposition"].startswith("inline") and page.startswith("<!DOCTYPE html>")
+    policy = dict((d.strip().split(" ", 1) + [""])[:2] for d in report["Content-Security-Policy"].split(";"))
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy["style-src"].split()
+    assert "'unsafe-inline'" not in policy["style-src"]
+    assert "sandbox" in policy and policy["script-src"] == "'self'" and policy["default-src"] == "'self'"
     assert staff_client.get(reverse("job-file", args=[job.pk, "..%2F..%2Fsecret"])).status_code == 404
 
 
