@@ -379,6 +379,22 @@ def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | No
     return markdown, files
 
 
+def _left_out_notes(metrics: Sequence[str], scored: Sequence[str], ranks: pd.DataFrame,
+                    ranked: Sequence[str]) -> list[str]:
+    """What the figures leave out: metrics with no score at all, and metrics ranked over fewer images
+    than the ranking plot's (their mean ranks stay in mean_ranks.csv)."""
+    notes = []
+    unscored = [metric.upper() for metric in metrics if metric not in scored]
+    if unscored:
+        notes.append(f"No scores for {', '.join(unscored)} on any image: left out of the figures.")
+    fewer = ranks.loc[~ranks["metric"].isin(ranked)].drop_duplicates("metric")
+    if len(fewer):
+        counts = ", ".join(f"{row.metric.upper()} (n={row.n})" for row in fewer.itertuples())
+        notes.append(f"The ranking plot shows the metrics ranked over the same {ranks['n'].max()} images; "
+                     f"{counts} were ranked over fewer and are only in mean_ranks.csv.")
+    return notes
+
+
 def write_gaze_report(
     scores: pd.DataFrame,
     out_dir: str | os.PathLike,
@@ -390,7 +406,8 @@ def write_gaze_report(
 ) -> list[Path]:
     """Write gaze_table.csv, gaze_table.md, gaze_table.tex, paired_tests.csv, mean_ranks.csv, the
     figures (figure_boxes.png, figure_ranking.png, figure_panel.png when `panel` is given) and
-    report.html (every table and figure, `notes` on top) into `out_dir`.
+    report.html (every table and figure, `notes` on top under one heading, with what was left out of
+    the figures and why) into `out_dir`.
 
     scores: one row per method and image, columns method, image and one per metric; the methods
     named in `baselines` (centre bias, inter-observer) get table rows and boxes but take no part
@@ -405,22 +422,28 @@ def write_gaze_report(
     markdown = "## Explanation maps vs human gaze (mean ± SD, n images per cell)\n\n" + to_markdown(formatted)
     markdown += (f"\n## Paired Wilcoxon signed-rank tests (Holm per metric, n >= {MIN_PAIRED_N})\n\n"
                  + to_markdown(tests))
-    figures = {
-        "figure_boxes": gaze_figures.figure_png(gaze_figures.metric_boxes(scores, metrics, baselines)),
-        "figure_ranking": gaze_figures.figure_png(gaze_figures.ranking_plot(explained, metrics)),
-    }
+    scored = [metric for metric in metrics if scores[metric].notna().any()]
+    ranked = gaze_figures.comparable_metrics(ranks)
+    notes = [*notes, *_left_out_notes(metrics, scored, ranks, ranked)]
+    figures = {}
+    if scored:
+        boxes = gaze_figures.metric_boxes(scores, scored, baselines)
+        figures["figure_boxes"] = gaze_figures.figure_png(boxes)
+    if ranked:
+        figures["figure_ranking"] = gaze_figures.figure_png(gaze_figures.ranking_plot(explained, ranked))
     if panel:
         figures["figure_panel"] = gaze_figures.figure_png(gaze_figures.stimulus_panel(panel))
-    sections = [("Notes", note) for note in notes] + [
+    sections = [("Notes", list(notes))] * bool(notes) + [
         ("Explanation maps vs human gaze (mean ± SD, n images per cell)", formatted),
         ("Per-stimulus maps", figures.get("figure_panel", b"")),
-        ("Scores per method", figures["figure_boxes"]),
-        ("Ranking (mean rank over images scored by every method, 1 = best)", figures["figure_ranking"]),
+        ("Scores per method", figures.get("figure_boxes", b"")),
+        ("Ranking (mean rank over images scored by every method, 1 = best)",
+         figures.get("figure_ranking", b"")),
         (f"Paired Wilcoxon signed-rank tests (Holm per metric, only pairs with n >= {MIN_PAIRED_N})",
          tests.drop(columns=["reject"])),
     ]
     sections = [(heading, content) for heading, content in sections
-                if not isinstance(content, bytes) or content]  # no panel: no empty figure
+                if not isinstance(content, bytes) or content]  # a figure not drawn: no empty section
     texts = {
         "gaze_table.csv": table.to_csv(index=False),
         "gaze_table.md": markdown,
