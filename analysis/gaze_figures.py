@@ -92,17 +92,28 @@ def mean_ranks(scores: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["metric", "method", "mean_rank", "n"])
 
 
+def comparable_metrics(ranks: pd.DataFrame) -> list[str]:
+    """The metrics of `mean_ranks` ranked over the most images (one n for all, so one plot compares
+    them), in their order there."""
+    if ranks.empty:
+        return []
+    return list(dict.fromkeys(ranks.loc[ranks["n"] == ranks["n"].max(), "metric"]))
+
+
 def ranking_plot(scores: pd.DataFrame, metrics: Sequence[str]) -> Figure:
-    """Mean rank of each method per metric (1 = best), one line per method."""
+    """Mean rank of each method per metric (1 = best), one line per method, over the metrics ranked
+    on the same, largest number of images (`comparable_metrics`); its n in the title."""
     ranks = mean_ranks(scores, metrics)
+    shown = comparable_metrics(ranks)
+    ranks = ranks[ranks["metric"].isin(shown)]
     figure = Figure(figsize=(1.1 * len(metrics) + 3, 3.5), layout="constrained")
     axis = figure.subplots()
-    shown = [metric for metric in metrics if metric in set(ranks["metric"])]
     for method, group in ranks.groupby("method", sort=False):
         group = group.set_index("metric").reindex(shown)
         axis.plot(range(len(shown)), group["mean_rank"], marker="o", label=method)
-    labels = [f"{m.upper()}\n(n={int(ranks.loc[ranks['metric'] == m, 'n'].iloc[0])})" for m in shown]
-    axis.set_xticks(range(len(shown)), labels, fontsize=8)
+    axis.set_xticks(range(len(shown)), [m.upper() for m in shown], fontsize=8)
+    if shown:
+        axis.set_title(f"over the same {int(ranks['n'].iloc[0])} images for every metric", fontsize=9)
     axis.invert_yaxis()
     axis.set_ylabel("mean rank (1 = best)")
     axis.legend(fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1, 0.5))
@@ -116,14 +127,18 @@ def figure_png(figure: Figure, dpi: int = 100) -> bytes:
     return buffer.getvalue()
 
 
+REPORT_STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+                "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}")
+
+
 def html_report(title: str, sections: Sequence[tuple[str, str | pd.DataFrame | bytes]]) -> str:
     """One self-contained HTML page: per section a heading and a table (DataFrame, escaped), a
-    paragraph (str, escaped) or a PNG figure (bytes, embedded as a data URL)."""
+    paragraph (str, escaped), a bulleted list (list of str, escaped) or a PNG figure (bytes, embedded
+    as a data URL)."""
     parts = [
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{html.escape(title)}</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
-        "font-size:90%}td,th{border:1px solid #ccc;padding:3px 6px}img{max-width:100%}</style>",
+        f"<style>{REPORT_STYLE}</style>",
         "</head><body>", f"<h1>{html.escape(title)}</h1>",
     ]
     for heading, content in sections:
@@ -133,6 +148,8 @@ def html_report(title: str, sections: Sequence[tuple[str, str | pd.DataFrame | b
         elif isinstance(content, bytes):
             encoded = base64.b64encode(content).decode("ascii")
             parts.append(f'<img alt="{html.escape(heading)}" src="data:image/png;base64,{encoded}">')
+        elif isinstance(content, list):
+            parts.append("<ul>" + "".join(f"<li>{html.escape(item)}</li>" for item in content) + "</ul>")
         else:
             parts.append(f"<p>{html.escape(content)}</p>")
     parts.append("</body></html>")

@@ -2,7 +2,8 @@
 
 Input frame: one row per participant and question with columns participant, arm, technique, block,
 question, kind (likert/single/multiple/text/number), value (text; a JSON list for multiple choice;
-empty when skipped) and value_number (the number or Likert point, NaN otherwise).
+empty when skipped) and value_number (the number or Likert point, NaN otherwise). Given the
+participants frame (participants.csv), only completed participants' answers count, as in Table 1.
 """
 from __future__ import annotations
 
@@ -18,17 +19,25 @@ OPTION_COLUMNS = ["block", "question", "kind", "arm", "technique", "option", "co
 NUMBER_COLUMNS = ["block", "question", "kind", "arm", "technique", "n", "mean", "sd", "min", "median", "max"]
 
 
-def _checked(answers: pd.DataFrame) -> pd.DataFrame:
+def _checked(answers: pd.DataFrame, participants: pd.DataFrame | None) -> pd.DataFrame:
+    """The answers, of completed participants only when `participants` (participant, status) is given."""
     missing = [column for column in COLUMNS if column not in answers.columns]
     if missing:
         raise MissingColumnsError(f"the questionnaire frame lacks column(s) {missing}")
-    return answers
+    if participants is None:
+        return answers
+    lacking = [column for column in ("participant", "status") if column not in participants.columns]
+    if lacking:
+        raise MissingColumnsError(f"the participants frame lacks column(s) {lacking}")
+    completed = participants.loc[participants["status"] == "completed", "participant"]
+    return answers[answers["participant"].isin(completed)]
 
 
-def option_counts(answers: pd.DataFrame) -> pd.DataFrame:
+def option_counts(answers: pd.DataFrame, participants: pd.DataFrame | None = None) -> pd.DataFrame:
     """Single and multiple choice: per question, arm and option, how many participants chose it and their
-    share of those who answered the question (0..1; a multiple-choice question's shares may sum past 1)."""
-    frame = _checked(answers)
+    share of those who answered the question (0..1; a multiple-choice question's shares may sum past 1).
+    With `participants`, completed participants only."""
+    frame = _checked(answers, participants)
     frame = frame[frame["kind"].isin(["single", "multiple"]) & frame["value"].fillna("").astype(str).ne("")]
     if frame.empty:
         return pd.DataFrame(columns=OPTION_COLUMNS)
@@ -57,10 +66,11 @@ def _sample_sd(values: pd.Series) -> float:
     return float(np.std(values, ddof=1)) if len(values) > 1 else np.nan
 
 
-def number_summaries(answers: pd.DataFrame) -> pd.DataFrame:
+def number_summaries(answers: pd.DataFrame, participants: pd.DataFrame | None = None) -> pd.DataFrame:
     """Number and Likert questions: per question and arm, n answers, mean, sample SD (ddof 1), min,
-    median and max of value_number; skipped answers left out."""
-    frame = _checked(answers)
+    median and max of value_number; skipped answers left out. With `participants`, completed
+    participants only."""
+    frame = _checked(answers, participants)
     frame = frame[frame["kind"].isin(["number", "likert"])]
     frame = frame[pd.to_numeric(frame["value_number"], errors="coerce").notna()]
     if frame.empty:

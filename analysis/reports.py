@@ -362,7 +362,8 @@ def write_simulatability_report(
 def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | None,
                            questionnaire: pd.DataFrame | None) -> tuple[str, dict[str, str]]:
     """Markdown and CSV files of accuracy by confidence (when trials carry ratings) and of the
-    questionnaire blocks (counts per option; n, mean, SD of numbers and Likert points)."""
+    questionnaire blocks (counts per option; n, mean, SD of numbers and Likert points), each of
+    completed participants only when `participants` is given (as Table 1)."""
     markdown, files = "", {}
     if "confidence" in trials.columns and trials["confidence"].notna().any():
         confidence = simulatability.accuracy_by_confidence(trials, participants)
@@ -370,14 +371,31 @@ def questionnaire_sections(trials: pd.DataFrame, participants: pd.DataFrame | No
         markdown += ("\n## Accuracy by confidence rating (answers of completed participants; SE of a "
                      "proportion)\n\n" + to_markdown(confidence.round(3)))
     if questionnaire is not None and len(questionnaire):
-        options = questionnaire_summary.option_counts(questionnaire)
-        numbers = questionnaire_summary.number_summaries(questionnaire)
+        options = questionnaire_summary.option_counts(questionnaire, participants)
+        numbers = questionnaire_summary.number_summaries(questionnaire, participants)
+        who = "completed participants" if participants is not None else "everyone"
         files["questionnaire_options.csv"] = options.to_csv(index=False)
         files["questionnaire_numbers.csv"] = numbers.to_csv(index=False)
-        markdown += ("\n## Questionnaire: choices (everyone who answered)\n\n" + to_markdown(options.round(3))
-                     + "\n## Questionnaire: numbers and Likert points (mean, sample SD)\n\n"
+        markdown += (f"\n## Questionnaire: choices ({who} who answered)\n\n" + to_markdown(options.round(3))
+                     + f"\n## Questionnaire: numbers and Likert points ({who}; mean, sample SD)\n\n"
                      + to_markdown(numbers.round(3)))
     return markdown, files
+
+
+def _left_out_notes(metrics: Sequence[str], scored: Sequence[str], ranks: pd.DataFrame,
+                    ranked: Sequence[str]) -> list[str]:
+    """What the figures leave out: metrics with no score at all, and metrics ranked over fewer images
+    than the ranking plot's (their mean ranks stay in mean_ranks.csv)."""
+    notes = []
+    unscored = [metric.upper() for metric in metrics if metric not in scored]
+    if unscored:
+        notes.append(f"No scores for {', '.join(unscored)} on any image: left out of the figures.")
+    fewer = ranks.loc[~ranks["metric"].isin(ranked)].drop_duplicates("metric")
+    if len(fewer):
+        counts = ", ".join(f"{row.metric.upper()} (n={row.n})" for row in fewer.itertuples())
+        notes.append(f"The ranking plot shows the metrics ranked over the same {ranks['n'].max()} images; "
+                     f"{counts} were ranked over fewer and are only in mean_ranks.csv.")
+    return notes
 
 
 def write_gaze_report(
@@ -391,7 +409,8 @@ def write_gaze_report(
 ) -> list[Path]:
     """Write gaze_table.csv, gaze_table.md, gaze_table.tex, paired_tests.csv, mean_ranks.csv, the
     figures (figure_boxes.png, figure_ranking.png, figure_panel.png when `panel` is given) and
-    report.html (every table and figure, `notes` on top) into `out_dir`.
+    report.html (every table and figure, `notes` on top under one heading, with what was left out of
+    the figures and why) into `out_dir`.
 
     scores: one row per method and image, columns method, image and one per metric; the methods
     named in `baselines` (centre bias, inter-observer) get table rows and boxes but take no part
@@ -406,22 +425,28 @@ def write_gaze_report(
     markdown = "## Explanation maps vs human gaze (mean ± SD, n images per cell)\n\n" + to_markdown(formatted)
     markdown += (f"\n## Paired Wilcoxon signed-rank tests (Holm per metric, n >= {MIN_PAIRED_N})\n\n"
                  + to_markdown(tests))
-    figures = {
-        "figure_boxes": gaze_figures.figure_png(gaze_figures.metric_boxes(scores, metrics, baselines)),
-        "figure_ranking": gaze_figures.figure_png(gaze_figures.ranking_plot(explained, metrics)),
-    }
+    scored = [metric for metric in metrics if scores[metric].notna().any()]
+    ranked = gaze_figures.comparable_metrics(ranks)
+    notes = [*notes, *_left_out_notes(metrics, scored, ranks, ranked)]
+    figures = {}
+    if scored:
+        boxes = gaze_figures.metric_boxes(scores, scored, baselines)
+        figures["figure_boxes"] = gaze_figures.figure_png(boxes)
+    if ranked:
+        figures["figure_ranking"] = gaze_figures.figure_png(gaze_figures.ranking_plot(explained, ranked))
     if panel:
         figures["figure_panel"] = gaze_figures.figure_png(gaze_figures.stimulus_panel(panel))
-    sections = [("Notes", note) for note in notes] + [
+    sections = [("Notes", list(notes))] * bool(notes) + [
         ("Explanation maps vs human gaze (mean ± SD, n images per cell)", formatted),
         ("Per-stimulus maps", figures.get("figure_panel", b"")),
-        ("Scores per method", figures["figure_boxes"]),
-        ("Ranking (mean rank over images scored by every method, 1 = best)", figures["figure_ranking"]),
+        ("Scores per method", figures.get("figure_boxes", b"")),
+        ("Ranking (mean rank over images scored by every method, 1 = best)",
+         figures.get("figure_ranking", b"")),
         (f"Paired Wilcoxon signed-rank tests (Holm per metric, only pairs with n >= {MIN_PAIRED_N})",
          tests.drop(columns=["reject"])),
     ]
     sections = [(heading, content) for heading, content in sections
-                if not isinstance(content, bytes) or content]  # no panel: no empty figure
+                if not isinstance(content, bytes) or content]  # a figure not drawn: no empty section
     texts = {
         "gaze_table.csv": table.to_csv(index=False),
         "gaze_table.md": markdown,

@@ -155,7 +155,9 @@ def mann_whitney(
     tie correction (the PV paper's, which uses no continuity correction). "auto": exact when
     n_a + n_b <= EXACT_MAX_TOTAL, else asymptotic. p-values equal `scipy.stats.mannwhitneyu(a, b,
     alternative, use_continuity=continuity, method=...)` with "exact" (no ties), "asymptotic",
-    or an exhaustive `PermutationMethod` (ties); continuity only affects the asymptotic method.
+    or an exhaustive `PermutationMethod` (ties); continuity only affects the asymptotic method. When
+    every value is tied, U sits at its null mean: z = 0 and p = 1 by every method (as scipy with
+    continuity and the exact permutation give; scipy without continuity gives NaN).
     """
     if alternative not in ALTERNATIVES:
         raise AnalysisError(f"alternative must be one of {ALTERNATIVES}, got {alternative!r}")
@@ -179,7 +181,7 @@ def mann_whitney(
         method = "exact" if n <= EXACT_MAX_TOTAL else "asymptotic"
     if method == "asymptotic":
         label = "normal approximation" + (", continuity-corrected" if continuity else "")
-        pvalue = _normal_pvalue(z, alternative)
+        pvalue = _normal_pvalue(z, alternative) if variance > 0 else 1.0  # all tied: U at its null mean
     elif ties:
         label = "exact permutation (ties)"
         pvalue = _permutation_pvalue(ranks, n_a, alternative)
@@ -206,7 +208,7 @@ def _z_score(shift: float, variance: float, alternative: str, continuity: bool) 
             shift = np.sign(shift) * max(abs(shift) - 0.5, 0.0)
         else:
             shift -= 0.5 if alternative == "greater" else -0.5
-    return shift / np.sqrt(variance) if variance > 0 else np.nan
+    return shift / np.sqrt(variance) if variance > 0 else 0.0  # no variance: all tied, U at its mean
 
 
 def _normal_pvalue(z: float, alternative: str) -> float:

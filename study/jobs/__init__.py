@@ -11,8 +11,8 @@ older than JOB_STALE_SECONDS) up to JOB_MAX_ATTEMPTS times, then failed with a c
 from __future__ import annotations
 
 import logging
+import re
 import shutil
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,12 +20,16 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from study.models import Job
 
 log = logging.getLogger(__name__)
 State = Job.State
+PROJECT_PACKAGES = ("study", "explainers", "analysis", "evaluation")  # whose own errors a job page quotes
+MAX_ERROR_CHARS = 4000  # of a failed job's error as stored and shown
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 UPLOAD = "upload"  # the job folder's sub-folder for the files a researcher sent (a zip, a checkpoint)
 
 
@@ -163,10 +167,11 @@ class Reporter:
         if self.shard is None:
             total = max(total, done)
             fields.update(items_done=done, items_total=total, progress=done / total if total else 0.0,
-                          message=message[:500])
+                          message=clean_message(message, 500))
         else:  # a shard: its own count in the message; the job's fraction counts finished shards
             shards = self.job.shards_total
-            fields["message"] = (message or f"shard {self.shard + 1} of {shards}: {done} of {total} images")[:500]
+            own = message or f"shard {self.shard + 1} of {shards}: {done} of {total} images"
+            fields["message"] = clean_message(own, 500)
             if shards == 1 and total:
                 fields["progress"] = done / total
         if not Job.objects.filter(pk=self.job.pk, state=State.RUNNING).update(**fields):
@@ -249,23 +254,36 @@ def _finish_shards(job: Job, kind: JobKind, report: Reporter) -> None:
 
 def _done(job: Job, result: dict) -> None:
     Job.objects.filter(pk=job.pk, state=State.RUNNING).update(
-        state=State.DONE, progress=1.0, message="done", result=result, finished_at=timezone.now(),
+        state=State.DONE, progress=1.0, items_done=F("items_total"), message="done", result=result,
+        finished_at=timezone.now(),
         heartbeat_at=timezone.now(), shards_running={})
 
 
 def _fail(job: Job, error: str) -> None:
     Job.objects.filter(pk=job.pk, state__in=Job.ACTIVE).update(
-        state=State.FAILED, error=error or "failed", message="failed", finished_at=timezone.now(),
-        shards_running={})
+        state=State.FAILED, error=clean_message(error) or "failed", message="failed",
+        finished_at=timezone.now(), shards_running={})
+
+
+def clean_message(text: str, limit: int = MAX_ERROR_CHARS) -> str:
+    """`text` as a job row can store and a page can show, in at most `limit` characters: control characters
+    (a NUL from an uploaded file would make PostgreSQL refuse the row) become U+FFFD, line breaks and
+    tabs stay, and a longer text is cut with a note."""
+    cleaned = CONTROL_CHARACTERS.sub("\ufffd", text)
+    if len(cleaned) <= limit:
+        return cleaned
+    note = f" ... ({len(cleaned):,} characters in all)"
+    return cleaned[:limit - len(note)] + note
 
 
 def _describe(error: BaseException) -> str:
-    """The error's own words first; the traceback's last frames after, for the developer, unless it is
-    a JobError (the job's own account of what went wrong; the worker's log keeps the frames)."""
-    if isinstance(error, JobError) and str(error):
-        return str(error)
-    frames = "".join(traceback.format_exception(error, limit=-3))
-    return f"{error}\n\n{frames}" if str(error) else frames
+    """What a failed job's page shows: an error raised on purpose by the project's packages in its own
+    words; any other (a bug) by its type and first words only, its traceback being in the worker's log."""
+    text = str(error)
+    if type(error).__module__.split(".")[0] in PROJECT_PACKAGES and text:
+        return text
+    detail = f"{type(error).__name__}: {text[:200]}" if text else type(error).__name__
+    return f"an unexpected error stopped the job ({detail}); the details are in the worker's log"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -227,6 +227,7 @@ def classify(
     """Run the model over every image of the data set in batches; one verdict per image, in data-set order."""
     results = []
     names = model.class_names
+    report(0, len(dataset.images), "classifying the images")
     for start in tqdm(
         range(0, len(dataset.images), batch_size), desc="classifying", unit="batch", disable=not progress
     ):
@@ -412,6 +413,8 @@ def render(
     if technique == "pv":
         params["decoder"] = load_decoder(decoder_path, model)
     pngs = []
+    stage = f"rendering the {explainers.label(technique)} stimuli"
+    report(0, len(images), stage)
     for start in range(0, len(images), request.batch_size):
         batch = model.preprocess(images[start : start + request.batch_size])
         out = explainers.explain(
@@ -427,7 +430,7 @@ def render(
                 image = torch.from_numpy(np.asarray(display, dtype=np.float32) / 255).permute(2, 0, 1)[None]
                 stimulus = RENDERINGS[request.rendering](image, resize_maps(result[None], size).clamp(0, 1))
                 pngs.append(to_png(stimulus[0].clamp(0, 1)))
-        report(len(pngs), len(images), f"rendering the {explainers.label(technique)} stimuli")
+        report(len(pngs), len(images), stage)
     return pngs
 
 

@@ -13,12 +13,14 @@ file on the server.
 """
 
 import csv
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 LABEL_SEPARATOR = ";"
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class DatasetError(ValueError):
@@ -117,6 +119,8 @@ def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
         )
         if not name or not labels:
             raise DatasetError(f"{source}: needs an image name and at least one label")
+        if CONTROL_CHARACTER.search(name + "".join(labels)):
+            raise DatasetError(f"{source}: the image name or a label holds a control character (such as NUL)")
         image_path = inside(folder, name, source)
         if not image_path.is_file():
             raise DatasetError(f"{source}: image file {image_path} is missing")
@@ -142,6 +146,8 @@ def _read_voc(root: Path) -> list[tuple[LabelledImage, str]]:
         labels = tuple(sorted({(name.text or "").strip() for name in tree.findall("object/name")} - {""}))
         if not labels:
             raise DatasetError(f"{xml_path}: no <object><name> labels")
+        if CONTROL_CHARACTER.search(filename + "".join(labels)):
+            raise DatasetError(f"{xml_path}: the file name or a label holds a control character (such as NUL)")
         image_path = inside(image_dir, filename, str(xml_path))
         if not image_path.is_file():
             raise DatasetError(f"{xml_path}: image file {image_path} is missing")

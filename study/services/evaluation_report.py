@@ -117,6 +117,8 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
             if attack is not None:
                 flips.extend(attack.attack.flipped.tolist())
             for method in methods:
+                stage = f"explaining and scoring the images ({explainers.label(method)})"
+                report(done, total, stage)  # named before the method runs
                 maps = explainers.explain(model, x, targets, method).detach()
                 scores = _score(model, x, targets, maps, method, metrics, step, masks, curves, randomisation)
                 if attack is not None:
@@ -127,7 +129,7 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
                                  **{metric: float(values[i]) for metric, values in scores.items()}})
                 done += len(batch_paths)
                 bar.update(len(batch_paths))
-                report(done, total, f"explaining and scoring the images ({explainers.label(method)})")
+                report(done, total, stage)
     except (explainers.ExplainerError, evaluation.EvaluationError) as error:
         raise EvaluationReportError(str(error)) from error
     finally:

@@ -364,6 +364,8 @@ def _each(
     with ThreadPoolExecutor(max_workers=IMPORT_THREADS) as pool:
         calls = pool.map(lambda item: function(*item), sorted(items.items()))
         try:
+            if items:  # the stage named as it starts
+                report(0, len(items), f"checking the {desc}")
             for done, _ in enumerate(tqdm(calls, total=len(items), desc=desc, disable=not progress), 1):
                 report(done, len(items), f"checking the {desc}")
         except BaseException:

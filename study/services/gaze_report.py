@@ -81,8 +81,8 @@ def gaze_report(
 ) -> GazeReport:
     """Explain every stimulus with a GFDM with each method, score the maps and the baselines against
     the gaze data and write per_image.csv, gaze_table.{csv,md,tex}, paired_tests.csv, mean_ranks.csv,
-    the figures and report.html into `out_dir`. `report` hears each batch explained and each stimulus
-    scored."""
+    the figures and report.html into `out_dir`. `report` hears each stage as it starts (done = 0), each
+    batch explained and each stimulus scored."""
     started = time.perf_counter()
     rows = [
         row
@@ -91,6 +91,7 @@ def gaze_report(
     ]
     if not rows:
         raise GazeReportError(f"data set {dataset.name} has no stimuli with a GFDM to compare with")
+    report(0, len(rows), "explaining the stimuli")
     try:
         model = explainers.load_model(model_spec)
         cached = precompute(
@@ -117,18 +118,14 @@ def gaze_report(
     previews = f"gaze/{dataset.name}/reports/{report_id}"
     records, scores, maps_for, baseline_records, panel = [], {}, {}, [], []
     try:
-        by_image = {}
+        by_image = {}  # by the path this run asked for: a map may be stored under another data set's copy
         for entry in cached:
-            provenance = entry.provenance
-            by_image.setdefault(provenance["image"], {})[provenance["method"]] = (
-                entry,
-                provenance["target_name"],
-            )
-        for done, row in enumerate(rows):
-            report(done, len(rows), "scoring the maps against the GFDMs")
+            by_image.setdefault(str(entry.image), {})[entry.method] = entry
+        report(0, len(rows), "scoring the maps against the GFDMs")
+        for done, row in enumerate(rows, 1):
             entries = by_image[str(row.image.path)]
-            stack = np.stack([entries[method][0].load() for method in methods])  # (M, S, S) float32 in [0, 1]
-            target = entries[methods[0]][1]
+            stack = np.stack([entries[method].load() for method in methods])  # (M, S, S) float32 in [0, 1]
+            target = model.class_names[entries[methods[0]].target]
             scores[row.name], maps_for[row.name] = {}, {}
             with Image.open(row.gaze_map.preview.path) as preview:
                 size = preview.size
@@ -143,6 +140,8 @@ def gaze_report(
                 relative = f"{previews}/{method}/{row.name}.png"
                 _write_atomic(media / relative, preview_png(map_, size))
                 maps_for[row.name][method] = relative
+            report(done, len(rows), "scoring the maps against the GFDMs")
+        report(len(rows), len(rows), "writing the tables, figures and report.html")
         per_image = pd.DataFrame.from_records(records + baseline_records)
         frame = per_image.drop(columns="target")  # what analysis.reports reads: method, image, metrics
         out = Path(out_dir)

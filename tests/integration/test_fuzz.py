@@ -219,3 +219,32 @@ def test_a_builder_upload_naming_files_outside_itself_builds_nothing(world, uplo
     assert re.search(named + r": '.*' (is an absolute path|points outside the data set folder)", job.error)
     assert not Study.objects.filter(slug="stolen").exists()
     assert not [path for path in world["media"].rglob("*") if path.is_file() and path.read_bytes() == secret.read_bytes()]
+
+
+@pytest.mark.parametrize("where", ["label", "image name"])
+def test_a_nul_in_labels_csv_ends_the_build_failed_with_the_reason(world, where, jobs_inline):
+    """The NUL reaches the job's error text; the row must still be written (PostgreSQL refuses NUL)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from study.models import Job, Study
+
+    row = "a.png,air\x00liner" if where == "label" else "a\x00.png,airliner"
+    files = {"data/labels.csv": f"image,labels\n{row}\n".encode(), "data/a.png": b"not read"}
+    with jobs_inline():
+        client_for("staff", world).post("/r/build/", {
+            "slug": "nul", "title": "NUL", "model": "efficientnet-lite0", "arms": ["gradcam"],
+            "rendering": "white_mask", "n_correct": "1", "n_incorrect": "0", "seed": "0", "input_size": "224",
+            "threshold": "0.5", "attention_checks": "0", "confidence_rating": "0",
+            "dataset": SimpleUploadedFile("data.zip", _zip(files), "application/zip")})
+    job = Job.objects.get(kind="build_study")
+    assert job.state == "failed" and "\x00" not in job.error
+    assert re.search(r"labels\.csv, line 2: .*(control character|unknown label)", job.error), job.error
+    assert not Study.objects.filter(slug="nul").exists()
+
+
+def test_job_messages_are_cleaned_and_bounded():
+    from study.jobs import clean_message
+
+    assert clean_message("a\x00b\tc\nd\x1b") == "a\ufffdb\tc\nd\ufffd"
+    long = clean_message("x" * 10_000, 500)
+    assert len(long) == 500 and long.endswith("(10,000 characters in all)")

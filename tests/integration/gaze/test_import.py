@@ -202,7 +202,7 @@ def test_report_hears_each_file_and_stopping_in_it_imports_nothing(tmp_path, iso
     root = write_tree(tmp_path / "src", good_files(5))
     heard = []
     import_gaze_path("five", root, report=lambda *call: heard.append(call))
-    assert heard == [(i, 5, f"checking the {kind}") for kind in ("stimuli", "maps") for i in range(1, 6)]
+    assert heard == [(i, 5, f"checking the {kind}") for kind in ("stimuli", "maps") for i in range(6)]
     before = media_files(isolated_media)
 
     def stop(done, total, message):

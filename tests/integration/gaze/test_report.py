@@ -180,8 +180,11 @@ def test_report_hears_each_batch_and_stimulus_and_stopping_in_it_keeps_the_last_
     heard = []
     gaze_report(dataset, "efficientnet-lite0", ["gradcam"], tmp_path / "first", batch_size=2,
                 report=lambda *call: heard.append(call))
-    assert heard == [(2, 3, "explaining the stimuli"), (3, 3, "explaining the stimuli"),
-                     *[(i, 3, "scoring the maps against the GFDMs") for i in range(3)]]
+    # each stage named as it starts, and counted to the end
+    assert heard == [(0, 3, "explaining the stimuli"), (2, 3, "explaining the stimuli"),
+                     (3, 3, "explaining the stimuli"),
+                     *[(i, 3, "scoring the maps against the GFDMs") for i in range(4)],
+                     (3, 3, "writing the tables, figures and report.html")]
     dataset.refresh_from_db()
     last, files = dataset.last_report, media_files(isolated_media)
 

@@ -4,7 +4,10 @@ a gaze report started from its data set's page."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import io
+import re
 import zipfile
 from datetime import timedelta
 
@@ -210,9 +213,23 @@ def test_gaze_report_started_from_the_data_set_page(staff_client, researcher, tm
     job = Job.objects.get()
     assert response["Location"] == reverse("job-detail", args=[job.pk])
     assert job.state == "done" and job.shards_total == 2 and job.shards_done == [0, 1], job.error
+    assert job.items_done == job.items_total == 2  # its last stage counted to the end: "2 / 2"
     assert GazeDataset.objects.get(name="small").last_report["methods"] == ["gradcam", "fem"]
     download = staff_client.get(job.result["per_image.csv"])
     assert b"".join(download.streaming_content).startswith(b"image,target,method,")
+    assert download["Content-Disposition"].startswith("attachment")
+    # report.html opens in the browser: HTML, inline, the site's CSP sandboxed, its own style let in by hash
+    report = staff_client.get(job.result["report.html"])
+    page = b"".join(report.streaming_content).decode()
+    assert report["Content-Type"] == "text/html; charset=utf-8"
+    assert report["X-Content-Type-Options"] == "nosniff"
+    assert report["Content-Disposition"].startswith("inline") and page.startswith("<!DOCTYPE html>")
+    policy = dict((d.strip().split(" ", 1) + [""])[:2] for d in report["Content-Security-Policy"].split(";"))
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    digest = base64.b64encode(hashlib.sha256(style.encode()).digest()).decode()
+    assert f"'sha256-{digest}'" in policy["style-src"].split()
+    assert "'unsafe-inline'" not in policy["style-src"]
+    assert "sandbox" in policy and policy["script-src"] == "'self'" and policy["default-src"] == "'self'"
     assert staff_client.get(reverse("job-file", args=[job.pk, "..%2F..%2Fsecret"])).status_code == 404
 
 
@@ -226,3 +243,35 @@ def test_every_beat_entry_names_a_registered_task_that_runs(settings, tmp_path):
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
         assert app.tasks[entry["task"]].apply().get() == 0  # nothing stale, nothing old to remove
+
+
+def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(
+    staff_client, researcher, monkeypatch, caplog
+):
+    from study.services.gaze_report import GazeReportError
+
+    def bug(job, report):
+        return {}["/srv/media/gaze/mit/stimuli/i1.jpg"]
+
+    def refusal(job, report):
+        raise GazeReportError("data set mit has no stimuli with a GFDM to compare with")
+
+    jobs.kind_of(Job(kind="analysis"))  # the real kinds first, so that the two below are added to them
+    monkeypatch.setitem(jobs.KINDS, "bug", jobs.JobKind("bug", "Bug", run=bug))
+    monkeypatch.setitem(jobs.KINDS, "refusal", jobs.JobKind("refusal", "Refusal", run=refusal))
+    failed = {}
+    for kind in ("bug", "refusal"):
+        job = Job.objects.create(kind=kind, params={}, started_by=researcher)
+        jobs.execute(job.pk, "test-worker")
+        job.refresh_from_db()
+        failed[kind] = job
+        page = staff_client.get(reverse("job-detail", args=[job.pk])).content.decode()
+        assert job.state == "failed" and "Traceback" not in job.error and "Traceback" not in page
+        assert 'File "' not in job.error and job.error.splitlines()[0] in page.replace("&#x27;", "'")
+    assert failed["bug"].error == (
+        "an unexpected error stopped the job (KeyError: '/srv/media/gaze/mit/stimuli/i1.jpg'); "
+        "the details are in the worker's log")
+    assert failed["refusal"].error == "data set mit has no stimuli with a GFDM to compare with"
+    bug_logged = f"job {failed['bug'].pk} failed"
+    logged = [r for r in caplog.records if r.exc_info and r.getMessage() == bug_logged]
+    assert logged and logged[0].exc_info[0] is KeyError

@@ -225,7 +225,7 @@ def test_a_build_shows_its_stages_and_cancel_stops_it_with_no_study(workers, mod
         "n_correct": 4, "n_incorrect": 3, "batch_size": 2, "method_params": {"smoothgrad": {"n": 1000}}})
     workers.start("w1")
     rendering = wait_for(job, workers=workers,
-                         until=lambda j: j.message.startswith("rendering the SmoothGrad"))
+                         until=lambda j: j.message.startswith("rendering the SmoothGrad") and j.progress > 0)
     assert rendering.state == "running" and 0 < rendering.progress < 1
     assert jobs.cancel(job)
     wait_for(job, workers=workers, until=lambda j: "stopped: cancelled" in workers.log("w1"), timeout=60)

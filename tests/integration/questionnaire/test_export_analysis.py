@@ -104,3 +104,28 @@ def test_export_results_and_analyze_study_write_the_questionnaire_tables(answere
     assert numbers.loc[("trust", b.arm.name), "n"] == 1
     options = pd.read_csv(tmp_path / "a" / "questionnaire_options.csv", keep_default_na=False)
     assert options[options["question"] == "tools"]["option"].tolist() == ["ChatGPT", "None"]
+
+
+def test_analyze_study_summarises_the_questionnaire_of_table_1s_participants(answered, tmp_path):
+    """A participant who answers the first block and then withdraws (answers kept, flagged) is in
+    questionnaire.csv but in neither Table 1 nor the questionnaire summaries."""
+    study, a, b = answered
+    study.withdrawal_policy = study.WithdrawalPolicy.KEEP
+    study.save(update_fields=["withdrawal_policy"])
+    client = Client()
+    leaver = consent(client, study.slug)
+    client.post(f"/p/{leaver.token}/intro/")
+    block = study.questionnaire_blocks.get(placement="before")
+    age = block.questions.get(key="age")
+    assert client.post(f"/p/{leaver.token}/block/{block.pk}/", {f"q{age.pk}": "77"}).status_code == 302
+    assert client.post(f"/p/{leaver.token}/withdraw/").status_code == 200
+    leaver.refresh_from_db()
+    assert leaver.status == Participant.Status.WITHDRAWN
+    assert 77.0 in export.questionnaire_dataframe(study)["value_number"].tolist()
+
+    call_command("analyze_study", "exp", "--out", str(tmp_path / "a"), stdout=io.StringIO())
+    numbers = pd.read_csv(tmp_path / "a" / "questionnaire_numbers.csv")
+    ages = numbers[numbers["question"] == "age"]
+    assert ages["n"].sum() == 2 and ages["max"].max() == 41.0  # a and b; not the leaver's 77
+    table1 = pd.read_csv(tmp_path / "a" / "table1.csv")
+    assert table1.groupby("arm")["n"].max().sum() == 2  # the same two participants

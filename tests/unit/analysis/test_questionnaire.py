@@ -85,6 +85,21 @@ def test_number_summaries_by_hand():
     assert table.loc["trust", "median"] == 4.0
 
 
+def test_summaries_count_completed_participants_only_as_table_1_does():
+    # participant 2 withdrew, 5 is still active: their answers stay in the export, not in the summaries
+    statuses = {1: "completed", 2: "withdrawn", 3: "completed", 4: "completed", 5: "active", 6: "completed"}
+    participants = pd.DataFrame({"participant": list(statuses), "status": list(statuses.values())})
+    numbers = questionnaire.number_summaries(answers(), participants).set_index("question")
+    assert numbers.loc["age", ["n", "mean", "min", "max"]].tolist() == [1, 30.0, 30.0, 30.0]
+    assert numbers.loc["trust", ["n", "mean", "median"]].tolist() == [2, 3.5, 3.5]
+    options = questionnaire.option_counts(answers(), participants).set_index(["question", "option"])
+    assert options.loc[("gender", "Woman"), ["count", "share"]].tolist() == [2, 1.0]
+    assert ("gender", "Prefer not to say") not in options.index
+    assert options.loc[("tools", "A"), ["count", "share"]].tolist() == [1, 1.0]
+    with pytest.raises(MissingColumnsError, match="status"):
+        questionnaire.number_summaries(answers(), participants.drop(columns="status"))
+
+
 def test_bad_questionnaire_frames_are_refused():
     with pytest.raises(MissingColumnsError, match="value_number"):
         questionnaire.number_summaries(answers().drop(columns="value_number"))

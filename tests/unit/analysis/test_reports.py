@@ -215,3 +215,29 @@ def test_panel_and_figures_render(tmp_path):
     with Image.open(tmp_path / "figure_panel.png") as image:
         assert image.format == "PNG" and image.size[0] > 500
     assert paths[5].read_text().count("data:image/png;base64,") == 3
+
+
+def test_gaze_report_has_one_notes_section_and_no_empty_or_mixed_figures(tmp_path, monkeypatch):
+    from analysis import gaze_figures
+
+    # sAUC scored nowhere; NSS only on image 0 (fixations on one stimulus); SIM on 4 images (fem lacks
+    # image 4); PCC on all 5
+    scores = gaze_scores().assign(sauc=np.nan, nss=np.where(gaze_scores()["image"] == 0, 1.0, np.nan))
+    boxed, boxes = [], gaze_figures.metric_boxes  # records what the real box plot is asked to draw
+    monkeypatch.setattr(gaze_figures, "metric_boxes",
+                        lambda s, metrics, b: boxed.append(list(metrics)) or boxes(s, metrics, b))
+    paths = reports.write_gaze_report(scores, tmp_path, ["pcc", "sim", "nss", "sauc"],
+                                      notes=["first note", "second note"])
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("<h2>Notes</h2>") == 1 and page.count("<h2>") == 5  # notes, table, 2 figures, tests
+    assert "<li>first note</li><li>second note</li>" in page
+    assert "<li>No scores for SAUC on any image: left out of the figures.</li>" in page
+    assert ("ranked over the same 5 images; SIM (n=4), NSS (n=1) were ranked over fewer and are only in "
+            "mean_ranks.csv") in page
+    assert boxed == [["pcc", "sim", "nss"]]  # no empty sAUC panel
+    ranks = pd.read_csv(tmp_path / "mean_ranks.csv")
+    assert ranks.groupby("metric")["n"].first().to_dict() == {"nss": 1, "pcc": 5, "sim": 4}
+    assert {p.name for p in paths} >= {"figure_boxes.png", "figure_ranking.png"}
+    ranking = gaze_figures.ranking_plot(scores, ["pcc", "sim", "nss", "sauc"])
+    assert [t.get_text() for t in ranking.axes[0].get_xticklabels()] == ["PCC"]  # one n: 5
+    assert ranking.axes[0].get_title() == "over the same 5 images for every metric"

@@ -48,6 +48,19 @@ def test_mann_whitney_matches_scipy_asymptotic(a, b, alternative, continuity):
     assert result.method == "normal approximation" + (", continuity-corrected" if continuity else "")
 
 
+@pytest.mark.parametrize("method", ["asymptotic", "exact"])
+@pytest.mark.parametrize("continuity", [False, True])
+@pytest.mark.parametrize("alternative", sim.ALTERNATIVES)
+def test_mann_whitney_on_all_tied_values_gives_p_one(alternative, continuity, method):
+    """Every participant at the same accuracy: U at its null mean; scipy (continuity-corrected, its
+    default) and the exact permutation give p = 1, not NaN."""
+    a, b = [0.5] * 4, [0.5] * 6
+    result = sim.mann_whitney(a, b, alternative, method=method, continuity=continuity, n_boot=10)
+    expected = stats.mannwhitneyu(a, b, alternative=alternative, method="asymptotic").pvalue
+    assert result.u == 12.0 and result.z == 0.0
+    assert result.pvalue == expected == 1.0
+
+
 def scipy_exact_pvalue(a: np.ndarray, b: np.ndarray, alternative: str) -> tuple[float, float]:
     """scipy's p and the tolerance to compare with: its exact distribution without ties; with ties its
     permutation test, exhaustive when there are at most 20,000 splits, else 20,000 random ones.
