@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -39,6 +39,10 @@ class JobCancelled(Exception):
 
 class JobError(Exception):
     """A job cannot be started as asked (unknown kind, bad parameters, not retryable)."""
+
+
+class JobClaimed(JobError):
+    """What the job would work on is claimed by another queued or running job (enqueue's `claim`)."""
 
 
 @dataclass(frozen=True)
@@ -107,15 +111,26 @@ def drop_old_uploads(now=None) -> list[int]:
 # Starting, cancelling, retrying (web and command side)
 
 
-def enqueue(kind: str, params: dict, user=None) -> Job:
-    """Create a queued job and send it to the workers once the current transaction commits."""
+def enqueue(kind: str, params: dict, user=None, claim: str | None = None) -> Job:
+    """Create a queued job and send it to the workers once the current transaction commits. A `claim`
+    (e.g. "study:SLUG") is held by one queued or running job at a time: JobClaimed for a second one."""
     from study.jobs import kinds  # noqa: F401
 
     if kind not in KINDS:
         raise JobError(f"unknown job kind {kind!r}; choose from {', '.join(sorted(KINDS))}")
-    job = Job.objects.create(kind=kind, params=params, started_by=user, message="waiting for a worker")
+    try:
+        with transaction.atomic():
+            job = Job.objects.create(kind=kind, params=params, started_by=user, message="waiting for a worker",
+                                     claim=claim)
+    except IntegrityError:
+        raise JobClaimed(_claimed(claim)) from None
     transaction.on_commit(lambda: _send(job))
     return job
+
+
+def _claimed(claim: str) -> str:
+    holder = Job.objects.filter(claim=claim, state__in=Job.ACTIVE).first()
+    return f"{claim} is taken by job {holder.pk if holder else '(just finished)'}, which is queued or running"
 
 
 def _send(job: Job, shard: int | None = None) -> None:
@@ -140,10 +155,14 @@ def retry(job: Job) -> Job:
         days = settings.JOB_UPLOAD_KEEP_DAYS
         raise JobError(f"the files uploaded for job {job.pk} were removed {days} days after it ended; "
                        "start a new one with the files")
-    changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
-        state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0, items_total=0,
-        started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0, shards_done=[],
-        shards_running={}, worker="")
+    try:
+        with transaction.atomic():
+            changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
+                state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0,
+                items_total=0, started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0,
+                shards_done=[], shards_running={}, worker="")
+    except IntegrityError:
+        raise JobClaimed(_claimed(job.claim)) from None
     if not changed:
         raise JobError(f"only a failed or cancelled job can be retried; job {job.pk} is {job.state}")
     transaction.on_commit(lambda: _send(job))

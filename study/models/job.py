@@ -40,6 +40,9 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    claim = models.CharField(max_length=120, null=True, blank=True,
+                             help_text="What this job alone may work on while it is queued or running, "
+                                       "e.g. study:SLUG for a build (unique among active jobs).")
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -54,6 +57,8 @@ class Job(models.Model):
             models.CheckConstraint(condition=Q(finished_at__isnull=True) | Q(started_at__isnull=True)
                                    | Q(finished_at__gte=F("started_at")), name="job_finishes_after_start"),
             models.CheckConstraint(condition=~Q(state="failed") | ~Q(error=""), name="job_failure_has_error"),
+            models.UniqueConstraint(fields=["claim"], condition=Q(state__in=["queued", "running"]),
+                                    name="job_unique_active_claim"),
         ]
 
     def __str__(self) -> str:

@@ -24,7 +24,7 @@ import torch
 import torchvision
 from django.conf import settings
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F as DbF
 from django.utils.html import escape
 from PIL import Image, UnidentifiedImageError
@@ -606,7 +606,7 @@ def _save(
     written: list[str] = []
     try:
         with transaction.atomic():
-            Study.objects.filter(slug=request.slug).delete()
+            _make_room(request)
             study = Study.objects.create(
                 slug=request.slug,
                 title=request.title or f"Study {request.slug}",
@@ -658,9 +658,12 @@ def _save(
                     ]
                 )
             return study
-    except BaseException:
+    except BaseException as error:
         for name in written:
             default_storage.delete(name)
+        if isinstance(error, IntegrityError) and Study.objects.filter(slug=request.slug).exists():
+            raise BuildError(f"study {request.slug!r} was created by another build while this one saved; "
+                             "nothing was written (choose another slug)") from None
         raise
 
 
@@ -675,6 +678,20 @@ def example_pair(display: Image.Image, stimulus: bytes) -> bytes:
     pair.paste(display.convert("RGB"), (0, 0))
     pair.paste(explanation, (display.width + EXAMPLE_GAP, 0))
     return png_bytes(pair)
+
+
+def _make_room(request: BuildRequest) -> None:
+    """Inside the saving transaction: delete the study of the slug only when it is to be replaced and still
+    has no participant; BuildError when another build created it meanwhile (that study is kept)."""
+    existing = Study.objects.select_for_update().filter(slug=request.slug).first()
+    if existing is None:
+        return
+    if not request.replace:
+        raise BuildError(f"study {request.slug!r} was created by another build while this one ran; "
+                         "nothing was written (choose another slug)")
+    if existing.participants.exists():
+        raise BuildError(f"study {request.slug!r} has participants now; refusing to replace it")
+    existing.delete()
 
 
 def _store(folder: str, data: bytes, written: list[str]) -> str:

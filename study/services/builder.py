@@ -24,9 +24,15 @@ ARCHIVE = "dataset.zip"
 MODEL_SPEC = "model.json"
 
 
+def build_claim(slug: str) -> str:
+    """What a build job holds while queued or running: its slug, so that a second build of it is refused."""
+    return f"study:{slug}"
+
+
 def start_build(data: dict, user) -> Job:
     """Queue a build of the cleaned builder form `data` owned by `user`; the uploads are moved into the
-    job's folder (no upload is read into memory) before the job is sent to the workers."""
+    job's folder (no upload is read into memory) before the job is sent to the workers. jobs.JobClaimed
+    when another build of the slug is queued or running."""
     params = {
         "slug": data["slug"], "title": data["title"], "arms": list(data["arms"]),
         "rendering": data["rendering"], "n_correct": data["n_correct"], "n_incorrect": data["n_incorrect"],
@@ -37,7 +43,7 @@ def start_build(data: dict, user) -> Job:
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place
-        job = jobs.enqueue("build_study", params, user)
+        job = jobs.enqueue("build_study", params, user, claim=build_claim(data["slug"]))
         folder = jobs.output_dir(job) / jobs.UPLOAD
         try:
             save_upload(data["dataset"], folder / ARCHIVE)

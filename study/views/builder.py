@@ -34,7 +34,11 @@ def build(request: HttpRequest, handler: LimitedUploadHandler) -> HttpResponse:
             limit = settings.STUDY_UPLOAD_MAX_BYTES
             form.add_error(None, f"The upload is larger than the limit of {limit:,} bytes.")
         elif form.is_valid():
-            return redirect("job-detail", pk=start_build(form.cleaned_data, request.user).pk)
+            try:
+                return redirect("job-detail", pk=start_build(form.cleaned_data, request.user).pk)
+            except jobs.JobClaimed:
+                form.add_error("slug", f"a build of {form.cleaned_data['slug']!r} is already queued or running; "
+                                       "choose another slug or wait for it to end")
     return render(request, "study/researcher/build.html",
                   {"form": form, "max_bytes": settings.STUDY_UPLOAD_MAX_BYTES},
                   status=400 if form.is_bound else 200)

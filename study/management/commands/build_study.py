@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from explainers import ExplainerError
 from study import jobs
 from study.services.build import BuildError, BuildRequest, build_study
+from study.services.builder import build_claim
 from study.services.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
 from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
@@ -98,7 +99,10 @@ class Command(BaseCommand):
         )
         if options["enqueue"]:
             params = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(request).items()}
-            job = jobs.enqueue("build_study", params)
+            try:
+                job = jobs.enqueue("build_study", params, claim=build_claim(request.slug))
+            except jobs.JobClaimed as error:
+                raise CommandError(f"a build of {request.slug!r} is already queued: {error}") from None
             self.stdout.write(f"Queued job {job.pk}: build of study {request.slug}.")
             return
         try:

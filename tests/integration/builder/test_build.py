@@ -302,3 +302,39 @@ def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
     decoders = [path.name for path in media_files(settings.EXPLAINER_CACHE_DIR)]
     trained = stop_at.startswith("rendering")
     assert decoders == ([f"{load_model(tiny_spec).weights_hash[:20]}-features.block3.pt"] if trained else [])
+
+
+def test_a_study_created_by_another_build_meanwhile_is_kept_and_this_build_writes_nothing(
+        tiny_spec, csv_dataset, isolated_media, django_user_model):
+    """Two builds of one slug: the one that saves second neither replaces nor deletes the first one's study."""
+    first_owner = django_user_model.objects.create_user("first", password="pw-Secret-123")
+    second_owner = django_user_model.objects.create_user("second", password="pw-Secret-123")
+    created = []
+
+    def the_other_build_saves(done, total, message):
+        if message.startswith("rendering") and not created:
+            created.append(Study.objects.create(slug="s1", title="The first build's", owner=first_owner))
+
+    with pytest.raises(BuildError, match=r"study 's1' was created by another build while this one ran"):
+        build_study(request_for(tiny_spec, csv_dataset, owner_id=second_owner.pk), progress=False,
+                    report=the_other_build_saves)
+    kept = Study.objects.get()
+    assert kept.pk == created[0].pk and kept.owner == first_owner and kept.title == "The first build's"
+    assert media_files(isolated_media) == []
+
+
+def test_replace_rechecks_participants_when_it_saves(tiny_spec, csv_dataset, isolated_media):
+    """--replace of a study that gains a participant while the build runs refuses at the save."""
+    from tests.factories import make_study
+
+    make_study("s1")
+
+    def a_participant_arrives(done, total, message):
+        study = Study.objects.get(slug="s1")
+        if message.startswith("rendering") and not study.participants.exists():
+            study.participants.create(arm=study.arms.first())
+
+    with pytest.raises(BuildError, match=r"study 's1' has participants now; refusing to replace it"):
+        build_study(request_for(tiny_spec, csv_dataset, replace=True), progress=False,
+                    report=a_participant_arrives)
+    assert Study.objects.get(slug="s1").participants.count() == 1

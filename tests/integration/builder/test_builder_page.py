@@ -249,3 +249,47 @@ def test_a_crafted_pickle_checkpoint_is_refused_and_runs_nothing(
     assert "checkpoint.pt was refused" in shown and "Traceback" not in shown
     torch.load(io.BytesIO(buffer.getvalue()), weights_only=False)  # the upload was a live payload:
     assert marker.exists()  # unpickled, it runs its command
+
+
+def test_a_second_build_of_a_slug_is_refused_at_once_while_the_first_is_queued(
+        staff_client, tiny_spec, fashion, class_names, tmp_path):
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion), prefix="fashion/")
+    first = staff_client.post("/r/build/", form(tiny_spec, data, class_names))
+    assert first.status_code == 302 and Job.objects.get().state == "queued"
+    second = staff_client.post("/r/build/", form(tiny_spec, data, class_names))
+    assert second.status_code == 400
+    assert "a build of &#x27;built&#x27; is already queued or running" in second.content.decode()
+    assert Job.objects.count() == 1
+    job = Job.objects.get()
+    jobs.cancel(job)  # once the first build ends, the slug is free again
+    assert staff_client.post("/r/build/", form(tiny_spec, data, class_names)).status_code == 302
+    with pytest.raises(jobs.JobClaimed, match=r"study:built is taken by job \d+"):
+        jobs.retry(job)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_builds_of_one_slug_submitted_at_the_same_moment_queue_one_job():
+    """The claim is a unique index over active jobs, so the database, not a check before the insert, decides."""
+    import threading
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): threads share no in-memory SQLite database")
+    barrier, outcomes = threading.Barrier(2), []
+
+    def submit():
+        try:
+            barrier.wait()
+            outcomes.append(jobs.enqueue("build_study", {"slug": "race"}, claim="study:race").pk)
+        except jobs.JobClaimed as error:
+            outcomes.append(str(error))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sorted(type(o).__name__ for o in outcomes) == ["int", "str"], outcomes
+    assert Job.objects.filter(claim="study:race").count() == 1

@@ -13,7 +13,7 @@ def test_the_example_pairs_an_unused_image_with_its_explanation_and_the_intro_sh
     tiny_spec, csv_dataset, isolated_media, client
 ):
     request = BuildRequest(slug="s1", model=str(tiny_spec), dataset=csv_dataset, arms=("gradcam",),
-                           n_correct=3, n_incorrect=2, seed=7)
+                           n_correct=3, n_incorrect=2, seed=7, open=True)
     study = build_study(request, progress=False)
     arm = study.arms.get()
     with Image.open(arm.example_image.path) as opened:
