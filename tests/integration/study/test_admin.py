@@ -101,7 +101,8 @@ def test_a_researcher_adding_a_study_sees_no_other_user_and_owns_what_they_add(c
     response = client.post(reverse("admin:study_study_add"), {
         "slug": "mine", "title": "Mine", "status": "draft", "assignment_policy": "round_robin",
         "question_order": "shuffled", "withdrawal_policy": "keep", "active_timeout_minutes": "30",
-        "confidence_rating": "0", "new_participants_per_client_hour": "0", "owner": str(django_user_model.objects.get(username="someone-else").pk),
+        "confidence_rating": "0", "new_participants_per_client_hour": "0", "completion_codes": "study",
+        "attention_failures_to_fail": "2", "owner": str(django_user_model.objects.get(username="someone-else").pk),
         **{f"{prefix}-{key}": "0" for prefix in ("arms", "questionnaire_blocks", "shares")
            for key in ("TOTAL_FORMS", "INITIAL_FORMS")}})
     assert response.status_code == 302, response.context["adminform"].form.errors

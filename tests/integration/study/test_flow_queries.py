@@ -18,7 +18,8 @@ def test_question_pages_and_answers_take_a_fixed_number_of_queries(client, djang
         with django_assert_max_num_queries(4 if number == 1 else 3):
             trial = client.get(url).context["page"].trial
         # in one transaction: lock the participant, current trial, update it, update the participant; at the
-        # last question only, the blocks placed after the questions
-        with django_assert_max_num_queries(7 if number == 30 else 6):  # BEGIN and COMMIT count as two
+        # last question only, the blocks placed after the questions and the failed attention checks (for
+        # the participant's outcome and its completion code)
+        with django_assert_max_num_queries(8 if number == 30 else 6):  # BEGIN and COMMIT count as two
             assert post_answer(client, participant, trial).status_code == 302
     assert participant.trials.filter(answered_at__isnull=True).count() == 0
