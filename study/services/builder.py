@@ -22,6 +22,7 @@ from study.services.tmp import save_upload
 
 ARCHIVE = "dataset.zip"
 MODEL_SPEC = "model.json"
+DECODER = "decoder.pt"
 
 
 def start_build(data: dict, user) -> Job:
@@ -34,12 +35,16 @@ def start_build(data: dict, user) -> Job:
         "attention_positions": list(data["attention_positions"]), "owner_id": user.pk,
         "confidence_rating": data["confidence_rating"], "questionnaire": data["questionnaire"],
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
+        "decoder_layer": data["decoder_layer"].strip(),
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place
         job = jobs.enqueue("build_study", params, user)
         folder = jobs.output_dir(job) / jobs.UPLOAD
         try:
             save_upload(data["dataset"], folder / ARCHIVE)
+            if data.get("decoder"):  # read by the job with torch.load(weights_only=True) (load_decoder)
+                save_upload(data["decoder"], folder / DECODER)
+                job.params["decoder"] = str(folder / DECODER)
             if data["model"] == BUNDLED:
                 job.params["model"] = BUNDLED
             else:

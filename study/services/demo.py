@@ -4,7 +4,9 @@ study built by `build_study`, a researcher login, and the gallery's ImageNet exp
 Fashion-MNIST stores light garments on black; the demo inverts them back to the product photos they
 came from (dark garments on white), and the classifier learns from those, so that the PV paper's
 white mask keeps the garment where the explanation points and fades the rest to white. Its Grad-CAM
-layer is `features.block2`, a 16x16 map for the 32x32 input.
+layer, and the layer its PV decoder inverts, is the last convolutional block `features.block3` (an 8x8
+map for the 32x32 input), as the PV paper does: an earlier block holds more numbers than the image and
+its decoder copies the image, so on a wrong prediction PV would show the true object.
 
 Every step is cached under settings.EXPLAINER_CACHE_DIR (keyed by its inputs), so a second run
 only checks what is there.
@@ -48,7 +50,7 @@ TRAINING = {
 }
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
-TARGET_LAYER = "features.block2"  # (64, 16, 16) for 32x32 inputs; block3 would give 8x8 maps
+TARGET_LAYER = SmallCNN.default_target_layer  # features.block3: (128, 8, 8) for 32x32 inputs
 
 
 @dataclass(frozen=True)
