@@ -385,9 +385,9 @@ def _gated_decoder(
         report(0, 1, "checking the PV decoder against the mean image")
         images = load_images([open_image(i) for i in dataset.images], model.input_size)
         quality = decoder_quality(decoder, model, images, batch_size=request.batch_size)
+        report(1, 1, "checking the PV decoder against the mean image")
         check_quality(quality, *margins)
         layer, source = decoder.layer, "the data set's images (the mean image is theirs)"
-    report(1, 1, f"PV decoder: {quality.summary()}")
     return path, {"layer": layer, "quality": quality.as_dict(), "measured_on": source,
                   "min_margins": {"ssim": margins[0], "psnr_db": margins[1]}}
 

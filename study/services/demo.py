@@ -33,6 +33,7 @@ from explainers.classifier import train_classifier
 from explainers.nets import SmallCNN
 from explainers.precompute import precompute
 from study.models import Study
+from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
 from study.services.build import BuildRequest, build_study, decoder_cache_path, ensure_decoder
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "fashion_mnist_subset.npz"
@@ -51,6 +52,7 @@ TRAINING = {
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
 TARGET_LAYER = SmallCNN.default_target_layer  # features.block3: (128, 8, 8) for 32x32 inputs
+DECODER_MARGINS = (MIN_SSIM_MARGIN, MIN_PSNR_MARGIN_DB)  # the quality gate: SSIM and PSNR over the mean image
 
 
 @dataclass(frozen=True)
@@ -140,7 +142,9 @@ def ensure_demo_decoder(spec_path: Path, progress: bool = True):
     model = load_model(spec_path)
     path = decoder_cache_path(model)
     images = [np.ascontiguousarray(x) for x in fixture_data()["x_train"][:DECODER_IMAGES]]
-    return path, ensure_decoder(model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress)
+    return path, ensure_decoder(
+        model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress, margins=DECODER_MARGINS
+    )
 
 
 def ensure_researcher() -> tuple[str, str]:
@@ -179,6 +183,8 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
         n_incorrect=14,
         seed=0,
         decoder=decoder_path,
+        decoder_min_ssim_margin=DECODER_MARGINS[0],
+        decoder_min_psnr_margin=DECODER_MARGINS[1],
         title="Demo: what did the Fashion-MNIST classifier predict?",
         owner_id=owner_id,
     )

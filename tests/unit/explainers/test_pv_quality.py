@@ -55,7 +55,9 @@ def test_gate_metrics_match_skimage_for_the_decoder_and_the_mean_image():
     ours = np.array([skimage_scores(yi, xi) for yi, xi in zip(y, x)]).mean(axis=0)
     baseline = np.array([skimage_scores(mean, xi) for xi in x]).mean(axis=0)
     np.testing.assert_allclose([quality.ssim, quality.psnr], ours, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose([quality.mean_image_ssim, quality.mean_image_psnr], baseline, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(
+        [quality.mean_image_ssim, quality.mean_image_psnr], baseline, rtol=1e-4, atol=1e-4
+    )
     assert quality.n_images == len(PHOTOS)
     assert quality.ssim_margin == pytest.approx(ours[0] - baseline[0], abs=1e-4)
     assert quality.psnr_margin == pytest.approx(ours[1] - baseline[1], abs=1e-3)
