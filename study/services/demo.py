@@ -52,6 +52,7 @@ TRAINING = {
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
 TARGET_LAYER = SmallCNN.default_target_layer  # features.block3: (128, 8, 8) for 32x32 inputs
+DECODER_LAYER = ""  # the layer the PV decoder inverts; empty: TARGET_LAYER, the one Grad-CAM explains
 DECODER_MARGINS = (MIN_SSIM_MARGIN, MIN_PSNR_MARGIN_DB)  # the quality gate: SSIM and PSNR over the mean image
 
 
@@ -140,10 +141,11 @@ def ensure_demo_decoder(spec_path: Path, progress: bool = True):
     """The demo classifier's PV decoder, trained on 2,000 training images unless cached;
     returns (path, TrainResult or None when cached)."""
     model = load_model(spec_path)
-    path = decoder_cache_path(model)
+    path = decoder_cache_path(model, DECODER_LAYER or None)
     images = [np.ascontiguousarray(x) for x in fixture_data()["x_train"][:DECODER_IMAGES]]
     return path, ensure_decoder(
-        model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress, margins=DECODER_MARGINS
+        model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress,
+        layer=DECODER_LAYER or None, margins=DECODER_MARGINS,
     )
 
 
@@ -183,6 +185,7 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
         n_incorrect=14,
         seed=0,
         decoder=decoder_path,
+        decoder_layer=DECODER_LAYER,
         decoder_min_ssim_margin=DECODER_MARGINS[0],
         decoder_min_psnr_margin=DECODER_MARGINS[1],
         title="Demo: what did the Fashion-MNIST classifier predict?",
