@@ -73,3 +73,22 @@ def test_a_given_decoder_is_judged_on_the_data_sets_images(
                                load_images(sorted(csv_dataset.glob("*.png")), 32))
     assert study.provenance["decoder"]["quality"] == pytest.approx(expected.as_dict())
     assert study.provenance["decoder"]["measured_on"].startswith("the data set's images")
+
+
+def test_the_build_jobs_result_shows_the_decoders_quality(
+    tiny_spec, tiny_decoder, csv_dataset, isolated_media, jobs_inline
+):
+    from study import jobs
+    from study.models import Job
+
+    params = {"slug": "s1", "model": str(tiny_spec), "dataset": str(csv_dataset), "arms": ["pv"],
+              "n_correct": 2, "n_incorrect": 1, "decoder": str(tiny_decoder), **NO_GATE}
+    with jobs_inline():
+        jobs.enqueue("build_study", params)
+    job = Job.objects.get()
+    assert job.state == "done", job.error
+    quality = Study.objects.get(slug="s1").provenance["decoder"]["quality"]
+    shown = job.result["PV decoder quality"]
+    ssim, baseline = quality["ssim"], quality["mean_image_ssim"]
+    assert shown.startswith(f"held-out SSIM {ssim:.3f} (mean image {baseline:.3f},")
+    assert f"on {quality['n_images']} images" in shown
