@@ -52,6 +52,15 @@ class StudyBuilderForm(forms.Form):
                   "predicted.")
     threshold = forms.FloatField(initial=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
                                  help_text="Score at which a multi-label model predicts a class.")
+    decoder = forms.FileField(
+        required=False, label="PV decoder (optional)",
+        help_text="A PV decoder checkpoint trained elsewhere for this model (`manage.py train_pv_decoder`: "
+                  "a state dict, read with torch.load(weights_only=True), never unpickled). Empty: a decoder "
+                  "is trained on the uploaded images, and the build stops if it does not beat their mean image.")
+    decoder_layer = forms.CharField(
+        required=False, max_length=200, label="Layer the PV decoder inverts",
+        help_text="A dotted module name; empty: the layer the explanations are taken from (the last "
+                  "convolutional block), as the PV paper does.")
     arms = forms.MultipleChoiceField(choices=[(m, m) for m in METHODS],
                                      widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
     rendering = forms.ChoiceField(
@@ -93,6 +102,12 @@ class StudyBuilderForm(forms.Form):
         upload = self.cleaned_data["dataset"]
         if not upload.name.lower().endswith(".zip"):
             raise forms.ValidationError(f"{upload.name}: upload a .zip archive")
+        return upload
+
+    def clean_decoder(self):
+        upload = self.cleaned_data["decoder"]
+        if upload and not upload.name.lower().endswith((".pt", ".pth")):
+            raise forms.ValidationError(f"{upload.name}: upload a .pt decoder checkpoint")
         return upload
 
     def clean_confidence_rating(self) -> int:

@@ -47,6 +47,7 @@ class Decoder(nn.Module):
             raise PVError(f"cannot decode a {config.latent_shape} latent to a {config.out_size} image")
         self.config = config
         self.weights_hash: str | None = None  # of the model it was trained for; set by training and loading
+        self.layer: str | None = None  # the model layer whose activations it inverts; set likewise
         n_up = max(math.ceil(math.log2(height / h)), math.ceil(math.log2(width / w)))
         channels = min(c, config.max_width)
         layers = [_leaky(nn.Conv2d(c, channels, 3, padding=1))]

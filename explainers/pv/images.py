@@ -42,5 +42,7 @@ def pv_images(
         )
     maps = explain(model, images, targets, saliency, **params)
     with torch.no_grad():
-        reconstruction = decoder.to(images.device).eval()(encoder_of(model)(model.to_display(images)))
+        reconstruction = decoder.to(images.device).eval()(
+            encoder_of(model, decoder.layer)(model.to_display(images))
+        )
     return compose_pv(maps, reconstruction.float())

@@ -17,6 +17,7 @@ from .decoder import Decoder, DecoderConfig
 from .encoder import Encoder
 from .errors import PVError
 from .loss import DEFAULT_WEIGHTS, LossTerms, PVLoss, normalise_weights, psnr, ssim
+from .quality import DecoderQuality, mean_image_scores
 
 FORMAT = "explainlab-pv-decoder/1"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
@@ -39,24 +40,34 @@ class EpochStats:
 
 @dataclass(frozen=True)
 class TrainResult:
-    """Where the decoder was saved, the per-epoch history (from epoch 0, untrained), and the held-out
-    SSIM of the training set's mean image, the baseline a useful decoder must beat."""
+    """Where the decoder was saved, the layer it inverts, the per-epoch history (from epoch 0, untrained),
+    and the held-out SSIM and PSNR of the training set's mean image, the baseline a useful decoder must
+    beat."""
 
     path: Path
     history: tuple[EpochStats, ...]
     mean_image_ssim: float  # baseline: SSIM of the training set's mean image against each held-out image
     n_train: int
     n_val: int
+    mean_image_psnr: float  # baseline: PSNR (dB) of the same
+    layer: str
 
     @property
     def final(self) -> EpochStats:
         return self.history[-1]
 
+    @property
+    def quality(self) -> DecoderQuality:
+        """The final epoch's held-out scores beside the mean image's (see `quality.check_quality`)."""
+        return DecoderQuality(
+            self.final.val_ssim, self.final.val_psnr, self.mean_image_ssim, self.mean_image_psnr, self.n_val
+        )
 
-def encoder_of(model: LoadedModel) -> Encoder:
-    """The model truncated at its target layer, on the model's device, fed images in [0, 1] and normalised
-    as it expects."""
-    return Encoder(model.module, model.target_layer, model.mean, model.std).to(model.device)
+
+def encoder_of(model: LoadedModel, layer: str | None = None) -> Encoder:
+    """The model truncated at `layer` (default: its target layer, the one its explanations are taken
+    from), on the model's device, fed images in [0, 1] and normalised as it expects."""
+    return Encoder(model.module, layer or model.target_layer, model.mean, model.std).to(model.device)
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -108,8 +119,11 @@ def train_decoder(
     loss_weights: tuple[float, float, float] = DEFAULT_WEIGHTS,
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
+    layer: str | None = None,
 ) -> TrainResult:
-    """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at its target layer.
+    """Train a decoder D so that D(E(x)) reconstructs x, E the model frozen at `layer` (default: its
+    target layer, the layer its explanations are taken from: the last convolutional block unless the
+    model spec names another).
     A grey model (`model.grayscale`) gets a grey decoder, so its reconstructions have no colour fringes.
 
     Adam at `lr`; bfloat16 autocast on CUDA; a checkpoint at `out_path` after every epoch (written to a
@@ -122,9 +136,10 @@ def train_decoder(
     """
     out_path = Path(out_path)
     weights = normalise_weights(loss_weights)
+    layer = layer or model.target_layer
     if epochs < 1 or batch_size < 1 or not lr > 0 or not 0 < val_fraction < 1:
         raise PVError("epochs and batch_size must be >= 1, lr > 0 and 0 < val_fraction < 1")
-    checkpoint = _read_checkpoint(out_path, model) if resume and out_path.exists() else None
+    checkpoint = _read_checkpoint(out_path, model, layer) if resume and out_path.exists() else None
     if out_path.exists() and not resume:
         raise PVError(f"{out_path} already exists: pass resume to continue it, or remove it")
     run = _device(device)
@@ -142,7 +157,7 @@ def train_decoder(
         )
 
     original_device = model.device
-    encoder = encoder_of(model).to(run)
+    encoder = encoder_of(model, layer).to(run)
     try:
         with encoder.frozen():
             with torch.no_grad():
@@ -150,7 +165,7 @@ def train_decoder(
             torch.manual_seed(seed)
             size = (model.input_size, model.input_size)
             decoder = Decoder(DecoderConfig(latent_shape, size, grayscale=model.grayscale)).to(run)
-            decoder.weights_hash = model.weights_hash
+            decoder.weights_hash, decoder.layer = model.weights_hash, layer
             optimizer = torch.optim.Adam(decoder.parameters(), lr=lr)
             history: list[EpochStats] = []
             if checkpoint is not None:
@@ -163,7 +178,9 @@ def train_decoder(
                 optimizer.load_state_dict(checkpoint["optimizer_state"])
                 history = [EpochStats(**stats) for stats in checkpoint["history"]]
             criterion = PVLoss(encoder, weights)
-            mean_ssim = _mean_image_ssim(train, val, batch_size, run)
+            mean_ssim, mean_psnr = mean_image_scores(
+                train.float().mean(dim=0, keepdim=True).div(255).to(run), val, batch_size
+            )
             if not history:  # epoch 0: the untrained decoder, the baseline the epochs are judged against
                 history.append(
                     EpochStats(0, float("nan"), *_validate(decoder, criterion, val, batch_size, run))
@@ -193,23 +210,31 @@ def train_decoder(
                 if progress:
                     tqdm.write(
                         f"epoch {epoch}: train loss {stats.train_loss:.4f}, held-out loss {stats.val_loss:.4f}, "
-                        f"SSIM {stats.val_ssim:.4f} (mean image {mean_ssim:.4f}), PSNR {stats.val_psnr:.2f} dB"
+                        f"SSIM {stats.val_ssim:.4f} (mean image {mean_ssim:.4f}), "
+                        f"PSNR {stats.val_psnr:.2f} dB (mean image {mean_psnr:.2f} dB)"
                     )
     finally:
         model.to(original_device)
-    return TrainResult(out_path, tuple(history), mean_ssim, len(train), len(val))
+    return TrainResult(out_path, tuple(history), mean_ssim, len(train), len(val), mean_psnr, layer)
 
 
 def load_decoder(path: str | Path, model: LoadedModel) -> Decoder:
-    """The decoder saved at `path`, in eval mode on the model's device; refuses any other model."""
+    """The decoder saved at `path`, in eval mode on the model's device, with the layer it inverts
+    (`decoder.layer`); refuses any other model. The file is read with torch.load(weights_only=True): a
+    state dict, never a pickled object."""
     checkpoint = _read_checkpoint(Path(path), model)
-    decoder = Decoder(DecoderConfig(**checkpoint["decoder_config"]))
-    decoder.load_state_dict(checkpoint["decoder_state"])
-    decoder.weights_hash = checkpoint["weights_hash"]
+    try:
+        decoder = Decoder(DecoderConfig(**checkpoint["decoder_config"]))
+        decoder.load_state_dict(checkpoint["decoder_state"])
+    except (KeyError, TypeError, RuntimeError) as error:
+        raise PVError(f"{path} is a damaged PV decoder checkpoint: {error}") from error
+    decoder.weights_hash, decoder.layer = checkpoint["weights_hash"], checkpoint["target_layer"]
     return decoder.to(model.device).eval()
 
 
-def _read_checkpoint(path: Path, model: LoadedModel) -> dict:
+def _read_checkpoint(path: Path, model: LoadedModel, layer: str | None = None) -> dict:
+    """The checkpoint at `path`, checked to be a decoder of `model` (same weights) inverting a layer of it
+    (`layer`, when given)."""
     if not path.is_file():
         raise PVError(f"decoder checkpoint not found: {path}")
     try:
@@ -218,12 +243,20 @@ def _read_checkpoint(path: Path, model: LoadedModel) -> dict:
         raise PVError(f"cannot read decoder checkpoint {path}: {error}") from error
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise PVError(f"{path} is not a PV decoder checkpoint")
-    if checkpoint["weights_hash"] != model.weights_hash or checkpoint["target_layer"] != model.target_layer:
+    if checkpoint.get("weights_hash") != model.weights_hash:
         raise PVError(
-            f"decoder {path} was trained for another model ({checkpoint['model_name']}, weights "
-            f"{checkpoint['weights_hash'][:12]}, layer {checkpoint['target_layer']}), not {model.name} "
-            f"(weights {model.weights_hash[:12]}, layer {model.target_layer})"
+            f"decoder {path} was trained for another model ({checkpoint.get('model_name')}, weights "
+            f"{str(checkpoint.get('weights_hash'))[:12]}), not {model.name} "
+            f"(weights {model.weights_hash[:12]})"
         )
+    if layer is not None and checkpoint.get("target_layer") != layer:
+        raise PVError(f"decoder {path} inverts layer {checkpoint.get('target_layer')!r}, not {layer!r}")
+    try:
+        model.module.get_submodule(str(checkpoint.get("target_layer")))
+    except AttributeError:
+        raise PVError(
+            f"decoder {path} inverts {checkpoint.get('target_layer')!r}, not a layer of {model.name}"
+        ) from None
     return checkpoint
 
 
@@ -235,7 +268,7 @@ def _save(path: Path, decoder: Decoder, optimizer, history, model: LoadedModel, 
         "optimizer_state": optimizer.state_dict(),
         "history": [asdict(stats) for stats in history],
         "weights_hash": model.weights_hash,
-        "target_layer": model.target_layer,
+        "target_layer": decoder.layer,
         "model_name": model.name,
         **settings,
     }
@@ -299,15 +332,6 @@ def _validate(decoder, criterion, images, batch_size, device) -> tuple[float, fl
         ssim_sum += ssim(y, x).sum().item()
         psnr_sum += psnr(y, x).sum().item()
     return loss / len(images), ssim_sum / len(images), psnr_sum / len(images)
-
-
-def _mean_image_ssim(train: torch.Tensor, val: torch.Tensor, batch_size: int, device) -> float:
-    mean = train.float().mean(dim=0, keepdim=True).div(255).to(device)
-    total = 0.0
-    for start in range(0, len(val), batch_size):
-        x = _as_float(val[start : start + batch_size], device)
-        total += ssim(mean.expand_as(x), x).sum().item()
-    return total / len(val)
 
 
 def _augment(x: torch.Tensor, crop: v2.RandomResizedCrop) -> torch.Tensor:

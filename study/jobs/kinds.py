@@ -129,6 +129,7 @@ def precompute_images(params: dict) -> list[str]:
 def _build_study(job, report) -> dict:
     """params: BuildRequest fields, with `dataset` a folder the worker reads, or `archive` (a zip under the
     job's upload/ folder, named `archive_name` in messages) unpacked for the build and removed after it."""
+    from explainers.pv import DecoderQuality
     from study.services.build import BuildRequest, build_study
     from study.services.builder import unpack_dataset
 
@@ -158,7 +159,11 @@ def _build_study(job, report) -> dict:
             (output_dir(job) / UPLOAD / archive).unlink(missing_ok=True)
     finally:
         shutil.rmtree(unpacked, ignore_errors=True)
-    return {"study": reverse("researcher-dashboard", args=[study.slug])}
+    result = {"study": reverse("researcher-dashboard", args=[study.slug])}
+    if study.provenance.get("decoder"):
+        quality = DecoderQuality.from_dict(study.provenance["decoder"]["quality"])
+        result["PV decoder quality"] = quality.summary()
+    return result
 
 
 def _analysis(job, report) -> dict:

@@ -33,7 +33,16 @@ from tqdm import tqdm
 
 import explainers
 from explainers import LoadedModel, load_model, predict
-from explainers.pv import TrainResult, load_decoder, train_decoder
+from explainers.pv import (
+    MIN_PSNR_MARGIN_DB,
+    MIN_SSIM_MARGIN,
+    TrainResult,
+    check_quality,
+    decoder_quality,
+    load_decoder,
+    load_images,
+    train_decoder,
+)
 from explainers.render import jet_overlay, resize_maps, to_png, white_mask
 from study.models import Arm, Item, Stimulus, Study
 from study.services import Report, silent
@@ -162,6 +171,12 @@ class BuildRequest:
     seed: int = 0
     decoder: Path | None = None  # a PV decoder for this model; trained and cached when absent
     decoder_epochs: int = 10
+    # The layer the PV decoder inverts; empty: the model's target layer, the one the explanations are taken
+    # from (the last convolutional block unless the model spec names another), as the PV paper does.
+    decoder_layer: str = ""
+    # The quality gate: the decoder must beat the mean image on held-out images by these margins.
+    decoder_min_ssim_margin: float = MIN_SSIM_MARGIN
+    decoder_min_psnr_margin: float = MIN_PSNR_MARGIN_DB
     batch_size: int = 64
     device: str = "cpu"
     replace: bool = False
@@ -192,10 +207,9 @@ class BuildRequest:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_LATER_OPTIONS = (
-    "rendering", "attention_checks", "attention_positions", "confidence_rating", "questionnaire",
-    "distractors", "distractor_classes",
-)
+_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions", "confidence_rating",
+                  "questionnaire", "distractors", "distractor_classes", "decoder_layer",
+                  "decoder_min_ssim_margin", "decoder_min_psnr_margin")
 
 
 def tuple_or(value):
@@ -321,20 +335,9 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     pool = list(request.distractor_classes) if mode == "subset" else [*dataset.classes, *model.class_names]
     options = [item_options(c, mode, pool, rng) for c in chosen]
 
-    decoder_path = None
+    decoder_path = decoder_checks = None
     if "pv" in request.arms:
-        decoder_path = request.decoder or decoder_cache_path(model)
-        if not decoder_path.exists():
-            ensure_decoder(
-                model,
-                [open_image(i) for i in dataset.images],
-                decoder_path,
-                request.decoder_epochs,
-                request.seed,
-                request.device,
-                progress,
-                lambda done, total: report(done, total, "training the PV decoder"),
-            )
+        decoder_path, decoder_checks = _gated_decoder(request, model, dataset, progress, report)
     displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
     targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
     renders = {
@@ -350,7 +353,9 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         )
         for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
     }
-    provenance = _provenance(request, model, dataset, decoder_path, len(correct), len(incorrect), mode)
+    provenance = _provenance(
+        request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
+    )
     check_pngs = [png_bytes(display_image(open_image(c.image))) for c in checks]
     check_options = [item_options(c, mode, pool, rng) for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
@@ -434,6 +439,44 @@ def render(
     return pngs
 
 
+def _gated_decoder(
+    request: BuildRequest, model: LoadedModel, dataset: Dataset, progress: bool, report: Report
+) -> tuple[Path, dict]:
+    """The PV decoder's path, and the layer it inverts with its quality (for the provenance). Trained (and
+    cached) when absent, judged on its held-out split; a given or cached decoder is judged on the data
+    set's images. DecoderQualityError when it does not
+    beat the mean image by the request's margins (a decoder trained now is then not kept)."""
+    layer = request.decoder_layer or model.target_layer
+    try:
+        model.module.get_submodule(layer)
+    except AttributeError:
+        raise BuildError(f"the model has no layer {layer!r} for the PV decoder to invert") from None
+    path = request.decoder or decoder_cache_path(model, layer)
+    margins = (request.decoder_min_ssim_margin, request.decoder_min_psnr_margin)
+    if not path.exists():
+        result = ensure_decoder(
+            model, [open_image(i) for i in dataset.images], path, request.decoder_epochs, request.seed,
+            request.device, progress, lambda done, total: report(done, total, "training the PV decoder"),
+            layer=layer, margins=margins,
+        )
+        quality = result.quality
+        source = f"held-out {result.n_val} of the {result.n_train + result.n_val} training images"
+    else:
+        decoder = load_decoder(path, model)
+        if request.decoder_layer and decoder.layer != request.decoder_layer:
+            raise BuildError(
+                f"the PV decoder {path.name} inverts {decoder.layer!r}, not {request.decoder_layer!r}"
+            )
+        report(0, 1, "checking the PV decoder against the mean image")
+        images = load_images([open_image(i) for i in dataset.images], model.input_size)
+        quality = decoder_quality(decoder, model, images, batch_size=request.batch_size)
+        report(1, 1, "checking the PV decoder against the mean image")
+        check_quality(quality, *margins)
+        layer, source = decoder.layer, "the data set's images (the mean image is theirs)"
+    return path, {"layer": layer, "quality": quality.as_dict(), "measured_on": source,
+                  "min_margins": {"ssim": margins[0], "psnr_db": margins[1]}}
+
+
 def ensure_decoder(
     model: LoadedModel,
     images: list,
@@ -443,10 +486,17 @@ def ensure_decoder(
     device: str = "cpu",
     progress: bool = True,
     on_batch: Callable[[int, int], None] | None = None,
+    *,
+    layer: str | None = None,
+    margins: tuple[float, float] = (MIN_SSIM_MARGIN, MIN_PSNR_MARGIN_DB),
+    **train_options,
 ) -> TrainResult | None:
-    """Train the PV decoder of `model` on `images` (PIL images or uint8 arrays) into `path`, unless it
-    exists; it is written under a temporary name and renamed when training ends, so an interrupted
-    run leaves no half-trained decoder at `path`. Returns the training result, or None if cached."""
+    """Train the PV decoder of `model` inverting `layer` (default: its target layer) on `images` (PIL
+    images or uint8 arrays) into `path`, unless it exists; it is written under a temporary name and
+    renamed when training ends and it passed the quality gate (SSIM and PSNR `margins` over the mean
+    image on the held-out split; DecoderQualityError otherwise), so an interrupted or failed run leaves
+    no decoder at `path`. `train_options` go to `train_decoder`. Returns the training result, or None
+    if cached."""
     if path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -454,18 +504,21 @@ def ensure_decoder(
     try:
         result = train_decoder(
             model, images, staging, epochs=epochs, seed=seed, device=device, progress=progress,
-            on_batch=on_batch,
+            on_batch=on_batch, layer=layer, **train_options,
         )
+        check_quality(result.quality, *margins)
         os.replace(staging, path)
     finally:
         staging.unlink(missing_ok=True)
     return result
 
 
-def decoder_cache_path(model: LoadedModel) -> Path:
-    """Where the PV decoder trained for this model (weights and target layer) is cached."""
+def decoder_cache_path(model: LoadedModel, layer: str | None = None) -> Path:
+    """Where the PV decoder trained for this model (weights) inverting `layer` (default: its target
+    layer) is cached."""
     return (
-        Path(settings.EXPLAINER_CACHE_DIR) / "decoders" / f"{model.weights_hash[:20]}-{model.target_layer}.pt"
+        Path(settings.EXPLAINER_CACHE_DIR) / "decoders"
+        / f"{model.weights_hash[:20]}-{layer or model.target_layer}.pt"
     )
 
 
@@ -540,6 +593,7 @@ def _provenance(
     model: LoadedModel,
     dataset: Dataset,
     decoder_path: Path | None,
+    decoder_checks: dict | None,
     n_correct: int,
     n_incorrect: int,
     distractors: str,
@@ -566,7 +620,9 @@ def _provenance(
         },
         "methods": {arm: request.method_params.get(arm, {}) for arm in request.arms},
         "decoder": (
-            {"path": str(decoder_path), "sha256": _file_hash(decoder_path)} if decoder_path else None
+            {"path": str(decoder_path), "sha256": _file_hash(decoder_path), **decoder_checks}
+            if decoder_path
+            else None
         ),
         "rendering": {"display_size": DISPLAY_SIZE, "mask": "image * map + white * (1 - map)"}
         if request.rendering == "white_mask"

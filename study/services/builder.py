@@ -22,6 +22,7 @@ from study.services.tmp import save_upload
 
 ARCHIVE = "dataset.zip"
 MODEL_SPEC = "model.json"
+DECODER = "decoder.pt"
 
 
 def build_claim(slug: str) -> str:
@@ -41,12 +42,16 @@ def start_build(data: dict, user) -> Job:
         "confidence_rating": data["confidence_rating"], "questionnaire": data["questionnaire"],
         "distractors": data["distractors"], "distractor_classes": list(data["distractor_classes"]),
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
+        "decoder_layer": data["decoder_layer"].strip(),
     }
     with transaction.atomic():  # the job is sent to the workers once its files are in place
         job = jobs.enqueue("build_study", params, user, claim=build_claim(data["slug"]))
         folder = jobs.output_dir(job) / jobs.UPLOAD
         try:
             save_upload(data["dataset"], folder / ARCHIVE)
+            if data.get("decoder"):  # read by the job with torch.load(weights_only=True) (load_decoder)
+                save_upload(data["decoder"], folder / DECODER)
+                job.params["decoder"] = str(folder / DECODER)
             if data["model"] == BUNDLED:
                 job.params["model"] = BUNDLED
             else:

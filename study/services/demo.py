@@ -4,7 +4,9 @@ study built by `build_study`, a researcher login, and the gallery's ImageNet exp
 Fashion-MNIST stores light garments on black; the demo inverts them back to the product photos they
 came from (dark garments on white), and the classifier learns from those, so that the PV paper's
 white mask keeps the garment where the explanation points and fades the rest to white. Its Grad-CAM
-layer is `features.block2`, a 16x16 map for the 32x32 input.
+layer, and the layer its PV decoder inverts, is the last convolutional block `features.block3` (an 8x8
+map for the 32x32 input), as the PV paper does: an earlier block holds more numbers than the image and
+its decoder copies the image, so on a wrong prediction PV would show the true object.
 
 Every step is cached under settings.EXPLAINER_CACHE_DIR (keyed by its inputs), so a second run
 only checks what is there.
@@ -31,6 +33,7 @@ from explainers.classifier import train_classifier
 from explainers.nets import SmallCNN
 from explainers.precompute import precompute
 from study.models import Study
+from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
 from study.services.build import BuildRequest, build_study, decoder_cache_path, ensure_decoder
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "fashion_mnist_subset.npz"
@@ -48,7 +51,9 @@ TRAINING = {
 }
 DECODER_EPOCHS = 8
 DECODER_IMAGES = 2000  # of the 5,000 training images: enough for a decoder of 32x32 images
-TARGET_LAYER = "features.block2"  # (64, 16, 16) for 32x32 inputs; block3 would give 8x8 maps
+TARGET_LAYER = SmallCNN.default_target_layer  # features.block3: (128, 8, 8) for 32x32 inputs
+DECODER_LAYER = ""  # the layer the PV decoder inverts; empty: TARGET_LAYER, the one Grad-CAM explains
+DECODER_MARGINS = (MIN_SSIM_MARGIN, MIN_PSNR_MARGIN_DB)  # the quality gate: SSIM and PSNR over the mean image
 
 
 @dataclass(frozen=True)
@@ -136,9 +141,12 @@ def ensure_demo_decoder(spec_path: Path, progress: bool = True):
     """The demo classifier's PV decoder, trained on 2,000 training images unless cached;
     returns (path, TrainResult or None when cached)."""
     model = load_model(spec_path)
-    path = decoder_cache_path(model)
+    path = decoder_cache_path(model, DECODER_LAYER or None)
     images = [np.ascontiguousarray(x) for x in fixture_data()["x_train"][:DECODER_IMAGES]]
-    return path, ensure_decoder(model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress)
+    return path, ensure_decoder(
+        model, images, path, DECODER_EPOCHS, seed=0, device="cpu", progress=progress,
+        layer=DECODER_LAYER or None, margins=DECODER_MARGINS,
+    )
 
 
 def ensure_researcher() -> tuple[str, str]:
@@ -177,6 +185,9 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
         n_incorrect=14,
         seed=0,
         decoder=decoder_path,
+        decoder_layer=DECODER_LAYER,
+        decoder_min_ssim_margin=DECODER_MARGINS[0],
+        decoder_min_psnr_margin=DECODER_MARGINS[1],
         title="Demo: what did the Fashion-MNIST classifier predict?",
         owner_id=owner_id,
         open=True,  # the demo is for trying, not for recruiting

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
+from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
 from study import jobs
 from study.services.build import BuildError, BuildRequest, build_study
 from study.services.builder import build_claim
@@ -43,6 +44,12 @@ class Command(BaseCommand):
             "--decoder", type=Path, help="PV decoder checkpoint (trained and cached if absent)"
         )
         parser.add_argument("--decoder-epochs", type=int, default=10)
+        parser.add_argument("--decoder-layer", default="",
+                            help="layer the PV decoder inverts (default: the model's target layer)")
+        parser.add_argument("--decoder-min-ssim-margin", type=float, default=MIN_SSIM_MARGIN,
+                            help="held-out SSIM the decoder must gain over the mean image (else: no build)")
+        parser.add_argument("--decoder-min-psnr-margin", type=float, default=MIN_PSNR_MARGIN_DB,
+                            help="held-out PSNR (dB) the decoder must gain over the mean image")
         parser.add_argument("--batch-size", type=int, default=64)
         parser.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
         parser.add_argument("--title", default="")
@@ -86,6 +93,9 @@ class Command(BaseCommand):
             seed=options["seed"],
             decoder=options["decoder"],
             decoder_epochs=options["decoder_epochs"],
+            decoder_layer=options["decoder_layer"],
+            decoder_min_ssim_margin=options["decoder_min_ssim_margin"],
+            decoder_min_psnr_margin=options["decoder_min_psnr_margin"],
             batch_size=options["batch_size"],
             device=options["device"],
             replace=options["replace"],

@@ -12,7 +12,8 @@ from study.management.model_spec import add_trust_argument, model_spec
 class Command(BaseCommand):
     help = (
         "Compare two PV decoders of one model (e.g. trained on different image sets): SSIM and Pearson r "
-        "between their reconstructions of each image, with mean and SD."
+        "between their reconstructions of each image, with mean and SD, and each decoder's SSIM and PSNR "
+        "margin over the images' mean image."
     )
 
     def add_arguments(self, parser):
@@ -44,3 +45,8 @@ class Command(BaseCommand):
             f"{'mean +- SD':<{width}}  {result.ssim_mean:.4f} +- {result.ssim_sd:.4f}  "
             f"{result.pearson_mean:.4f} +- {result.pearson_sd:.4f}  ({len(files)} images)"
         )
+        # Two decoders that both draw the mean image agree perfectly: their margins say whether either
+        # shows anything.
+        for name, quality in (("A", result.quality_a), ("B", result.quality_b)):
+            self.stdout.write(f"decoder {name} ({options[name.lower()]}) against the images: "
+                              f"{quality.summary()}")

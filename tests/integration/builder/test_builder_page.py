@@ -293,3 +293,52 @@ def test_two_builds_of_one_slug_submitted_at_the_same_moment_queue_one_job():
     [t.join() for t in threads]
     assert sorted(type(o).__name__ for o in outcomes) == ["int", "str"], outcomes
     assert Job.objects.filter(claim="study:race").count() == 1
+
+
+def test_an_uploaded_decoder_is_used_by_the_build_and_judged_by_the_quality_gate(
+    staff_client, tiny_spec, tiny_decoder, fashion, class_names, tmp_path, jobs_inline
+):
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion))
+    upload = SimpleUploadedFile("my-decoder.pt", tiny_decoder.read_bytes())
+    with jobs_inline():
+        response = staff_client.post("/r/build/", form(
+            tiny_spec, data, class_names, arms=["gradcam", "pv"], attention_checks="0", attention_positions="",
+            decoder=upload))
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert Path(job.params["decoder"]).read_bytes() == tiny_decoder.read_bytes()
+    # One epoch on 128 images: the uploaded decoder does not beat the mean image, and the job says so.
+    assert job.state == "failed" and "does not show what the model saw" in job.error, job.error
+    assert "upload a decoder trained elsewhere" in job.error
+    assert not Study.objects.exists() and not Item.objects.exists()
+    page = staff_client.get(f"/r/jobs/{job.pk}/").content.decode()
+    assert "does not show what the model saw" in page
+
+
+def test_an_uploaded_decoder_is_never_unpickled(staff_client, tiny_spec, fashion, class_names, tmp_path,
+                                                jobs_inline):
+    import torch
+
+    marker = tmp_path / "ran"
+    crafted = io.BytesIO()
+    torch.save({"format": "explainlab-pv-decoder/1", "payload": _Payload(marker)}, crafted)
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion))
+    with jobs_inline():
+        staff_client.post("/r/build/", form(
+            tiny_spec, data, class_names, arms=["pv"], attention_checks="0", attention_positions="",
+            decoder=SimpleUploadedFile("decoder.pt", crafted.getvalue())))
+    job = Job.objects.get()
+    assert job.state == "failed" and "cannot read decoder checkpoint" in job.error, job.error
+    assert not marker.exists() and not Study.objects.exists()
+
+
+def test_the_builder_page_offers_a_decoder_upload_and_the_job_page_shows_the_decoders_quality(
+    staff_client, researcher
+):
+    page = staff_client.get("/r/build/").content.decode()
+    assert 'type="file" name="decoder"' in page and 'name="decoder_layer"' in page
+    assert "weights_only=True" in page
+    job = Job.objects.create(kind="build_study", params={}, started_by=researcher, state=Job.State.DONE,
+                             result={"study": "/r/studies/s/", "PV decoder quality": "held-out SSIM 0.612"})
+    detail = staff_client.get(f"/r/jobs/{job.pk}/").content.decode()
+    assert '<a href="/r/studies/s/">study</a>' in detail and "PV decoder quality: held-out SSIM 0.612" in detail

@@ -68,6 +68,10 @@ def test_train_resume_and_compare(spec, images, tmp_path):
         images=str(images),
     )
     lines = report.splitlines()
+    margins, lines = lines[-2:], lines[:-2]
+    for name, line in zip("AB", margins):  # each decoder's margin over the mean image, beside the agreement
+        assert line.startswith(f"decoder {name} (") and "held-out SSIM" in line and "on 12 images" in line
+        assert "margin" in line and "mean image" in line and "PSNR" in line
     assert lines[0].split() == ["image", "SSIM", "Pearson", "r"]
     assert len(lines) == 1 + 12 + 1 and lines[1].startswith("a/coffee-1.png")
     ssims = [float(line.split()[1]) for line in lines[1:-1]]

@@ -8,7 +8,15 @@ from skimage import data
 from skimage.metrics import structural_similarity
 
 from explainers import load_model
-from explainers.pv import Decoder, DecoderConfig, compare_decoders, encoder_of, load_images, pearson
+from explainers.pv import (
+    Decoder,
+    DecoderConfig,
+    compare_decoders,
+    decoder_quality,
+    encoder_of,
+    load_images,
+    pearson,
+)
 
 
 def test_per_image_ssim_and_pearson_match_skimage_and_scipy():
@@ -49,3 +57,17 @@ def test_pearson_by_hand():
     x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
     assert pearson(x, 2 * x + 1).item() == pytest.approx(1.0)
     assert pearson(x, -x).item() == pytest.approx(-1.0)
+
+
+def test_each_decoders_margin_over_the_mean_image_is_reported_beside_their_agreement():
+    torch.manual_seed(0)
+    model = load_model({"arch": "small_cnn", "num_classes": 10, "input_size": 32})
+    a, b = (Decoder(DecoderConfig((128, 8, 8), (32, 32))).eval() for _ in range(2))
+    images = load_images([data.astronaut(), data.coffee(), data.chelsea(), data.rocket()], 32)
+    result = compare_decoders(a, b, model, images, batch_size=3)
+    for quality, decoder in ((result.quality_a, a), (result.quality_b, b)):  # the images' mean as baseline
+        assert quality.as_dict() == pytest.approx(decoder_quality(decoder, model, images).as_dict(), abs=1e-5)
+    assert result.quality_a.n_images == 4 and result.quality_a.ssim != result.quality_b.ssim
+    mean = images.float().mean(dim=0).div(255)
+    by_hand = [10 * np.log10(1 / ((mean - x.float() / 255) ** 2).mean().item()) for x in images]
+    assert result.quality_a.mean_image_psnr == pytest.approx(float(np.mean(by_hand)), abs=1e-3)
