@@ -38,6 +38,7 @@ def built_study(tmp_path):
         decoder=decoder,
         decoder_min_ssim_margin=-1.0,  # a decoder of one epoch on 64 images: no quality gate here
         decoder_min_psnr_margin=-100.0,
+        open=True,
     )
     return build_study(request, progress=False)
 
