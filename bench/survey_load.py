@@ -298,9 +298,11 @@ class WorkerKiller(threading.Thread):
         self.join()
 
 
-def answered_trials(database_url: str) -> int:
+def stored(database_url: str) -> tuple[int, int]:
+    """(answered trials, participants) in the bench database."""
     with psycopg.connect(database_url) as conn:
-        return conn.execute("SELECT count(*) FROM study_trial WHERE answered_at IS NOT NULL").fetchone()[0]
+        return conn.execute("SELECT (SELECT count(*) FROM study_trial WHERE answered_at IS NOT NULL),"
+                            " (SELECT count(*) FROM study_participant)").fetchone()
 
 
 def row(name: str, samples: list[float]) -> str:
@@ -321,45 +323,51 @@ def run_with_kills(args: argparse.Namespace, database_url: str, work: Path) -> l
     log = work / "gunicorn.log"
     base = f"http://127.0.0.1:{args.port}"
     server = start_gunicorn(env, args.port, args.workers, preload=False, log=log)
-    runs = []
     try:
         wait_until_up(base)
         every = args.kill_worker_every
-        for name, kill_every in (("no kills", None), (f"kill every {every:g} s", every)):
-            tally, before, timeouts = Tally(), answered_trials(database_url), worker_timeouts(log)
-            killer = WorkerKiller(server.pid, kill_every, args.max_kills) if kill_every else None
-            if killer:
-                killer.start()
-            try:
-                answers, seconds, timings = run_participants(base, args.participants, args.concurrency,
-                                                             args.think_ms / 1000, tally)
-            finally:
-                if killer:
-                    killer.stop()
-            runs.append({"run": name, "seconds": seconds, "answers": answers, "timings": timings,
-                         "tally": tally, "killed": len(killer.killed) if killer else 0,
-                         "timeouts": worker_timeouts(log) - timeouts,
-                         "expected": args.participants * args.items,
-                         "in database": answered_trials(database_url) - before})
+        return [run_killing(args, base, database_url, server.pid, log, name, kill_every)
+                for name, kill_every in (("no kills", None), (f"kill every {every:g} s", every))]
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    return runs
+
+
+def run_killing(args: argparse.Namespace, base: str, database_url: str, master_pid: int, log: Path, name: str,
+                every_s: float | None) -> dict:
+    """One paced run, killing a worker every `every_s` seconds (None: none); its figures."""
+    tally, timeouts = Tally(), worker_timeouts(log)
+    answered, participants = stored(database_url)
+    killer = WorkerKiller(master_pid, every_s, args.max_kills) if every_s else None
+    if killer:
+        killer.start()
+    try:
+        answers, seconds, timings = run_participants(base, args.participants, args.concurrency,
+                                                     args.think_ms / 1000, tally)
+    finally:
+        if killer:
+            killer.stop()
+    answered_after, participants_after = stored(database_url)
+    return {"run": name, "seconds": seconds, "answers": answers, "timings": timings, "tally": tally,
+            "killed": len(killer.killed) if killer else 0, "timeouts": worker_timeouts(log) - timeouts,
+            "expected": args.participants * args.items, "in database": answered_after - answered,
+            "participants": participants_after - participants}
 
 
 def print_kill_table(runs: list[dict]) -> None:
     """One row per run: responses by status class, connection errors, retries, participants stopped,
-    workers killed, gunicorn worker timeouts, answers expected, answered trials in the database, lost."""
+    workers killed, gunicorn worker timeouts, participants stored, answers expected, answered trials in
+    the database, lost."""
     columns = ("run", "answers/s", "2xx", "3xx", "4xx", "5xx", "conn. errors", "retries", "stopped",
-               "killed", "timeouts", "expected", "in database", "lost")
+               "killed", "timeouts", "participants", "expected", "in database", "lost")
     rows = []
     for run in runs:
         counts = run["tally"].counts
         rows.append([run["run"], f"{run['answers'] / run['seconds']:.1f}",
                      *(str(counts[f"{k}xx"]) for k in range(2, 6)), str(counts["connection errors"]),
                      str(counts["retries"]), str(counts["participants stopped"]), str(run["killed"]),
-                     str(run["timeouts"]), str(run["expected"]), str(run["in database"]),
-                     str(run["expected"] - run["in database"])])
+                     str(run["timeouts"]), str(run["participants"]), str(run["expected"]),
+                     str(run["in database"]), str(run["expected"] - run["in database"])])
     widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
     print("| " + " | ".join(f"{c:<{w}}" for c, w in zip(columns, widths)) + " |")
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
@@ -390,6 +398,8 @@ def main_with_kills(args: argparse.Namespace) -> None:
                  if run["tally"].counts["5xx"]]
     failures += [f"{run['run']}: {run['expected'] - run['in database']} answers lost" for run in runs
                  if run["expected"] != run["in database"]]
+    failures += [f"{run['run']}: {run['participants']} participants stored for {args.participants}"
+                 for run in runs if run["participants"] != args.participants]
     if failures:
         raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
 
