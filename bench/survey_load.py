@@ -9,7 +9,16 @@ a trivial Django view with a session read and written on the same gunicorn, sett
 database, hit by as many clients with no thinking. Browsers would also fetch the static
 files and images once (they are cached for good); the bench leaves them out.
 
+With --kill-worker-every SECONDS the bench instead serves as `make serve` does (config.wsgi, no
+preload: each replacement worker loads the app itself) and makes two paced runs, one as is and one
+while a thread sends SIGKILL to one gunicorn worker every SECONDS seconds (at most --max-kills). The
+client retries a request once after a connection error, as a participant would reload the page (answers
+are idempotent: a retried POST writes nothing twice), and the table counts responses by status class,
+connection errors, retries, workers killed, gunicorn worker timeouts and the answers lost (expected
+minus answered trials in the database).
+
     .venv/bin/python bench/survey_load.py [--participants 100] [--concurrency 50] [--think-ms 400]
+    .venv/bin/python bench/survey_load.py --participants 60 --concurrency 20 --kill-worker-every 10
 """
 import argparse
 import html
@@ -21,8 +30,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -36,6 +46,8 @@ DB_NAME = os.environ.get("BENCH_DB_NAME", "explainlab_bench")  # one per checkou
 SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
+# What a request sees when its worker dies mid-flight: a refused or reset connection, or a cut body.
+CONNECTION_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
 
 class BenchError(Exception):
@@ -70,13 +82,19 @@ def prepare(env: dict[str, str], items: int) -> None:
         raise BenchError(f"preparing the bench database failed:\n{result.stderr[-2000:]}")
 
 
-def start_gunicorn(env: dict[str, str], port: int, workers: int) -> subprocess.Popen:
-    """gunicorn with the app preloaded once, then forked into `workers` sync workers (one request each
-    at a time, no keep-alive: what runs behind a buffering proxy)."""
-    command = [str(Path(sys.executable).parent / "gunicorn"), "bench.survey_load_app.wsgi",
-               "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--preload",
-               "--log-level", "warning"]
-    return subprocess.Popen(command, cwd=ROOT, env=env)
+def start_gunicorn(env: dict[str, str], port: int, workers: int, preload: bool = True,
+                   log: Path | None = None) -> subprocess.Popen:
+    """gunicorn with `workers` sync workers (one request each at a time, no keep-alive: what runs behind a
+    buffering proxy). preload: the app and every view module loaded once in the master, then forked;
+    else each worker loads config.wsgi itself and the URLs on its first request, as `make serve` does.
+    log: gunicorn's own messages go to this file instead of stderr."""
+    app, options = ("bench.survey_load_app.wsgi", ["--preload"]) if preload else ("config.wsgi", [])
+    command = [str(Path(sys.executable).parent / "gunicorn"), app, "--bind", f"127.0.0.1:{port}",
+               "--workers", str(workers), *options, "--log-level", "warning"]
+    if log is None:
+        return subprocess.Popen(command, cwd=ROOT, env=env)
+    with log.open("ab") as stream:
+        return subprocess.Popen(command, cwd=ROOT, env=env, stderr=stream)
 
 
 def wait_until_up(base: str, seconds: float = 180) -> None:
@@ -91,18 +109,56 @@ def wait_until_up(base: str, seconds: float = 180) -> None:
     raise BenchError(f"gunicorn did not answer within {seconds:.0f} s")
 
 
-class Participant:
-    """One simulated participant: a cookie jar, a think time, and timings per page."""
+class Tally:
+    """Counts shared by the participants' threads: responses by status class ("2xx" ...), "connection
+    errors", "retries", "participants stopped"; `stops` keeps why each stopped participant stopped."""
 
-    def __init__(self, base: str, think_s: float, timings: dict[str, list[float]], seed: int):
+    def __init__(self):
+        self.counts: Counter[str] = Counter()
+        self.stops: list[str] = []
+        self.lock = threading.Lock()
+
+    def add(self, key: str) -> None:
+        with self.lock:
+            self.counts[key] += 1
+
+    def stop(self, reason: str) -> None:
+        with self.lock:
+            self.counts["participants stopped"] += 1
+            self.stops.append(reason)
+
+
+class Participant:
+    """One simulated participant: a cookie jar, a think time, timings per page, and how many times a
+    request that met a connection error is sent again (the participant reloads)."""
+
+    def __init__(self, base: str, think_s: float, timings: dict[str, list[float]], seed: int,
+                 tally: Tally | None = None, retries: int = 0):
         self.base, self.think_s, self.timings = base, think_s, timings
+        self.tally, self.retries = tally or Tally(), retries
         self.session = requests.Session()
         self.rng = random.Random(seed)
+        self.answers = 0
+
+    def send(self, method: str, url: str, **kwargs) -> requests.Response:
+        """The request, sent again (same form, same cookies) up to `retries` times after a connection
+        error; BenchError after the last."""
+        retries_left = self.retries
+        while True:
+            try:
+                return self.session.request(method, url, allow_redirects=False, timeout=60, **kwargs)
+            except CONNECTION_ERRORS as error:
+                self.tally.add("connection errors")
+                if not retries_left:
+                    raise BenchError(f"{method} {url}: {type(error).__name__}") from error
+                retries_left -= 1
+                self.tally.add("retries")
 
     def call(self, method: str, url: str, **kwargs) -> tuple[requests.Response, float]:
         start = time.perf_counter()
-        response = self.session.request(method, url, allow_redirects=False, timeout=60, **kwargs)
+        response = self.send(method, url, **kwargs)
         elapsed = time.perf_counter() - start
+        self.tally.add(f"{response.status_code // 100}xx")
         if response.status_code not in (200, 302):
             raise BenchError(f"{method} {url}: HTTP {response.status_code}")
         return response, elapsed
@@ -117,7 +173,7 @@ class Participant:
             time.sleep(self.think_s * self.rng.uniform(0.5, 1.5))
 
     def walk(self) -> int:
-        """The whole study; returns the number of answers given."""
+        """The whole study; returns the number of answers given (also kept in `answers` as they go)."""
         landing = self.timed("landing", "GET", f"{self.base}/s/{SLUG}/")
         self.think()
         form = {name: field(landing.text, name) for name in ("csrfmiddlewaretoken", "consent_key")}
@@ -127,19 +183,27 @@ class Participant:
         self.think()
         csrf = {"csrfmiddlewaretoken": field(intro.text, "csrfmiddlewaretoken")}
         self.timed("intro done", "POST", page_url + "intro/", data=csrf)
-        answers = 0
         while True:
             page, elapsed = self.call("GET", page_url)
             if 'name="trial"' not in page.text:
                 self.timings["completion"].append(elapsed)
                 if "Your completion code is" not in page.text:
                     raise BenchError("neither a question nor the completion page")
-                return answers
+                return self.answers
             self.timings["question"].append(elapsed)
             self.think()
             form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial", "option")}
             self.timed("answer", "POST", page_url + "answer/", data={**form, "rt_ms": "1500"})
-            answers += 1
+            self.answers += 1
+
+    def walk_or_stop(self) -> int:
+        """walk, but a participant who meets an error stops there (counted in the tally) instead of
+        stopping the run; returns the answers given."""
+        try:
+            return self.walk()
+        except BenchError as error:
+            self.tally.stop(str(error))
+            return self.answers
 
 
 def field(text: str, name: str) -> str:
@@ -149,13 +213,18 @@ def field(text: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
-def run_participants(base: str, n: int, concurrency: int, think_s: float) -> tuple[int, float, dict]:
-    """Walk n participants, `concurrency` at a time; (answers, seconds, timings per page)."""
+def run_participants(base: str, n: int, concurrency: int, think_s: float,
+                     tally: Tally | None = None) -> tuple[int, float, dict]:
+    """Walk n participants, `concurrency` at a time; (answers, seconds, timings per page). The first error
+    stops the run, unless `tally` is given: then each request is retried once after a connection error,
+    and a participant who meets an error stops alone, counted there."""
     timings: dict[str, list[float]] = defaultdict(list)
-    participants = [Participant(base, think_s, timings, seed) for seed in range(n)]
+    participants = [Participant(base, think_s, timings, seed, tally, retries=int(tally is not None))
+                    for seed in range(n)]
+    walk = Participant.walk if tally is None else Participant.walk_or_stop
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
-        answers = sum(pool.map(Participant.walk, participants))
+        answers = sum(pool.map(walk, participants))
     return answers, time.perf_counter() - start, timings
 
 
@@ -188,9 +257,151 @@ def check_nothing_lost(database_url: str, participants: int, items: int) -> None
                          f" expected {expected}, {expected}, {participants}")
 
 
+def children(pid: int) -> list[int]:
+    """The pids of the live child processes of `pid` (from /proc/*/stat: state, then parent pid)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            state, parent = stat.read_text().rsplit(")", 1)[1].split()[:2]
+        except OSError:  # the process ended while we looked
+            continue
+        if int(parent) == pid and state != "Z":
+            found.append(int(stat.parent.name))
+    return sorted(found)
+
+
+class WorkerKiller(threading.Thread):
+    """Sends SIGKILL to one worker of the gunicorn master `master_pid` (a child of it, chosen at random)
+    every `every_s` seconds, at most `limit` times, until `stop()`; `killed` holds their pids."""
+
+    def __init__(self, master_pid: int, every_s: float, limit: int, seed: int = 0):
+        super().__init__(name="worker-killer", daemon=True)
+        self.master_pid, self.every_s, self.limit = master_pid, every_s, limit
+        self.rng = random.Random(seed)
+        self.stopped = threading.Event()
+        self.killed: list[int] = []
+
+    def run(self) -> None:
+        while len(self.killed) < self.limit and not self.stopped.wait(self.every_s):
+            workers = children(self.master_pid)
+            if not workers:
+                continue
+            pid = self.rng.choice(workers)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                continue
+            self.killed.append(pid)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join()
+
+
+def stored(database_url: str) -> tuple[int, int]:
+    """(answered trials, participants) in the bench database."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT (SELECT count(*) FROM study_trial WHERE answered_at IS NOT NULL),"
+                            " (SELECT count(*) FROM study_participant)").fetchone()
+
+
 def row(name: str, samples: list[float]) -> str:
     p50, p95, p99 = np.percentile(np.array(samples) * 1000, [50, 95, 99])
     return f"| {name:<22} | {len(samples):>8} | {p50:>7.1f} | {p95:>7.1f} | {p99:>7.1f} |"
+
+
+def worker_timeouts(log: Path) -> int:
+    """How many times gunicorn's master killed a worker that did not answer within its timeout."""
+    return log.read_text(errors="replace").count("WORKER TIMEOUT")
+
+
+def run_with_kills(args: argparse.Namespace, database_url: str, work: Path) -> list[dict]:
+    """The paced run twice on one gunicorn served as `make serve` does: as is, then while a worker is
+    killed every args.kill_worker_every seconds. One dict of figures per run."""
+    env = server_env(database_url, work)
+    prepare(env, args.items)
+    log = work / "gunicorn.log"
+    base = f"http://127.0.0.1:{args.port}"
+    server = start_gunicorn(env, args.port, args.workers, preload=False, log=log)
+    try:
+        wait_until_up(base)
+        every = args.kill_worker_every
+        return [run_killing(args, base, database_url, server.pid, log, name, kill_every)
+                for name, kill_every in (("no kills", None), (f"kill every {every:g} s", every))]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+
+
+def run_killing(args: argparse.Namespace, base: str, database_url: str, master_pid: int, log: Path, name: str,
+                every_s: float | None) -> dict:
+    """One paced run, killing a worker every `every_s` seconds (None: none); its figures."""
+    tally, timeouts = Tally(), worker_timeouts(log)
+    answered, participants = stored(database_url)
+    killer = WorkerKiller(master_pid, every_s, args.max_kills) if every_s else None
+    if killer:
+        killer.start()
+    try:
+        answers, seconds, timings = run_participants(base, args.participants, args.concurrency,
+                                                     args.think_ms / 1000, tally)
+    finally:
+        if killer:
+            killer.stop()
+    answered_after, participants_after = stored(database_url)
+    return {"run": name, "seconds": seconds, "answers": answers, "timings": timings, "tally": tally,
+            "killed": len(killer.killed) if killer else 0, "timeouts": worker_timeouts(log) - timeouts,
+            "expected": args.participants * args.items, "in database": answered_after - answered,
+            "participants": participants_after - participants}
+
+
+def print_kill_table(runs: list[dict]) -> None:
+    """One row per run: responses by status class, connection errors, retries, participants stopped,
+    workers killed, gunicorn worker timeouts, participants stored, answers expected, answered trials in
+    the database, lost."""
+    columns = ("run", "answers/s", "2xx", "3xx", "4xx", "5xx", "conn. errors", "retries", "stopped",
+               "killed", "timeouts", "participants", "expected", "in database", "lost")
+    rows = []
+    for run in runs:
+        counts = run["tally"].counts
+        rows.append([run["run"], f"{run['answers'] / run['seconds']:.1f}",
+                     *(str(counts[f"{k}xx"]) for k in range(2, 6)), str(counts["connection errors"]),
+                     str(counts["retries"]), str(counts["participants stopped"]), str(run["killed"]),
+                     str(run["timeouts"]), str(run["participants"]), str(run["expected"]),
+                     str(run["in database"]), str(run["expected"] - run["in database"])])
+    widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
+    print("| " + " | ".join(f"{c:<{w}}" for c, w in zip(columns, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for cells in rows:
+        print("| " + " | ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)) + " |")
+
+
+def main_with_kills(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()
+    database_url = fresh_database()
+    with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
+        runs = run_with_kills(args, database_url, Path(work))
+    print(f"\ngunicorn {args.workers} sync workers as `make serve` runs them (no preload, default timeout),"
+          f" PostgreSQL, DEBUG=0; {args.participants} participants x {args.items} questions per run,"
+          f" {args.concurrency} at once, think ~{args.think_ms:.0f} ms; a request is retried once after a"
+          f" connection error; {os.cpu_count()} CPUs shared with this client; load average (1, 5, 15 min)"
+          f" before {', '.join(f'{x:.2f}' for x in load_before)},"
+          f" after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    print_kill_table(runs)
+    header = "| page                   | requests |  p50 ms |  p95 ms |  p99 ms |"
+    rule = "|" + "|".join("-" * (len(cell)) for cell in header.split("|")[1:-1]) + "|"
+    for run in runs:
+        print(f"\n{run['run']}: {run['answers']} answers in {run['seconds']:.1f} s")
+        pages = (row(page, run["timings"][page]) for page in PAGES if run["timings"][page])
+        print(header, rule, *pages, sep="\n")
+    failures = [f"{run['run']}: {reason}" for run in runs for reason in run["tally"].stops]
+    failures += [f"{run['run']}: {run['tally'].counts['5xx']} responses 5xx" for run in runs
+                 if run["tally"].counts["5xx"]]
+    failures += [f"{run['run']}: {run['expected'] - run['in database']} answers lost" for run in runs
+                 if run["expected"] != run["in database"]]
+    failures += [f"{run['run']}: {run['participants']} participants stored for {args.participants}"
+                 for run in runs if run["participants"] != args.participants]
+    if failures:
+        raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
 
 
 def main() -> None:
@@ -202,7 +413,15 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=30)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--kill-worker-every", type=float, metavar="SECONDS",
+                        help="two paced runs, the second while a gunicorn worker is killed every SECONDS")
+    parser.add_argument("--max-kills", type=int, default=30, help="at most this many workers killed")
     args = parser.parse_args()
+    if args.kill_worker_every is not None:
+        if args.kill_worker_every <= 0 or args.max_kills < 1:
+            parser.error("--kill-worker-every must be above 0 and --max-kills at least 1")
+        main_with_kills(args)
+        return
 
     load_before = os.getloadavg()
     database_url = fresh_database()
