@@ -46,8 +46,10 @@ def drop_old_uploads() -> int:
 
 @worker_ready.connect
 def requeue_after_restart(sender, **kwargs) -> None:
-    """A worker starting under a name finds the jobs its previous life left running, and stale jobs."""
+    """A worker starting under a name finds the jobs its previous life left running, and stale jobs, and
+    removes the temporary folders of runs that died."""
     try:
         jobs.requeue_lost(sender.hostname)
-    except DatabaseError as error:  # e.g. not migrated yet: the worker still serves
+        jobs.remove_dead_staging()
+    except (DatabaseError, OSError) as error:  # e.g. not migrated yet: the worker still serves
         log.warning("could not look for lost jobs at start-up: %s", error)

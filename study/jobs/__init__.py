@@ -7,6 +7,8 @@ idempotent, any number at once on any number of workers; its `finish` runs when 
 Progress is written after each batch; a cancelled job stops at the next report (`JobCancelled`).
 A job whose worker died is re-queued (when the same worker restarts, or once its heartbeat is
 older than JOB_STALE_SECONDS) up to JOB_MAX_ATTEMPTS times, then failed with a clear message.
+A run's temporary folders under TMP_DIR are named after the job and its attempt (`staging_prefix`), so that
+a starting worker removes those a dead run left (`remove_dead_staging`) and keeps those of live runs.
 """
 from __future__ import annotations
 
@@ -24,6 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from study.models import Job
+from study.services.tmp import tmp_dir
 
 log = logging.getLogger(__name__)
 State = Job.State
@@ -31,6 +34,7 @@ PROJECT_PACKAGES = ("study", "explainers", "analysis", "evaluation")  # whose ow
 MAX_ERROR_CHARS = 4000  # of a failed job's error as stored and shown
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 UPLOAD = "upload"  # the job folder's sub-folder for the files a researcher sent (a zip, a checkpoint)
+STAGING_NAME = re.compile(r"job-(\d+)-(\d+)-")  # a run's temporary folder: job-<id>-<attempt>-<what>-...
 
 
 class JobCancelled(Exception):
@@ -342,3 +346,30 @@ def requeue_lost(worker: str | None = None) -> list[int]:
                 transaction.on_commit(lambda job=job: _send(job))
         touched.append(job.pk)
     return touched
+
+
+def staging_prefix(job: Job, what: str) -> str:
+    """The start of the name of a temporary folder (under TMP_DIR) that `job`'s current run works in."""
+    return f"job-{job.pk}-{job.attempts}-{what}-"
+
+
+def remove_dead_staging() -> list[Path]:
+    """Remove the temporary folders (see `staging_prefix`) of runs that are over: their job is not running,
+    or runs again in a later attempt (its worker died). Run when a worker starts, after `requeue_lost`;
+    returns what was removed."""
+    named = [(entry, STAGING_NAME.match(entry.name)) for entry in tmp_dir().iterdir()]  # before the rows
+    runs = {entry: (int(match[1]), int(match[2])) for entry, match in named if match}
+    live = set(Job.objects.filter(pk__in={job_id for job_id, _ in runs.values()}, state=State.RUNNING)
+               .values_list("pk", "attempts"))
+    removed = []
+    for entry, run in runs.items():
+        if run in live:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        log.warning("removed %d temporary folder(s) of job runs whose worker died", len(removed))
+    return removed

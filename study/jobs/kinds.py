@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import functools
 import shutil
+import tempfile
 from pathlib import Path
 
 from django.conf import settings
 from django.urls import reverse
 
-from study.jobs import UPLOAD, JobCancelled, JobError, JobKind, output_dir, register
+from study.jobs import UPLOAD, JobCancelled, JobError, JobKind, output_dir, register, staging_prefix
+from study.services.tmp import tmp_dir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
@@ -60,13 +62,14 @@ def _gaze_import(job, report) -> dict:
     p = job.params
     options = ImportOptions(**p.get("options", {}))
     report(0, 1, "checking and importing the data set")
+    staging = staging_prefix(job, "gaze-import")
     if p.get("archive_name"):  # an uploaded zip, named in messages as the researcher named it
         archive = output_dir(job) / UPLOAD / p["upload"]
         with zip_entries(archive, p["archive_name"], unpacked_limit()) as entries:
-            dataset = import_gaze(p["name"], entries, options, report=report)
+            dataset = import_gaze(p["name"], entries, options, report=report, staging_prefix=staging)
     else:
         dataset = import_gaze_path(p["name"], output_dir(job) / UPLOAD / p["upload"] if p.get("upload")
-                                   else Path(p["path"]), options, report=report)
+                                   else Path(p["path"]), options, report=report, staging_prefix=staging)
     if p.get("upload"):
         shutil.rmtree(output_dir(job) / UPLOAD, ignore_errors=True)
     return {"data set": reverse("gaze-dataset", args=[dataset.name])}
@@ -128,15 +131,16 @@ def precompute_images(params: dict) -> list[str]:
 
 def _build_study(job, report) -> dict:
     """params: BuildRequest fields, with `dataset` a folder the worker reads, or `archive` (a zip under the
-    job's upload/ folder, named `archive_name` in messages) unpacked for the build and removed after it."""
+    job's upload/ folder, named `archive_name` in messages) unpacked into a staging folder under TMP_DIR
+    for the build and removed after it."""
     from explainers.pv import DecoderQuality
     from study.services.build import BuildRequest, build_study
     from study.services.builder import unpack_dataset
 
     p = dict(job.params)
     archive, label = p.pop("archive", None), p.pop("archive_name", "")
-    unpacked = output_dir(job) / UPLOAD / "dataset"
-    try:
+    with tempfile.TemporaryDirectory(prefix=staging_prefix(job, "build"), dir=tmp_dir()) as staging:
+        unpacked = Path(staging) / "dataset"
         if archive:
             report(0, 1, f"unpacking {label}")
             p["dataset"] = unpack_dataset(output_dir(job) / UPLOAD / archive, unpacked, label)
@@ -157,8 +161,6 @@ def _build_study(job, report) -> dict:
         # spec names it); the data-set zip goes.
         if archive:
             (output_dir(job) / UPLOAD / archive).unlink(missing_ok=True)
-    finally:
-        shutil.rmtree(unpacked, ignore_errors=True)
     result = {"study": reverse("researcher-dashboard", args=[study.slug])}
     if study.provenance.get("decoder"):
         quality = DecoderQuality.from_dict(study.provenance["decoder"]["quality"])

@@ -17,7 +17,7 @@ from explainers import BUNDLED
 from study import jobs
 from study.models import Job
 from study.services.datasets import DatasetError
-from study.services.gaze_import import GazeImportError, unpacked_limit, zip_entries
+from study.services.gaze_import import UNREADABLE, GazeImportError, unpacked_limit, zip_entries
 from study.services.tmp import save_upload
 
 ARCHIVE = "dataset.zip"
@@ -80,17 +80,24 @@ def count_class_names(path: Path) -> int:
 
 
 def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
-    """Unpack the data-set zip into `folder` (emptied first) and return the data set's root: the folder, or
-    its only top-level sub-folder. DatasetError naming `label` (the researcher's file name) when unsafe."""
+    """Unpack the data-set zip into `folder` (emptied first), each entry streamed to disk in chunks, and
+    return the data set's root: the folder, or its only top-level sub-folder. DatasetError naming `label`
+    (the researcher's file name) and the entry when unsafe, too large or corrupt; then `folder` is removed."""
     shutil.rmtree(folder, ignore_errors=True)
     try:
         with zip_entries(archive, label, unpacked_limit()) as entries:
-            for name, read in entries.items():
+            for name, entry in entries.items():
                 target = folder / name
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(read())
+                try:
+                    entry.copy_to(target)
+                except UNREADABLE as error:
+                    raise DatasetError(f"{label}: {name}: {error}") from error
     except GazeImportError as error:
         raise DatasetError("; ".join(f"{p.file}: {p.problem}" for p in error.problems)) from error
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     top = [p for p in folder.iterdir()] if folder.is_dir() else []
     if not top:
         raise DatasetError(f"{label}: the archive holds no files")

@@ -61,7 +61,12 @@ MAX_DESCRIPTION_CHARS = 20_000
 MAX_PATH_CHARS = 255  # GazeMap.source_name and friends
 MAX_STEM_BYTES = 200  # stored as "<stem>-<16 hex>.<suffix>": within the usual 255-byte file name limit
 
-# A source: relative POSIX path -> a function returning the file's bytes.
+CHUNK_BYTES = 1024**2  # what copying an entry to disk holds in memory at a time
+# What reading an entry may raise: a broken or lying archive, a file gone, a disk full.
+UNREADABLE = (OSError, ValueError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError)
+
+# A source: relative POSIX path -> a function returning the file's bytes (FileEntry and ZipEntry can also
+# `copy_to` a path in chunks, which the import uses for the files it only copies).
 Entries = Mapping[str, Callable[[], bytes]]
 
 
@@ -141,14 +146,72 @@ class _Staged:
 # Sources
 
 
-def folder_entries(root: Path) -> dict[str, Callable[[], bytes]]:
+class FileEntry:
+    """One file of a folder source: call it for its bytes, or `copy_to(path)` to copy it in chunks."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __call__(self) -> bytes:
+        return self.path.read_bytes()
+
+    def copy_to(self, path: Path) -> str:
+        """Copy the file to `path` in chunks of CHUNK_BYTES; returns its sha256 hex."""
+        with open(self.path, "rb") as source:
+            return _write_chunks(iter(lambda: source.read(CHUNK_BYTES), b""), path)
+
+
+class ZipEntry:
+    """One file of a zip archive: call it for its bytes, or `copy_to(path)` to unpack it in chunks of
+    CHUNK_BYTES. Either way it must unpack to its declared size and CRC-32, or ValueError is raised."""
+
+    def __init__(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo):
+        self.archive, self.info = archive, info
+
+    def __call__(self) -> bytes:
+        return b"".join(self._chunks())
+
+    def copy_to(self, path: Path) -> str:
+        """Unpack the entry to `path`; returns its sha256 hex. On any error nothing is left at `path`."""
+        return _write_chunks(self._chunks(), path)
+
+    def _chunks(self) -> Iterator[bytes]:
+        size, crc = 0, 0
+        try:
+            with self.archive.open(self.info) as source:  # zipfile stops at the declared size
+                while chunk := source.read(CHUNK_BYTES):
+                    size, crc = size + len(chunk), zlib.crc32(chunk, crc)
+                    yield chunk
+        except zipfile.BadZipFile:  # zipfile's own CRC check, when the stream ends where declared
+            size = -1
+        if size != self.info.file_size or crc != self.info.CRC:
+            raise ValueError(
+                f"does not unpack to the {self.info.file_size:,} bytes it declares (CRC mismatch)"
+            )
+
+
+def _write_chunks(chunks: Iterator[bytes], path: Path) -> str:
+    """Write `chunks` to `path` and return their sha256 hex; `path` is removed if anything fails."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "wb") as out:
+            for chunk in chunks:
+                digest.update(chunk)
+                out.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return digest.hexdigest()
+
+
+def folder_entries(root: Path) -> dict[str, FileEntry]:
     """Every visible file under `root`, by relative POSIX path."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p.relative_to(root).as_posix()))
-    return {p.relative_to(root).as_posix(): p.read_bytes for p in files}
+    return {p.relative_to(root).as_posix(): FileEntry(p) for p in files}
 
 
 @contextmanager
-def zip_entries(archive, label: str, max_unpacked_bytes: int) -> Iterator[dict[str, Callable[[], bytes]]]:
+def zip_entries(archive, label: str, max_unpacked_bytes: int) -> Iterator[dict[str, ZipEntry]]:
     """The files of a zip archive (path or file object), refusing unsafe names and archives that
     declare more than `max_unpacked_bytes` unpacked; each read also stops at the declared size."""
     try:
@@ -172,27 +235,13 @@ def zip_entries(archive, label: str, max_unpacked_bytes: int) -> Iterator[dict[s
             )
         if problems:
             raise GazeImportError(problems)
-        yield {i.filename: _zip_reader(zf, i) for i in infos}
-
-
-def _zip_reader(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[], bytes]:
-    def read() -> bytes:
-        try:
-            with zf.open(info) as f:
-                data = f.read(info.file_size + 1)
-        except zipfile.BadZipFile:  # zipfile's own CRC check, when the stream ends where declared
-            data = b""
-        if len(data) != info.file_size or zlib.crc32(data) != info.CRC:
-            raise ValueError(f"does not unpack to the {info.file_size:,} bytes it declares (CRC mismatch)")
-        return data
-
-    return read
+        yield {i.filename: ZipEntry(zf, i) for i in infos}
 
 
 @contextmanager
 def open_source(
     path: Path, max_unpacked_bytes: int | None = None
-) -> Iterator[dict[str, Callable[[], bytes]]]:
+) -> Iterator[dict[str, FileEntry | ZipEntry]]:
     """Entries of a folder or a .zip file at `path`."""
     path = Path(path)
     if path.is_dir():
@@ -224,21 +273,23 @@ def unpacked_limit() -> int:
 
 def import_gaze_path(
     name: str, path: Path, options: ImportOptions = ImportOptions(), *, progress: bool = False,
-    report: Report = silent,
+    report: Report = silent, staging_prefix: str = "gaze-import-",
 ) -> GazeDataset:
     """Import the folder or zip archive at `path` as data set `name`; raises `GazeImportError`."""
     with open_source(path) as entries:
-        return import_gaze(name, entries, options, progress=progress, report=report)
+        return import_gaze(name, entries, options, progress=progress, report=report,
+                           staging_prefix=staging_prefix)
 
 
 def import_gaze(
     name: str, entries: Entries, options: ImportOptions = ImportOptions(), *, progress: bool = False,
-    report: Report = silent,
+    report: Report = silent, staging_prefix: str = "gaze-import-",
 ) -> GazeDataset:
     """Check every entry, then store the data set in one transaction; raises `GazeImportError`
     listing every problem, in which case the database and MEDIA_ROOT are left as they were.
-    `report` hears each file checked."""
-    with tempfile.TemporaryDirectory(prefix="gaze-import-", dir=tmp_dir()) as staging:
+    `report` hears each file checked; the staging folder under TMP_DIR is named `staging_prefix...`
+    (a job names itself there, see study.jobs.staging_prefix)."""
+    with tempfile.TemporaryDirectory(prefix=staging_prefix, dir=tmp_dir()) as staging:
         staged, provenance = _stage(name, entries, options, Path(staging), progress, report)
         return _store(name, staged, provenance, options)
 
@@ -259,26 +310,36 @@ def _stage(
     def read(path: str) -> bytes | None:
         try:
             data = entries[path]()
-        except (OSError, ValueError, zipfile.BadZipFile, zlib.error, RuntimeError, EOFError) as error:
+        except UNREADABLE as error:
             problems.append(Problem(path, f"unreadable ({error})"))
             return None
         hashes[path] = hashlib.sha256(data).hexdigest()
         return data
 
+    def copy(path: str) -> Path | None:
+        """The entry written to the staging folder (in chunks where the source can), named by its sha256."""
+        partial = staging / f"partial-{next(_staged_numbers)}"
+        try:
+            hashes[path] = _copy_entry(entries[path], partial)
+        except UNREADABLE as error:
+            problems.append(Problem(path, f"unreadable ({error})"))
+            return None
+        return partial.rename(_staged_path(staging, hashes[path]))
+
     stimuli: dict[str, _Staged] = {}
 
     def check_stimulus(stem: str, path: str) -> None:
-        data = read(path)
-        if data is None:
+        staged = copy(path)
+        if staged is None:
             return
         try:
-            with Image.open(io.BytesIO(data)) as image:
+            with Image.open(staged) as image:
                 image.load()
                 width, height = image.size
         except Exception as error:  # PIL raises many types for broken files
             problems.append(Problem(path, f"unreadable image ({error})"))
             return
-        stimuli[stem] = _Staged(stem, width, height, (_write(staging, data), path, hashes[path]))
+        stimuli[stem] = _Staged(stem, width, height, (staged, path, hashes[path]))
 
     _each(check_stimulus, layout.stimuli, "stimuli", progress, report)
 
@@ -638,9 +699,22 @@ def _npz(columns: dict) -> bytes:
 
 def _write(staging: Path, data: bytes, suffix: str = "") -> Path:
     """Write `data` to the staging folder as SHA256-N (its sha256 names it in MEDIA_ROOT)."""
-    path = staging / f"{hashlib.sha256(data).hexdigest()}-{next(_staged_numbers)}{suffix}"
+    path = _staged_path(staging, hashlib.sha256(data).hexdigest(), suffix)
     path.write_bytes(data)
     return path
+
+
+def _staged_path(staging: Path, sha256: str, suffix: str = "") -> Path:
+    return staging / f"{sha256}-{next(_staged_numbers)}{suffix}"
+
+
+def _copy_entry(entry: Callable[[], bytes], path: Path) -> str:
+    """Write a source's entry to `path`, in chunks when it has `copy_to`; returns its sha256 hex."""
+    if isinstance(entry, (FileEntry, ZipEntry)):
+        return entry.copy_to(path)
+    data = entry()
+    path.write_bytes(data)
+    return hashlib.sha256(data).hexdigest()
 
 
 _staged_numbers = itertools.count()

@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import tracemalloc
 import zipfile
 from pathlib import Path
 
@@ -188,6 +189,35 @@ def test_zip_entries_refuse_an_entry_that_lies_about_its_size(tmp_path):
     with zip_entries(io.BytesIO(bytes(patched)), "lie.zip", 10**6) as entries:
         with pytest.raises(ValueError, match="does not unpack to the 100 bytes it declares"):
             entries["stimuli/s0.png"]()
+
+
+def test_a_large_stimulus_in_a_zip_is_staged_in_chunks_not_held_in_memory(tmp_path, isolated_media, settings):
+    # A valid PNG followed by 64 MiB of zeros (image readers stop at its end): the zip entry is large,
+    # the archive small, and the stimulus is only copied, so no step needs the whole entry in memory.
+    settings.TMP_DIR = tmp_path / "tmp"
+    archive, mib = tmp_path / "large.zip", 1024**2
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("fixation_maps/s0.png", map_png())
+        with zf.open("stimuli/s0.png", "w") as out:
+            out.write(stimulus_png())
+            for _ in range(64):
+                out.write(bytes(mib))
+    with zipfile.ZipFile(archive) as zf:
+        expected = hashlib.sha256(zf.read("stimuli/s0.png")).hexdigest()
+
+    tracemalloc.start()
+    try:
+        with zip_entries(archive, "large.zip", 10**9) as entries:
+            dataset = import_gaze("large", entries)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+    stimulus = dataset.stimuli.get()
+    assert (stimulus.width, stimulus.height, stimulus.sha256) == (16, 12, expected)
+    assert Path(stimulus.image.path).stat().st_size == len(stimulus_png()) + 64 * mib
+    assert list(settings.TMP_DIR.iterdir()) == []  # the staging folder is gone
+    assert peak < 16 * mib, f"the import held {peak / mib:.1f} MiB at its peak"
 
 
 def test_import_from_entries_of_an_archive_file_object(tmp_path):

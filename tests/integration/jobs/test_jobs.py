@@ -10,6 +10,7 @@ import io
 import re
 import zipfile
 from datetime import timedelta
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -24,6 +25,8 @@ import study.services.gaze_import as gaze_import
 from study import jobs
 from study.models import GazeDataset, Job
 from study.services.gaze_import import ImportOptions, import_gaze_path
+from study.services.tmp import tmp_dir
+from study.tasks import requeue_after_restart
 from tests.integration.gaze.helpers import good_files, write_tree
 
 pytestmark = pytest.mark.django_db
@@ -179,6 +182,58 @@ def test_a_running_job_whose_worker_died_is_queued_again_then_failed(settings):
     jobs.requeue_lost()
     silent.refresh_from_db()
     assert silent.state == "failed" and "stopped 2 times" in silent.error
+
+
+def test_a_starting_worker_removes_the_staging_folders_of_dead_runs_and_keeps_live_ones(settings, tmp_path):
+    settings.TMP_DIR = tmp_path / "tmp"
+    now = timezone.now()
+    # An import whose worker (w1@a) was killed, and a build re-queued after its first worker died that now
+    # runs (attempt 2) on a live worker: its first run's folder is dead, its second run's in use.
+    killed = Job.objects.create(kind="gaze_import", state="running", attempts=1, heartbeat_at=now,
+                                worker="w1@a")
+    moved = Job.objects.create(kind="build_study", state="running", attempts=1, heartbeat_at=now,
+                               worker="w2@b")
+    failed = Job.objects.create(kind="gaze_import", state="failed", attempts=3, error="worker stopped")
+
+    def staging(job, what):
+        folder = tmp_dir() / f"{jobs.staging_prefix(job, what)}x7"
+        (folder / "stimuli").mkdir(parents=True)
+        (folder / "stimuli" / "big.bin").write_bytes(b"x" * 1000)
+        return folder
+
+    killed_folder, moved_first, failed_folder = (
+        staging(killed, "gaze-import"), staging(moved, "build"), staging(failed, "gaze-import"))
+    Job.objects.filter(pk=moved.pk).update(attempts=2)
+    moved.refresh_from_db()
+    moved_second = staging(moved, "build")
+    upload = tmp_dir() / "tmp1234.upload"  # not a job's: left to the age-based sweep
+    upload.write_bytes(b"partial")
+
+    requeue_after_restart(sender=SimpleNamespace(hostname="w1@a"))
+
+    killed.refresh_from_db()
+    assert killed.state == "queued"
+    assert sorted(tmp_dir().iterdir()) == sorted([moved_second, upload])
+    assert not any(p.exists() for p in (killed_folder, moved_first, failed_folder))
+
+
+def test_an_import_job_stages_in_a_folder_named_after_its_run(tmp_path, settings, monkeypatch, jobs_inline):
+    settings.TMP_DIR = tmp_path / "tmp"
+    folders = []
+    stage = gaze_import._stage
+
+    def recording(name, entries, options, staging, *args):
+        folders.append(staging.name)
+        return stage(name, entries, options, staging, *args)
+
+    monkeypatch.setattr(gaze_import, "_stage", recording)
+    source = write_tree(tmp_path / "src", good_files(2))
+    with jobs_inline():
+        call_command("import_gaze", "named", str(source), "--enqueue", stdout=io.StringIO())
+    job = Job.objects.get()
+    assert job.state == "done", job.error
+    assert len(folders) == 1 and folders[0].startswith(f"job-{job.pk}-1-gaze-import-")
+    assert list(tmp_dir().iterdir()) == []
 
 
 def test_enqueue_flag_queues_the_command_and_the_job_does_what_the_command_does(tmp_path, jobs_inline):
