@@ -95,7 +95,8 @@ def check_images_are_dark_garments_on_white(study: Study) -> None:
 def check_stimuli_follow_the_papers_rule(study: Study) -> None:
     model = load_model(study.provenance["model"]["spec"])
     assert model.grayscale and model.target_layer == demo.TARGET_LAYER == "features.block3"  # the last block
-    assert study.provenance["decoder"]["layer"] == model.target_layer  # PV inverts the explanation's layer
+    # PV inverts the pooled features the classifier decides from: the last block would be copied back
+    assert study.provenance["decoder"]["layer"] == demo.DECODER_LAYER == "classifier.0"
     dataset = demo.ensure_dataset()
     items = list(study.items.order_by("position"))
     batch = model.preprocess([dataset / item.name for item in items])
