@@ -454,6 +454,7 @@ def _gated_decoder(
     path = request.decoder or decoder_cache_path(model, layer)
     margins = (request.decoder_min_ssim_margin, request.decoder_min_psnr_margin)
     if not path.exists():
+        report(0, 0, "training the PV decoder")  # its number of steps is known once training starts
         result = ensure_decoder(
             model, [open_image(i) for i in dataset.images], path, request.decoder_epochs, request.seed,
             request.device, progress, lambda done, total: report(done, total, "training the PV decoder"),

@@ -281,8 +281,8 @@ def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
     for stage in stages:
         counts = [(done, total) for done, total, message in heard if message == stage]
         assert counts == sorted(counts) and all(0 <= done <= total for done, total in counts)
-        if stage != "training the PV decoder":  # named as it starts, before its first batch
-            assert counts[0] == (0, counts[-1][1])
+        # named as it starts, before its first batch (the decoder's steps are counted once training starts)
+        assert counts[0] == ((0, 0) if stage == "training the PV decoder" else (0, counts[-1][1]))
         assert counts[-1][0] == counts[-1][1] and len(counts) > 1  # batch by batch, to the end
     assert heard[len(heard) - 1][:2] == (study.items.count() + 1,) * 2  # the items and the intro's example
     assert [t for d, t, m in heard if m == "classifying the images"][0] == 60
