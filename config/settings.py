@@ -233,5 +233,8 @@ JOB_UPLOAD_KEEP_DAYS = int(os.environ.get("JOB_UPLOAD_KEEP_DAYS", "7"))
 JOB_SHARD_IMAGES = int(os.environ.get("JOB_SHARD_IMAGES", "256"))  # images per shard task on the gpu queue
 JOB_DEVICE = os.environ.get("JOB_DEVICE", "auto")  # device of precompute and gaze report jobs
 
+# A build decodes whole batches of data-set images: each may hold at most this many pixels (a batch of 64
+# such images takes 64 x 3 bytes x IMAGE_MAX_PIXELS = 4.8 GB at the default 25 megapixels).
+IMAGE_MAX_PIXELS = int(os.environ.get("IMAGE_MAX_PIXELS", str(25_000_000)))
 # The study builder's upload: a zip of labelled images, a checkpoint and a class-name file (one request).
 STUDY_UPLOAD_MAX_BYTES = int(os.environ.get("STUDY_UPLOAD_MAX_BYTES", str(1024 * 1024 * 1024)))

@@ -524,9 +524,16 @@ def decoder_cache_path(model: LoadedModel, layer: str | None = None) -> Path:
 
 
 def open_image(image: LabelledImage) -> Image.Image:
-    """The data-set image as RGB; a clear DatasetError naming the file when it cannot be read."""
+    """The data-set image as RGB; a clear DatasetError naming the file when it cannot be read or is larger
+    than settings.IMAGE_MAX_PIXELS (checked on its header, before it is decoded)."""
     try:
         with Image.open(image.path) as opened:
+            width, height = opened.size
+            if width * height > settings.IMAGE_MAX_PIXELS:
+                raise DatasetError(
+                    f"{image.name}: the image is {width} x {height} pixels ({width * height / 1e6:.1f} "
+                    f"megapixels), past the limit of {settings.IMAGE_MAX_PIXELS / 1e6:g} megapixels per image; "
+                    "resize it (the study shows images at 224 pixels)")
             return opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as error:
         raise DatasetError(f"{image.path}: cannot read the image: {error}") from error

@@ -14,6 +14,7 @@ from study.jobs import JobCancelled
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.services.build import BuildError, BuildRequest, build_study
+from study.services.datasets import DatasetError
 
 pytestmark = pytest.mark.django_db
 
@@ -148,6 +149,15 @@ def test_same_seed_same_study_and_options_shared_by_every_arm(
 def test_too_few_qualifying_items_say_how_many_and_create_nothing(tiny_spec, csv_dataset, isolated_media):
     with pytest.raises(BuildError, match=r"only \d+ misclassified images qualify, 50 requested"):
         build_study(request_for(tiny_spec, csv_dataset, n_incorrect=50), progress=False)
+    assert not Study.objects.exists() and media_files(isolated_media) == []
+
+
+def test_an_image_past_the_pixel_budget_is_named_before_it_is_decoded(
+        tiny_spec, csv_dataset, isolated_media, settings):
+    settings.IMAGE_MAX_PIXELS = 28 * 28 - 1  # the fashion images are 28 x 28
+    with pytest.raises(DatasetError, match=r"img_000\.png: the image is 28 x 28 pixels \(0\.0 megapixels\), "
+                                           r"past the limit of 0\.000783 megapixels per image; resize it"):
+        build_study(request_for(tiny_spec, csv_dataset), progress=False)
     assert not Study.objects.exists() and media_files(isolated_media) == []
 
 
