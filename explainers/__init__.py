@@ -21,7 +21,8 @@ _NEED_TORCH = {"explain": "explainers.dispatch", "PIXEL_METHODS": "explainers.di
                "predict": "explainers.models"}
 
 __all__ = ["ACCEPTED_CHECKPOINTS", "BUNDLED", "LABELS", "METHODS", "CacheError", "ExplainError",
-           "ExplainerError", "LoadedModel", "ModelLoadError", "explain", "label", "load_model", "parse_methods", "predict"]
+           "ExplainerError", "LoadedModel", "ModelLoadError", "explain", "label", "load_model",
+           "parse_methods", "predict"]
 
 
 def __getattr__(name: str):

@@ -124,8 +124,8 @@ def enqueue(kind: str, params: dict, user=None, claim: str | None = None) -> Job
         raise JobError(f"unknown job kind {kind!r}; choose from {', '.join(sorted(KINDS))}")
     try:
         with transaction.atomic():
-            job = Job.objects.create(kind=kind, params=params, started_by=user, message="waiting for a worker",
-                                     claim=claim)
+            job = Job.objects.create(kind=kind, params=params, started_by=user, claim=claim,
+                                     message="waiting for a worker")
     except IntegrityError:
         raise JobClaimed(_claimed(claim)) from None
     transaction.on_commit(lambda: _send(job))
@@ -163,8 +163,8 @@ def retry(job: Job) -> Job:
         with transaction.atomic():
             changed = Job.objects.filter(pk=job.pk, state__in=[State.FAILED, State.CANCELLED]).update(
                 state=State.QUEUED, error="", message="waiting for a worker", progress=0, items_done=0,
-                items_total=0, started_at=None, finished_at=None, heartbeat_at=None, attempts=0, shards_total=0,
-                shards_done=[], shards_running={}, worker="")
+                items_total=0, started_at=None, finished_at=None, heartbeat_at=None, attempts=0,
+                shards_total=0, shards_done=[], shards_running={}, worker="")
     except IntegrityError:
         raise JobClaimed(_claimed(job.claim)) from None
     if not changed:

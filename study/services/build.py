@@ -532,7 +532,8 @@ def open_image(image: LabelledImage) -> Image.Image:
             if width * height > settings.IMAGE_MAX_PIXELS:
                 raise DatasetError(
                     f"{image.name}: the image is {width} x {height} pixels ({width * height / 1e6:.1f} "
-                    f"megapixels), past the limit of {settings.IMAGE_MAX_PIXELS / 1e6:g} megapixels per image; "
+                    f"megapixels), past the limit of {settings.IMAGE_MAX_PIXELS / 1e6:g} megapixels per "
+                    "image; "
                     "resize it (the study shows images at 224 pixels)")
             return opened.convert("RGB")
     except (OSError, UnidentifiedImageError) as error:

@@ -86,7 +86,8 @@ def inside(folder: Path, name: str, source: str) -> Path:
     absolute path, no `..`, no symbolic link on the way."""
     relative = Path(name)
     if relative.is_absolute():
-        raise DatasetError(f"{source}: {name!r} is an absolute path; name files relative to the data set folder")
+        raise DatasetError(
+            f"{source}: {name!r} is an absolute path; name files relative to the data set folder")
     if ".." in relative.parts:
         raise DatasetError(f"{source}: {name!r} points outside the data set folder")
     path = folder / relative
@@ -147,7 +148,8 @@ def _read_voc(root: Path) -> list[tuple[LabelledImage, str]]:
         if not labels:
             raise DatasetError(f"{xml_path}: no <object><name> labels")
         if CONTROL_CHARACTER.search(filename + "".join(labels)):
-            raise DatasetError(f"{xml_path}: the file name or a label holds a control character (such as NUL)")
+            raise DatasetError(
+                f"{xml_path}: the file name or a label holds a control character (such as NUL)")
         image_path = inside(image_dir, filename, str(xml_path))
         if not image_path.is_file():
             raise DatasetError(f"{xml_path}: image file {image_path} is missing")

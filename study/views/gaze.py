@@ -238,7 +238,8 @@ def dataset_detail(request: HttpRequest, name: str) -> HttpResponse:
 @researcher_required
 def report_start(request: HttpRequest, name: str) -> HttpResponse:
     """Queue a gaze report of this data set (edit access: the report replaces the last one) for the posted
-    bundled model and methods; answer with its job page. Other models: `manage.py gaze_report --model SPEC`."""
+    bundled model and methods; answer with its job page. Other models: `manage.py gaze_report --model
+    SPEC`."""
     from explainers import BUNDLED
     from study.services.gaze_report import GazeReportError, parse_methods
 

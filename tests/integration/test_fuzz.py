@@ -218,7 +218,9 @@ def test_a_builder_upload_naming_files_outside_itself_builds_nothing(world, uplo
     assert job.state == "failed"
     assert re.search(named + r": '.*' (is an absolute path|points outside the data set folder)", job.error)
     assert not Study.objects.filter(slug="stolen").exists()
-    assert not [path for path in world["media"].rglob("*") if path.is_file() and path.read_bytes() == secret.read_bytes()]
+    copies = [path for path in world["media"].rglob("*") if path.is_file()
+              and path.read_bytes() == secret.read_bytes()]
+    assert copies == []
 
 
 @pytest.mark.parametrize("where", ["label", "image name"])

@@ -319,7 +319,7 @@ def test_report_hears_every_stage_in_order_and_stopping_in_it_leaves_nothing(
 
 def test_a_study_created_by_another_build_meanwhile_is_kept_and_this_build_writes_nothing(
         tiny_spec, csv_dataset, isolated_media, django_user_model):
-    """Two builds of one slug: the one that saves second neither replaces nor deletes the first one's study."""
+    """Two builds of one slug: the one that saves second neither replaces nor deletes the other's study."""
     first_owner = django_user_model.objects.create_user("first", password="pw-Secret-123")
     second_owner = django_user_model.objects.create_user("second", password="pw-Secret-123")
     created = []

@@ -270,13 +270,14 @@ def test_a_second_build_of_a_slug_is_refused_at_once_while_the_first_is_queued(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_builds_of_one_slug_submitted_at_the_same_moment_queue_one_job():
-    """The claim is a unique index over active jobs, so the database, not a check before the insert, decides."""
+    """The claim is a unique index over active jobs: the database decides, not a check before the insert."""
     import threading
 
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): threads share no in-memory SQLite database")
+        pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...): threads share no in-memory SQLite "
+                    "database")
     barrier, outcomes = threading.Barrier(2), []
 
     def submit():
