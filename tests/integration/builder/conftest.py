@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from django.contrib.auth.models import Permission
 from PIL import Image
 
 from explainers import load_model
@@ -136,3 +137,17 @@ def csv_dataset(tmp_path, fashion) -> Path:
 @pytest.fixture
 def voc_dataset(tmp_path, fashion) -> Path:
     return write_voc_dataset(tmp_path / "voc-data", fashion)
+
+
+@pytest.fixture
+def researcher(django_user_model):
+    """A staff user with the "add study" permission: may use the builder page."""
+    user = django_user_model.objects.create_user("builder", password="pw-Secret-123", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="add_study"))
+    return user
+
+
+@pytest.fixture
+def staff_client(client, researcher):
+    client.force_login(researcher)
+    return client

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from explainers import load_model, predict
@@ -19,19 +18,6 @@ from study.models import Item, Job, Study
 from tests.integration.builder.conftest import write_csv_dataset
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def researcher(django_user_model):
-    user = django_user_model.objects.create_user("builder", password="pw-Secret-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_study"))
-    return user
-
-
-@pytest.fixture
-def staff_client(client, researcher):
-    client.force_login(researcher)
-    return client
 
 
 def zip_of(folder: Path, prefix: str = "") -> bytes:

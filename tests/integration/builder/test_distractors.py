@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import skimage.data
 import torch
-from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from PIL import Image, ImageOps
@@ -28,14 +27,6 @@ from tests.integration.study.test_analyze_study import answer_all
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client, django_user_model):
-    user = django_user_model.objects.create_user("builder", password="pw-Secret-123", is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="add_study"))
-    client.force_login(user)
-    return client
 
 
 def photo_dataset(folder: Path) -> Path:
