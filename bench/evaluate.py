@@ -33,7 +33,7 @@ CAM_FAMILY = ("gradcam", "gradcam++", "xgradcam", "layercam", "fem")
 
 
 def gallery_photos() -> dict[str, np.ndarray]:
-    """The six photos of the demo gallery (study.services.demo.gallery_photos, without Django)."""
+    """The six photos of the demo gallery (study.building.demo.gallery_photos, without Django)."""
     import skimage.data
     from sklearn.datasets import load_sample_images
 

@@ -69,8 +69,8 @@ def main() -> None:
 
     django.setup()
     from analysis.reports import to_markdown
-    from study.services.gaze_import import import_gaze_path
-    from study.services.gaze_report import gaze_report, parse_methods
+    from study.gaze.importer import import_gaze_path
+    from study.gaze.report import gaze_report, parse_methods
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="gaze-bench-") as scratch:

@@ -80,7 +80,9 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Each concern of the study app keeps its own templates (study/<concern>/templates/<concern>/...);
+        # the shared ones (base pages, fields) are in study/templates/study/.
+        "DIRS": sorted(BASE_DIR.glob("study/*/templates")),
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [

@@ -7,7 +7,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 from django.views.generic import RedirectView
 
-from study.views.media import participant_media
+from study.media import participant_media
 
 
 def favicon(request: HttpRequest) -> HttpResponseRedirect:

@@ -5,8 +5,14 @@ their groups (`view` lets them see pages and exports, `edit` also change it in t
 else: nothing. Views look rows up through `visible(...)`, so a row the user may not see is a 404.
 """
 
+from collections.abc import Callable
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, Model, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from study.models import Access
 
@@ -32,3 +38,16 @@ def visible(
 def allowed(user: AbstractBaseUser | AnonymousUser, obj: Model, access: str = Access.VIEW) -> bool:
     """Whether `user` may see (VIEW) or change (EDIT) this study or gaze data set."""
     return visible(type(obj).objects.filter(pk=obj.pk), user, access).exists()
+
+
+def researcher_required(view: Callable) -> Callable:
+    """Login required; logged-in users who are not staff get 403."""
+
+    @login_required
+    @wraps(view)
+    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_staff:
+            raise PermissionDenied("Researcher pages are for staff users.")
+        return view(request, *args, **kwargs)
+
+    return wrapped

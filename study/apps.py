@@ -12,7 +12,7 @@ class StudyConfig(AppConfig):
     def ready(self) -> None:
         """Create the temporary folder and sweep what killed processes left there (one directory scan)."""
         from study import checks  # noqa: F401  (registers the deployment checks)
-        from study.services.tmp import sweep_stale
+        from study.tmp import sweep_stale
 
         try:
             sweep_stale()

@@ -13,7 +13,7 @@ from celery.signals import worker_ready
 from django.db import DatabaseError
 
 from study import jobs
-from study.services.tmp import sweep_stale
+from study.tmp import sweep_stale
 
 log = logging.getLogger(__name__)
 

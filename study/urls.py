@@ -1,10 +1,10 @@
-"""Study URLs: each area of the app owns one module of views."""
+"""Study URLs: each concern owns one module of views and one of URLs."""
 from django.urls import include, path
 
 urlpatterns = [
-    path("r/", include("study.views.researcher_urls")),
-    path("r/gaze/", include("study.views.gaze_urls")),
-    path("r/gallery/", include("study.views.gallery_urls")),
-    path("r/jobs/", include("study.views.jobs_urls")),
-    path("", include("study.views.participant_urls")),
+    path("r/", include("study.research.urls")),
+    path("r/", include("study.building.urls")),
+    path("r/gaze/", include("study.gaze.urls")),
+    path("r/jobs/", include("study.jobs.urls")),
+    path("", include("study.survey.urls")),
 ]

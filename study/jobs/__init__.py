@@ -26,7 +26,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from study.models import Job
-from study.services.tmp import tmp_dir
+from study.tmp import tmp_dir
 
 log = logging.getLogger(__name__)
 State = Job.State
@@ -68,7 +68,7 @@ KINDS: dict[str, JobKind] = {}
 
 
 def register(kind: JobKind) -> JobKind:
-    """Add a kind of job (one entry per kind; see study.jobs.kinds)."""
+    """Add a kind of job (one entry per kind; see study.job_kinds)."""
     if (kind.run is None) == (kind.plan is None or kind.run_shard is None):
         raise ValueError(f"job kind {kind.name} needs either run, or plan and run_shard")
     KINDS[kind.name] = kind
@@ -76,7 +76,7 @@ def register(kind: JobKind) -> JobKind:
 
 
 def kind_of(job: Job) -> JobKind:
-    from study.jobs import kinds  # noqa: F401  (registers the kinds)
+    from study import job_kinds  # noqa: F401  (registers the kinds)
 
     try:
         return KINDS[job.kind]
@@ -118,7 +118,7 @@ def drop_old_uploads(now=None) -> list[int]:
 def enqueue(kind: str, params: dict, user=None, claim: str | None = None) -> Job:
     """Create a queued job and send it to the workers once the current transaction commits. A `claim`
     (e.g. "study:SLUG") is held by one queued or running job at a time: JobClaimed for a second one."""
-    from study.jobs import kinds  # noqa: F401
+    from study import job_kinds  # noqa: F401
 
     if kind not in KINDS:
         raise JobError(f"unknown job kind {kind!r}; choose from {', '.join(sorted(KINDS))}")

@@ -34,7 +34,7 @@ class GazeDataset(models.Model):
                               related_name="+")
     # Source files (name -> sha256) and the options of the import.
     provenance = models.JSONField(default=dict, blank=True)
-    # The last gaze_report (see study.services.gaze_report): model, methods, metrics, the
+    # The last gaze_report (see study.gaze.report): model, methods, metrics, the
     # per-method table, and per stimulus the scores and map previews.
     last_report = models.JSONField(default=dict, blank=True)
 

@@ -24,7 +24,7 @@ import evaluation
 import explainers
 from analysis.reports import to_latex, to_markdown, write_text
 from explainers.precompute import resolve_device
-from study.services import Report, silent
+from study.progress import Report, silent
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)

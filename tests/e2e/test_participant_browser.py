@@ -5,7 +5,7 @@ import json
 import pytest
 
 from study.models import Participant, RecruitmentRecord
-from study.services.export import trials_dataframe
+from study.research.export import trials_dataframe
 from tests.factories import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from study.models import Participant
-from study.services.export import questionnaire_dataframe, trials_dataframe
+from study.research.export import questionnaire_dataframe, trials_dataframe
 from tests.integration.questionnaire.helpers import make_questionnaire_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings as hypothesis_settings, strategies as st
 
-from study.services.gaze_import import import_gaze_path
+from study.gaze.importer import import_gaze_path
 from tests.factories import make_study
 from tests.integration.gaze.helpers import good_files, write_tree
 

@@ -9,8 +9,8 @@ from analysis.reports import write_simulatability_report
 from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
 from study.models import Study
-from study.services.options import describe_distractors
-from study.services.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
+from study.building.options import describe_distractors
+from study.research.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
 
 
 class Command(BaseCommand):

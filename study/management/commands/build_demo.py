@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
-from study.services import demo
-from study.services.build import BuildError
-from study.services.options import describe_distractors
-from study.services.datasets import DatasetError
+from study.building import demo
+from study.building.build import BuildError
+from study.building.options import describe_distractors
+from study.building.datasets import DatasetError
 
 PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 

@@ -9,13 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 from explainers import ExplainerError
 from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
 from study import jobs
-from study.services.build import BuildError, BuildRequest, build_study
-from study.services.builder import build_claim
-from study.services.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
+from study.building.build import BuildError, BuildRequest, build_study
+from study.building.builder import build_claim
+from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
 from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
-from study.services.datasets import DatasetError
-from study.services.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
+from study.building.datasets import DatasetError
+from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
 class Command(BaseCommand):
@@ -60,7 +60,7 @@ class Command(BaseCommand):
                             help="ask for a confidence rating 1..N (2-10) with each answer; 0: none")
         parser.add_argument("--questionnaire", type=Path, metavar="FILE.json",
                             help="questionnaire blocks before/after the questions, as JSON "
-                                 "(format: README, study.services.questionnaire)")
+                                 "(format: README, study.survey.questionnaire)")
         parser.add_argument("--distractors", default="auto", choices=["auto", *DISTRACTORS],
                             help="how the options are filled up after the prediction and the other true "
                                  "labels: topk (the model's next most likely classes for the image), subset "

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from study.models import Study
-from study.services.export import FORMATS, ExportError, write_exports
+from study.research.export import FORMATS, ExportError, write_exports
 
 
 class Command(BaseCommand):

@@ -10,7 +10,7 @@ from study.models import GazeDataset
 from study.management.model_spec import add_trust_argument, model_spec
 from explainers.methods import ALIASES, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
-from study.services.gaze_report import GazeReportError, gaze_report, parse_methods
+from study.gaze.report import GazeReportError, gaze_report, parse_methods
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study import jobs
 from study.management.owner import add_owner_argument, owner_id
-from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze_path
+from study.gaze.importer import GazeImportError, ImportOptions, import_gaze_path
 
 
 class Command(BaseCommand):

@@ -6,7 +6,7 @@ from analysis.errors import AnalysisError
 from analysis.power import Arm, sample_size
 from analysis.simulatability import ALTERNATIVES, SUBSETS
 from study.models import Study
-from study.services.planning import pilot_arms
+from study.building.planning import pilot_arms
 
 
 class Command(BaseCommand):

@@ -9,7 +9,7 @@ from explainers import ExplainerError, load_model, parse_methods
 from explainers.precompute import CACHEABLE, precompute
 from study import jobs
 from study.jobs import JobError
-from study.jobs.kinds import precompute_images
+from study.job_kinds import precompute_images
 from study.management.model_spec import add_trust_argument, model_spec
 
 

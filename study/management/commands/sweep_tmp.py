@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand
 
-from study.services.tmp import sweep_stale
+from study.tmp import sweep_stale
 
 
 class Command(BaseCommand):

@@ -8,7 +8,7 @@ from explainers import ExplainerError, load_model
 from explainers.pv import train_decoder
 from study.management.model_spec import add_trust_argument, model_spec
 from study.models import Study
-from study.services.datasets import DatasetError, load_dataset
+from study.building.datasets import DatasetError, load_dataset
 
 
 def study_images(slug: str) -> list[Path]:

@@ -13,8 +13,8 @@ from explainers import load_model, predict
 from study.jobs import JobCancelled
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
-from study.services.build import BuildError, BuildRequest, build_study
-from study.services.datasets import DatasetError
+from study.building.build import BuildError, BuildRequest, build_study
+from study.building.datasets import DatasetError
 
 pytestmark = pytest.mark.django_db
 
@@ -253,7 +253,7 @@ def test_unknown_arm_is_refused_before_any_work(tiny_spec, csv_dataset):
 
 
 def test_an_interrupted_decoder_training_leaves_no_decoder_behind(tiny_spec, fashion, tmp_path, monkeypatch):
-    from study.services import build
+    from study.building import build
 
     def interrupted(model, images, out_path, **kwargs):
         Path(out_path).write_bytes(b"one epoch of a checkpoint")

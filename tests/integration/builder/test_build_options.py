@@ -10,7 +10,7 @@ from PIL import Image
 from explainers import load_model
 from explainers.render import jet_overlay, resize_maps
 from study.models import Item, Study
-from study.services.build import BuildError, BuildRequest, attention_positions, build_study, display_image
+from study.building.build import BuildError, BuildRequest, attention_positions, build_study, display_image
 
 pytestmark = pytest.mark.django_db
 

@@ -174,7 +174,7 @@ def test_building_needs_the_add_study_permission_and_a_declared_size_under_the_l
 def test_a_build_cancelled_while_it_renders_creates_nothing_and_retry_builds_it(
     staff_client, tiny_spec, fashion, class_names, tmp_path, jobs_inline, isolated_media, monkeypatch
 ):
-    from study.services import build
+    from study.building import build
 
     render = build.render
 

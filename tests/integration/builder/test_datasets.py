@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from study.services.datasets import DatasetError, load_dataset
+from study.building.datasets import DatasetError, load_dataset
 from tests.integration.builder.conftest import voc_xml
 
 

@@ -17,7 +17,7 @@ from explainers import explain, load_model
 from explainers.pv import encoder_of
 from explainers.render import resize_maps
 from study.models import Study
-from study.services import demo
+from study.building import demo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ import pytest
 import skimage.data
 from django.contrib.auth import get_user_model
 
-from study.services import demo
+from study.building import demo
 
 pytestmark = pytest.mark.django_db
 

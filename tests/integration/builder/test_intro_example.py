@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.services.build import EXAMPLE_GAP, BuildRequest, build_study
+from study.building.build import EXAMPLE_GAP, BuildRequest, build_study
 from tests.integration.study.participant_helpers import consent
 
 pytestmark = pytest.mark.django_db

@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 
 from study.models.study import CANT_TELL
-from study.services.build import BuildError, Classified, judge, sample
-from study.services.options import compose_options
-from study.services.datasets import LabelledImage
+from study.building.build import BuildError, Classified, judge, sample
+from study.building.options import compose_options
+from study.building.datasets import LabelledImage
 
 CLASSES = [f"c{i}" for i in range(10)]
 

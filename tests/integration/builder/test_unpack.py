@@ -9,8 +9,8 @@ import zipfile
 
 import pytest
 
-from study.services.builder import unpack_dataset
-from study.services.datasets import DatasetError
+from study.building.builder import unpack_dataset
+from study.building.datasets import DatasetError
 
 MiB = 1024**2
 

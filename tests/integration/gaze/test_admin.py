@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from study.services.gaze_import import import_gaze_path
+from study.gaze.importer import import_gaze_path
 from tests.integration.gaze.helpers import good_files, write_tree
 
 pytestmark = pytest.mark.django_db

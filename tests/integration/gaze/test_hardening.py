@@ -13,9 +13,9 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from study.models import Access, GazeDataset, GazeDatasetShare, GazeStimulus
-from study.services import gaze_import
-from study.services.gaze_import import GazeImportError, import_gaze, import_gaze_path
-from study.services.tmp import sweep_stale
+from study.gaze import importer as gaze_import
+from study.gaze.importer import GazeImportError, import_gaze, import_gaze_path
+from study.tmp import sweep_stale
 from tests.integration.gaze.helpers import (
     good_files, map_png, media_files, stimulus_png, write_tree, zip_bytes,
 )

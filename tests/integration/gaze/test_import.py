@@ -14,7 +14,7 @@ from PIL import Image
 from analysis.gfdm import density_from_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
-from study.services.gaze_import import (
+from study.gaze.importer import (
     GazeImportError,
     ImportOptions,
     import_gaze,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from study.services.gaze_import import GazeImportError, ImportOptions, import_gaze_path
+from study.gaze.importer import GazeImportError, ImportOptions, import_gaze_path
 from tests.integration.gaze.helpers import (
     db_state,
     good_files,

@@ -14,8 +14,8 @@ from analysis.baselines import INTER_OBSERVER, inter_observer_scores
 from analysis.saliency import shuffled_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeStimulus
-from study.services.gaze_import import ImportOptions, folder_entries, import_gaze, import_gaze_path
-from study.services.gaze_report import GazeReportError, parse_methods
+from study.gaze.importer import ImportOptions, folder_entries, import_gaze, import_gaze_path
+from study.gaze.report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import stimulus_png, write_tree
 
 pytestmark = pytest.mark.django_db
@@ -173,7 +173,7 @@ def test_observers_give_a_ceiling_row_and_other_stimuli_the_sauc_negatives(tmp_p
 def test_report_hears_each_batch_and_stimulus_and_stopping_in_it_keeps_the_last_report(
     tmp_path, isolated_media
 ):
-    from study.services.gaze_report import gaze_report
+    from study.gaze.report import gaze_report
     from tests.integration.gaze.helpers import good_files, media_files
 
     dataset = import_gaze_path("three", write_tree(tmp_path / "src", good_files(3)))

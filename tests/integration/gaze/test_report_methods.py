@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from explainers.methods import LABELS, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
-from study.services.gaze_import import ImportOptions, folder_entries, import_gaze, import_gaze_path
-from study.services.gaze_report import GazeReportError, parse_methods
+from study.gaze.importer import ImportOptions, folder_entries, import_gaze, import_gaze_path
+from study.gaze.report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import good_files, write_tree
 
 pytestmark = pytest.mark.django_db

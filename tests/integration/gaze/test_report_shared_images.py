@@ -6,8 +6,8 @@ import pytest
 
 from explainers.cache import MapCache
 from study.models import GazeDataset
-from study.services.gaze_import import folder_entries, import_gaze
-from study.services.gaze_report import gaze_report
+from study.gaze.importer import folder_entries, import_gaze
+from study.gaze.report import gaze_report
 
 pytestmark = pytest.mark.django_db
 FIRST = ("i1000274881", "i05june05_static_street_boston_p1010764")

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from study.models import GazeDataset, Job
-from study.services.gaze_import import import_gaze_path
+from study.gaze.importer import import_gaze_path
 from tests.integration.gaze.helpers import db_state, good_files, map_png, media_files, write_tree, zip_bytes
 
 pytestmark = pytest.mark.django_db

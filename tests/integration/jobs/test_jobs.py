@@ -21,11 +21,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-import study.services.gaze_import as gaze_import
+from study.gaze import importer as gaze_import
 from study import jobs
 from study.models import GazeDataset, Job
-from study.services.gaze_import import ImportOptions, import_gaze_path
-from study.services.tmp import tmp_dir
+from study.gaze.importer import ImportOptions, import_gaze_path
+from study.tmp import tmp_dir
 from study.tasks import requeue_after_restart
 from tests.integration.gaze.helpers import good_files, write_tree
 
@@ -303,7 +303,7 @@ def test_every_beat_entry_names_a_registered_task_that_runs(settings, tmp_path):
 def test_a_failed_job_page_shows_a_short_message_and_the_log_the_traceback(
     staff_client, researcher, monkeypatch, caplog
 ):
-    from study.services.gaze_report import GazeReportError
+    from study.gaze.report import GazeReportError
 
     def bug(job, report):
         return {}["/srv/media/gaze/mit/stimuli/i1.jpg"]

@@ -1,6 +1,6 @@
 """A small study with a confidence rating and questionnaire blocks before and after the questions."""
 from study.models import Study
-from study.services.questionnaire import create_blocks, parse_questionnaire
+from study.survey.questionnaire import create_blocks, parse_questionnaire
 from tests.factories import make_study
 
 DEFINITION = {"blocks": [

@@ -8,7 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from study.models import QuestionnaireBlock, QuestionnaireQuestion
-from study.services.questionnaire import parse_questionnaire
+from study.survey.questionnaire import parse_questionnaire
 from tests.integration.questionnaire.helpers import make_questionnaire_study
 
 pytestmark = pytest.mark.django_db

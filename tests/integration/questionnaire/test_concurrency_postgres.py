@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from study.models import QuestionnaireAnswer
-from study.services import flow
+from study.survey import flow
 from tests.integration.questionnaire.helpers import make_questionnaire_study
 
 pytestmark = [pytest.mark.postgres]

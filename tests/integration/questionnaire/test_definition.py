@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from study.models import QuestionnaireBlock, QuestionnaireQuestion, Study
-from study.services.questionnaire import (
+from study.survey.questionnaire import (
     DEMOGRAPHICS,
     QuestionnaireError,
     check_confidence_rating,

@@ -10,7 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from study.models import Participant, Trial
-from study.services import export
+from study.research import export
 from tests.integration.questionnaire.helpers import make_questionnaire_study
 from tests.integration.study.participant_helpers import consent
 

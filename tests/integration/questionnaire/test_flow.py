@@ -105,7 +105,7 @@ def test_invalid_block_answers_reshow_the_block_with_messages_and_save_nothing(c
     client.post(f"/p/{participant.token}/intro/")
     response = post_block(client, participant, before, **answers)
     assert response.status_code == 200
-    assert "study/participant/block.html" in [t.name for t in response.templates]
+    assert "survey/block.html" in [t.name for t in response.templates]
     form = response.context["form"]
     shown = {field.question.key: " ".join(form.errors.get(name, [])) for name, field in form.fields.items()}
     for key, message in errors.items():

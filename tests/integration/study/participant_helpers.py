@@ -25,7 +25,7 @@ def current_trial(client: Client, participant: Participant) -> Trial:
     """GET the participant's page, which must be a question; return its trial."""
     response = client.get(f"/p/{participant.token}/")
     assert response.status_code == 200
-    assert "study/participant/question.html" in [t.name for t in response.templates]
+    assert "survey/question.html" in [t.name for t in response.templates]
     return response.context["page"].trial
 
 

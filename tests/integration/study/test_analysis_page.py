@@ -12,7 +12,7 @@ from scipy import stats
 from analysis.simulatability import participant_accuracies, question_accuracies
 from study.models import Access, Job
 from study.models.access import StudyShare
-from study.services.export import participants_dataframe, trials_dataframe
+from study.research.export import participants_dataframe, trials_dataframe
 from tests.factories import make_study
 from tests.integration.study.test_analyze_study import answer_all
 

@@ -12,9 +12,9 @@ import pytest
 from django.db import connection, connections, transaction
 from django.utils import timezone
 
-from study.assignment import AssignmentError, arm_loads, assign_arm
+from study.survey.assignment import AssignmentError, arm_loads, assign_arm
 from study.models import Arm, Participant, Study
-from study.services import flow
+from study.survey import flow
 from tests.conftest import ROOT
 from tests.factories import make_study
 

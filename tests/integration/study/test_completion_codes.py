@@ -11,7 +11,8 @@ from django.test import Client
 
 from study.models import Arm, Participant, RecruitmentRecord, Study
 from study.models.study import CANT_TELL
-from study.services import export, flow
+from study.research import export
+from study.survey import flow
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer
 

@@ -14,7 +14,8 @@ from django.utils import timezone
 from analysis import simulatability
 from study.models import Participant, RecruitmentRecord, Trial
 from study.models.study import CANT_TELL
-from study.services import export, flow
+from study.research import export
+from study.survey import flow
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db

@@ -3,7 +3,7 @@ import pytest
 
 from study.models import Participant, RecruitmentRecord, Study, Trial
 from study.models.study import CANT_TELL
-from study.services.flow import build_trials, shuffled_options
+from study.survey.flow import build_trials, shuffled_options
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer, run_to_completion
 
@@ -60,7 +60,7 @@ def test_intro_then_questions_then_completion_with_correct_guesses_recorded(clie
     make_study(completion_redirect_url="https://example.org/done?study=9")
     participant = consent(client)
     page = client.get(f"/p/{participant.token}/")
-    assert "study/participant/intro.html" in [t.name for t in page.templates]
+    assert "survey/intro.html" in [t.name for t in page.templates]
     assert b"This is how" in page.content
     client.post(f"/p/{participant.token}/intro/")
     seen = []

@@ -14,7 +14,9 @@ from django.test import Client
 from django.urls import reverse
 
 from study.models import Access, Arm, Item, Participant, Study, StudyShare, Trial
-from study.services import demo, export, flow
+from study.building import demo
+from study.research import export
+from study.survey import flow
 from tests.conftest import ROOT
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, run_to_completion

@@ -11,7 +11,8 @@ from django.test import Client
 from django.urls import reverse
 
 from study.models import Participant, Study, Trial
-from study.services import dashboard, export, flow
+from study.research import dashboard, export
+from study.survey import flow
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer, run_to_completion
 
@@ -341,7 +342,7 @@ def test_withdrawing_keeps_or_deletes_the_questionnaire_answers_too(client, poli
     from django.utils import timezone
 
     from study.models import QuestionnaireAnswer
-    from study.services.questionnaire import create_blocks, parse_questionnaire
+    from study.survey.questionnaire import create_blocks, parse_questionnaire
 
     study = make_study(withdrawal_policy=policy)
     create_blocks(study, parse_questionnaire({"blocks": [{"placement": "after", "title": "About you",

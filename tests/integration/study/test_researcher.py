@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from study.models import Participant, Trial
 from study.models.study import CANT_TELL
-from study.services.dashboard import summarize
+from study.research.dashboard import summarize
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db

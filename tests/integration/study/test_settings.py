@@ -69,7 +69,7 @@ def test_a_demo_checkout_runs_commands_without_debug_set_and_an_explicit_debug_0
 def test_the_url_configuration_loads_no_torch():
     """Participant pages are served by processes that never wait for torch: the builder's, the gallery's and
     the workers' code paths load it where they use it."""
-    code = ("import sys; import config.urls; import study.views.participant; import explainers; "
+    code = ("import sys; import config.urls; import study.survey.views; import explainers; "
             "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))")
     result = run_manage("shell", "-v", "0", "-c", code, env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stderr

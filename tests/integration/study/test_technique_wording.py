@@ -6,7 +6,7 @@ from html.parser import HTMLParser
 import pytest
 
 import explainers
-from study.services.build import RENDERING_NOTES, RENDERINGS, TECHNIQUES, intro_html
+from study.building.build import RENDERING_NOTES, RENDERINGS, TECHNIQUES, intro_html
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent
 

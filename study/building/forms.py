@@ -1,0 +1,171 @@
+"""The study builder form. Each field's errors name the field."""
+
+from __future__ import annotations
+
+import json
+
+from django import forms
+from django.core.validators import MaxValueValidator, MinValueValidator
+
+from explainers import ACCEPTED_CHECKPOINTS, BUNDLED, METHODS
+from study.models import Study
+from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, distractors_problem, parse_class_list
+from study.survey.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
+
+# Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
+TORCHVISION_ARCHS = ("resnet18", "resnet50", "vgg16", "densenet121", "mobilenet_v3_large", "efficientnet_b0",
+                     "convnext_tiny", "small_cnn")
+RENDERING_LABELS = {"white_mask": "White mask (the image where the map is high, white elsewhere)",
+                    "jet": "Jet overlay (a colour map blended over the image)"}
+
+
+def rendering_choices() -> list[tuple[str, str]]:
+    """The build's renderings with their labels (called when a form is made: the build service loads torch)."""
+    from study.building.build import RENDERINGS
+
+    return [(key, RENDERING_LABELS[key]) for key in RENDERINGS]
+
+
+class StudyBuilderForm(forms.Form):
+    """What `build_study` needs, as the builder page asks for it; the files are only named here, the
+    build job reads them."""
+
+    slug = forms.SlugField(max_length=50, help_text="The study's address: /s/SLUG/.")
+    title = forms.CharField(max_length=200, required=False)
+    dataset = forms.FileField(label="Labelled images (zip)",
+                              help_text="A zip holding labels.csv (image, labels; labels separated by ;) "
+                                        "beside the images, or the VOC layout (JPEGImages/ + Annotations/).")
+    model = forms.ChoiceField(choices=[(BUNDLED, "EfficientNet-Lite0 (bundled, ImageNet classes)")]
+                              + [(arch, arch) for arch in TORCHVISION_ARCHS])
+    checkpoint = forms.FileField(
+        required=False,
+        help_text=f"The weights of the chosen architecture: {ACCEPTED_CHECKPOINTS}. A pickled full model is "
+                  "refused (reading it could run code): save its state_dict() instead.")
+    class_names = forms.FileField(required=False, help_text="A text file: one class name a line, in the "
+                                                            "order of the model's outputs.")
+    input_size = forms.IntegerField(initial=224, validators=[MinValueValidator(8), MaxValueValidator(1024)])
+    multi_label = forms.BooleanField(
+        required=False,
+        help_text="Sigmoid scores: correct means the predicted set equals the labels, incorrect that none is "
+                  "predicted.")
+    threshold = forms.FloatField(initial=0.5, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+                                 help_text="Score at which a multi-label model predicts a class.")
+    decoder = forms.FileField(
+        required=False, label="PV decoder (optional)",
+        help_text="A PV decoder checkpoint trained elsewhere for this model (`manage.py train_pv_decoder`: "
+                  "a state dict, read with torch.load(weights_only=True), never unpickled). Empty: a decoder "
+                  "is trained on the uploaded images, and the build stops if it does not beat their mean image.")
+    decoder_layer = forms.CharField(
+        required=False, max_length=200, label="Layer the PV decoder inverts",
+        help_text="A dotted module name; empty: the layer the explanations are taken from (the last "
+                  "convolutional block), as the PV paper does.")
+    arms = forms.MultipleChoiceField(choices=[(m, m) for m in METHODS],
+                                     widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
+    rendering = forms.ChoiceField(
+        choices=rendering_choices,
+        help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")
+    n_correct = forms.IntegerField(initial=16, validators=[MinValueValidator(0), MaxValueValidator(500)],
+                                   label="Items the model got right")
+    n_incorrect = forms.IntegerField(initial=14, validators=[MinValueValidator(0), MaxValueValidator(500)],
+                                     label="Items the model got wrong")
+    distractors = forms.ChoiceField(
+        choices=[("auto", f"auto: topk for models with more than {TOPK_MIN_CLASSES} classes, "
+                          "random otherwise")]
+        + [(mode, f"{mode}: {text}") for mode, text in DISTRACTORS.items()],
+        initial="auto", required=False, label="Distractor options",
+        help_text="How the options are filled up after the prediction and the other true labels.")
+    distractor_classes = forms.FileField(
+        required=False, label="Distractor class subset",
+        help_text="A text file of class names, one per line, each one of the model's classes (for Subset).")
+    seed = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(2**31 - 1)])
+    attention_checks = forms.IntegerField(initial=0, validators=[MinValueValidator(0), MaxValueValidator(20)])
+    attention_positions = forms.CharField(required=False, help_text="1-based question positions, comma "
+                                                                    "separated (empty: spread evenly).")
+    confidence_rating = forms.IntegerField(
+        initial=0, validators=[MinValueValidator(0), MaxValueValidator(MAX_CONFIDENCE_LEVELS)],
+        help_text=f"Ask how confident the participant is with each answer, on a scale 1..N (N from 2 to "
+                  f"{MAX_CONFIDENCE_LEVELS}; 0: do not ask).")
+    questionnaire = forms.CharField(
+        required=False, max_length=100_000, widget=forms.Textarea(attrs={"rows": 6}),
+        help_text='Questionnaire blocks before or after the questions, as JSON (see the README), e.g. '
+                  '{"blocks": [{"placement": "before", "title": "About you", "demographics": ["age", "gender"]}]}')
+
+    def clean_slug(self) -> str:
+        slug = self.cleaned_data["slug"]
+        if Study.objects.filter(slug=slug).exists():
+            raise forms.ValidationError(f"a study {slug!r} exists already; choose another slug")
+        return slug
+
+    def clean_dataset(self):
+        upload = self.cleaned_data["dataset"]
+        if not upload.name.lower().endswith(".zip"):
+            raise forms.ValidationError(f"{upload.name}: upload a .zip archive")
+        return upload
+
+    def clean_decoder(self):
+        upload = self.cleaned_data["decoder"]
+        if upload and not upload.name.lower().endswith((".pt", ".pth")):
+            raise forms.ValidationError(f"{upload.name}: upload a .pt decoder checkpoint")
+        return upload
+
+    def clean_confidence_rating(self) -> int:
+        levels = self.cleaned_data["confidence_rating"]
+        if levels == 1:
+            raise forms.ValidationError("a scale needs at least 2 levels (0: do not ask)")
+        return levels
+
+    def clean_questionnaire(self) -> dict | None:
+        text = self.cleaned_data["questionnaire"].strip()
+        if not text:
+            return None
+        try:
+            document = json.loads(text)
+            parse_questionnaire(document)
+        except json.JSONDecodeError as error:
+            raise forms.ValidationError(f"not valid JSON: {error}") from None
+        except QuestionnaireError as error:
+            raise forms.ValidationError(str(error)) from None
+        return document
+
+    def clean_distractors(self) -> str:
+        return self.cleaned_data["distractors"] or "auto"
+
+    def clean_distractor_classes(self) -> tuple[str, ...]:
+        upload = self.cleaned_data["distractor_classes"]
+        if not upload:
+            return ()
+        try:
+            names = parse_class_list(b"".join(upload.chunks()).decode("utf-8"))
+        except UnicodeDecodeError:
+            raise forms.ValidationError(f"{upload.name}: not UTF-8 text") from None
+        if not names:
+            raise forms.ValidationError(f"{upload.name}: no class names (one per line)")
+        return names
+
+    def clean_attention_positions(self) -> tuple[int, ...]:
+        text = self.cleaned_data["attention_positions"].strip()
+        try:
+            return tuple(int(part) for part in text.replace(" ", "").split(",") if part)
+        except ValueError:
+            raise forms.ValidationError(f"give whole numbers separated by commas, not {text!r}") from None
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("model") not in (None, BUNDLED):
+            for name in ("checkpoint", "class_names"):
+                if not data.get(name):
+                    self.add_error(name, f"needed for {data['model']}: upload it")
+        if "distractors" in data and "distractor_classes" in data:
+            problem = distractors_problem(data["distractors"], data["distractor_classes"])
+            if problem:
+                self.add_error("distractor_classes", problem)
+        if data.get("n_correct") == 0 and data.get("n_incorrect") == 0:
+            self.add_error("n_correct", "ask for at least one item")
+        checks, positions = data.get("attention_checks"), data.get("attention_positions")
+        if checks is not None and positions is not None and "n_correct" in data and "n_incorrect" in data:
+            total = data["n_correct"] + data["n_incorrect"] + checks
+            if positions and (len(positions) != checks or len(set(positions)) != checks
+                              or not all(1 <= p <= total for p in positions)):
+                self.add_error("attention_positions",
+                               f"give {checks} distinct positions between 1 and {total}")
+        return data
