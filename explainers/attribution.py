@@ -13,9 +13,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from explainers.cam import as_targets, normalise, target_scores
 from explainers.errors import ExplainError
 from explainers.noise import noisy_copies
+from explainers.targets import as_targets, normalise, target_scores
 
 
 def pixel_map(attributions: torch.Tensor) -> torch.Tensor:
