@@ -292,17 +292,3 @@ def smooth_gradcampp_weights(activation: torch.Tensor, d1: torch.Tensor, d2: tor
     alpha = d2 / (2 * d2 + sum_a * d3 + 1e-6)
     alpha = torch.where(d2 != 0, alpha, torch.zeros_like(alpha))
     return (alpha * torch.relu(d1)).sum(dim=(2, 3), keepdim=True)
-
-
-CAM_METHODS: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "fem": FEM,
-    "cam": CAM,
-    "guided_gradcam": GuidedGradCAM,
-    "reciprocam": ReciproCAM,
-    "smooth_gradcam++": SmoothGradCAMPlusPlus,
-}

@@ -25,13 +25,13 @@ import torchvision
 from PIL import Image
 from tqdm import tqdm
 
-from explainers import METHODS, PIXEL_METHODS, explain
 from explainers.cache import RENDERS, CachedMap, MapCache, map_key, model_identity
-from explainers.cam import CAM_METHODS
+from explainers.dispatch import CAM_METHODS, PIXEL_METHODS, explain
 from explainers.errors import ExplainError
+from explainers.methods import MAP_METHODS
 from explainers.models import LoadedModel, _as_rgb
 
-CACHEABLE = tuple(m for m in METHODS if m != "pv")  # PV needs a trained decoder: see explainers.pv
+CACHEABLE = MAP_METHODS  # every method that makes maps; PV needs a trained decoder: see explainers.pv
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 ProgressCallback = Callable[[int, int], None]
 
