@@ -22,13 +22,11 @@ from tqdm import tqdm
 
 import explainers
 from analysis.reports import to_latex, to_markdown, write_text
-from evaluation.adversarial import plausibility_test
 from evaluation.errors import EvaluationError
-from evaluation.faithfulness import adcc, confidence_change, deletion_curve, insertion_curve
-from evaluation.localisation import (
-    Annotation, box_mask, energy_pointing_game, pointing_game, read_voc_annotation,
-)
-from evaluation.sanity import parameter_randomisation, randomisable_layers
+from evaluation.faithfulness import Curve
+from evaluation.localisation import Annotation, box_mask, read_voc_annotation
+from evaluation.metrics import METRICS, Batch
+from evaluation.sanity import Randomisation
 from explainers.images import IMAGE_SUFFIXES
 from explainers.methods import MAP_METHODS
 from explainers.precompute import resolve_device
@@ -36,11 +34,7 @@ from explainers.precompute import resolve_device
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
-METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence", "adcc", "pointing_game",
-           "energy_pointing_game", "randomisation", "plausibility")
-BOX_METRICS = ("pointing_game", "energy_pointing_game")
 TITLES = {"spearman": "Spearman rank correlation", "ssim": "SSIM", "hog": "HOG similarity"}
-RANDOMISATION_POINTS = 8  # layers of the cascade at which maps are compared (the last one included)
 
 
 # report(done, total, message): the progress of `evaluate_explainers` (a job's reporter raises in it to stop).
@@ -96,14 +90,14 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
     if batch_size < 1 or (step is not None and step < 1):
         raise EvaluationError(f"batch size and step must be at least 1, got {batch_size} and {step}")
     paths, annotation_dir = find_images(images_dir)
-    boxes = _read_boxes(paths, annotation_dir) if set(metrics) & set(BOX_METRICS) else {}
+    boxes = _read_boxes(paths, annotation_dir) if any(METRICS[m].needs_boxes for m in metrics) else {}
     try:
         model = explainers.load_model(model_spec).to(resolve_device(device))
     except explainers.ExplainerError as error:
         raise EvaluationError(str(error)) from error
     size = model.input_size
     step = step or size
-    rows, curves, randomisation = [], {"deletion": {}, "insertion": {}}, {}
+    rows, curves, randomisation = [], {}, {}
     flips = []
     done, total = 0, len(paths) * len(methods)
     bar = tqdm(total=total, desc="evaluating explainers", unit="map", disable=not progress)
@@ -113,22 +107,26 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
             x = model.preprocess(batch_paths)
             targets = explainers.predict(model, x).argmax(dim=1)
             masks = _masks(model, batch_paths, boxes, targets, size) if boxes else None
-            attack = (plausibility_test(model, x, targets, methods) if "plausibility" in metrics
-                      else None)
-            if attack is not None:
-                flips.extend(attack.attack.flipped.tolist())
+            batch = Batch(model, x, targets, methods, step, masks)
+            if "plausibility" in metrics:  # the attack runs once per batch, before the methods' maps
+                flips.extend(batch.plausibility.attack.flipped.tolist())
             for method in methods:
                 stage = f"explaining and scoring the images ({explainers.label(method)})"
                 if report:
                     report(done, total, stage)  # named before the method runs
                 maps = explainers.explain(model, x, targets, method).detach()
-                scores = _score(model, x, targets, maps, method, metrics, step, masks, curves, randomisation)
-                if attack is not None:
-                    scores["plausibility"] = attack.recovery[method]
+                scores = {name: metric.score(batch, method, maps) for name, metric in METRICS.items()
+                          if name in metrics}  # columns in the registry's order
+                for name, score in scores.items():
+                    if isinstance(score.detail, Curve):
+                        curves.setdefault(name, {}).setdefault(method, []).append(
+                            (score.detail.fractions, score.detail.scores))
+                    elif isinstance(score.detail, Randomisation):
+                        randomisation.setdefault(method, []).append(score.detail)
                 for i, path in enumerate(batch_paths):
                     rows.append({"image": path.name, "method": method,
                                  "target": model.class_names[targets[i]],
-                                 **{metric: float(values[i]) for metric, values in scores.items()}})
+                                 **{name: float(score.values[i]) for name, score in scores.items()}})
                 done += len(batch_paths)
                 bar.update(len(batch_paths))
                 if report:
@@ -146,7 +144,7 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
 def _read_boxes(paths: list[Path], annotation_dir: Path | None) -> dict[str, Annotation]:
     if annotation_dir is None:
         raise EvaluationError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) "
-                                    "with boxes")
+                              "with boxes")
     boxes = {}
     for path in paths:
         xml = annotation_dir / f"{path.stem}.xml"
@@ -166,39 +164,6 @@ def _masks(model, paths, boxes, targets, size) -> np.ndarray:
         labels = {name} if any(box.label == name for box in annotation.boxes) else None
         masks.append(box_mask(annotation, (size, size), labels))
     return np.stack(masks)
-
-
-def _score(model, x, targets, maps, method, metrics, step, masks, curves,
-           randomisation) -> dict[str, np.ndarray]:
-    """(B,) scores per metric for one batch and method; mean curves and randomisation kept aside."""
-    scores = {}
-    for name, function in (("deletion", deletion_curve),
-                           ("insertion", insertion_curve)):
-        if name in metrics:
-            curve = function(model, x, targets, maps, step=step)
-            scores[name] = curve.auc
-            curves[name].setdefault(method, []).append((curve.fractions, curve.scores))
-    if {"average_drop", "increase_in_confidence"} & set(metrics):
-        change = confidence_change(model, x, targets, maps)
-        per_image = {"average_drop": 100 * change.drop,
-                     "increase_in_confidence": 100 * (change.masked > change.full).astype(float)}
-        scores |= {k: v for k, v in per_image.items() if k in metrics}
-    if "adcc" in metrics:
-        scores["adcc"] = adcc(model, x, targets, method, maps).adcc
-    if masks is not None:
-        map_array = maps.cpu().numpy()
-        if "pointing_game" in metrics:
-            scores["pointing_game"] = pointing_game(map_array, masks)
-        if "energy_pointing_game" in metrics:
-            scores["energy_pointing_game"] = energy_pointing_game(map_array, masks)
-    if "randomisation" in metrics:
-        layers = randomisable_layers(model.module)[::-1]
-        points = np.unique(np.linspace(0, len(layers) - 1, RANDOMISATION_POINTS).round().astype(int))
-        result = parameter_randomisation(model, x, targets, method, layers=layers,
-                                                    compare=[layers[i] for i in points])
-        randomisation.setdefault(method, []).append(result)
-        scores["randomisation"] = result.similarity[-1].spearman
-    return scores
 
 
 def summary_table(scores: pd.DataFrame, methods: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:

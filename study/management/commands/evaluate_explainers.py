@@ -5,8 +5,8 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
-from evaluation import EvaluationError
-from evaluation.report import METRICS, evaluate_explainers, parse_names
+from evaluation import METRICS, EvaluationError
+from evaluation.report import evaluate_explainers, parse_names
 from explainers.methods import MAP_METHODS
 from study import jobs
 from study.management.model_spec import add_trust_argument, model_spec
