@@ -63,9 +63,9 @@ def segment_pgd(model, images: torch.Tensor, targets, masks: torch.Tensor, *, ep
     scale = torch.ones(1, 3, 1, 1, device=images.device)
     low = high = None
     if isinstance(model, LoadedModel):
-        scale = 1 / torch.tensor(model.std, device=images.device).view(1, 3, 1, 1)
-        black = model.black(images.shape[-2:]).to(images.device)
-        low, high = black, black + scale
+        low = model.to_input(torch.zeros(1, 3, 1, 1, device=images.device))  # black
+        high = model.to_input(torch.ones(1, 3, 1, 1, device=images.device))  # white
+        scale = high - low  # one pixel unit of [0, 1] in input units: 1 / std
     region = masks.to(images.device, images.dtype)[:, None]
     delta = torch.zeros_like(images)
     active = torch.ones(len(images), dtype=torch.bool, device=images.device)

@@ -116,14 +116,8 @@ def explanation_images(model, images: torch.Tensor, maps: torch.Tensor) -> torch
     the photo in [0, 1] is multiplied, then normalised again (Chattopadhyay et al.); a bare module's
     inputs are multiplied as they are."""
     if isinstance(model, LoadedModel):
-        return _normalise(model, model.to_display(images) * maps[:, None])
+        return model.to_input(model.to_display(images) * maps[:, None])
     return images * maps[:, None]
-
-
-def _normalise(model: LoadedModel, pixels: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(model.mean, device=pixels.device).view(1, 3, 1, 1)
-    std = torch.tensor(model.std, device=pixels.device).view(1, 3, 1, 1)
-    return (pixels - mean) / std
 
 
 def confidence_change(model, images: torch.Tensor, targets, maps: torch.Tensor,

@@ -13,9 +13,10 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from explainers.cam import as_targets, normalise, target_scores
 from explainers.errors import ExplainError
+from explainers.methods import REGISTRY
 from explainers.noise import noisy_copies
+from explainers.targets import as_targets, normalise, target_scores
 
 
 def pixel_map(attributions: torch.Tensor) -> torch.Tensor:
@@ -102,11 +103,9 @@ def _noisy_moments(module: nn.Module, images: torch.Tensor, targets, base: str, 
                    seed: int, baseline: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean square and variance (1/n, Welford's update) of `base`'s (B, 3, H, W) attributions over n
     noisy copies (noise as smoothgrad's)."""
-    from explainers import PIXEL_METHODS
-
     if base not in NOISE_BASES:
         raise ExplainError(f"base must be one of {', '.join(NOISE_BASES)}, not {base!r}")
-    function = PIXEL_METHODS[base]
+    function = REGISTRY[base].load()
     extra = {"baseline": baseline} if base in ("integrated_gradients", "deeplift") else {}
     targets = as_targets(targets, len(images), images.device)
     square, mean, spread = (torch.zeros_like(images) for _ in range(3))

@@ -16,31 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from explainers.attribution import guided_backprop_attributions, pixel_map
 from explainers.errors import ExplainError
 from explainers.noise import noisy_copies
-
-
-def as_targets(targets, batch_size: int, device: torch.device) -> torch.Tensor:
-    """One class index per image -> (B,) int64 on `device`; refuses a length other than B."""
-    targets = torch.as_tensor(targets, dtype=torch.int64, device=device).reshape(-1)
-    if len(targets) != batch_size:
-        raise ExplainError(f"got {len(targets)} targets for {batch_size} images; give exactly one per image")
-    return targets
-
-
-def target_scores(scores: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """(B, C) scores and (B,) class indices -> (B,) score of each image's target; refuses bad indices."""
-    if len(targets) and (int(targets.min()) < 0 or int(targets.max()) >= scores.shape[1]):
-        raise ExplainError(f"target classes must lie in [0, {scores.shape[1]}), got {targets.tolist()}")
-    return scores.gather(1, targets[:, None])[:, 0]
-
-
-def normalise(maps: torch.Tensor) -> torch.Tensor:
-    """Per-map min-max scaling: (B, H, W) -> (B, H, W) float32 in [0, 1]; constant maps become 0."""
-    flat = maps.flatten(1).float()
-    low = flat.min(dim=1, keepdim=True).values
-    span = flat.max(dim=1, keepdim=True).values - low
-    return ((flat - low) / torch.where(span > 0, span, torch.ones_like(span))).view_as(maps)
+from explainers.targets import as_targets, normalise, target_scores
 
 
 def upsample(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -243,8 +222,6 @@ class GuidedGradCAM(GradCAM):
     turned into a map like the pixel methods (|.| summed over colours, min-max per image)."""
 
     def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
-        from explainers.attribution import guided_backprop_attributions, pixel_map
-
         targets = as_targets(targets, len(images), images.device)
         activation, gradient, _ = self.activations_and_gradients(images, targets)
         cam = upsample(torch.relu(self.cam(activation, gradient, images, targets).float()), images.shape[-2:])
@@ -315,17 +292,3 @@ def smooth_gradcampp_weights(activation: torch.Tensor, d1: torch.Tensor, d2: tor
     alpha = d2 / (2 * d2 + sum_a * d3 + 1e-6)
     alpha = torch.where(d2 != 0, alpha, torch.zeros_like(alpha))
     return (alpha * torch.relu(d1)).sum(dim=(2, 3), keepdim=True)
-
-
-CAM_METHODS: dict[str, type[BaseCAM]] = {
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "layercam": LayerCAM,
-    "scorecam": ScoreCAM,
-    "fem": FEM,
-    "cam": CAM,
-    "guided_gradcam": GuidedGradCAM,
-    "reciprocam": ReciproCAM,
-    "smooth_gradcam++": SmoothGradCAMPlusPlus,
-}

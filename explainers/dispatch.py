@@ -1,36 +1,22 @@
-"""`explain`: one call for every method, dispatched to its registry (CAM, pixel, PV). Reached as
-`explainers.explain`."""
+"""`explain`: one call for every method, dispatched by its kind in `explainers.methods.REGISTRY`
+(CAM, pixel, PV). Reached as `explainers.explain`."""
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import torch
 from torch import nn
 
-from explainers import attribution, lrp, perturbation, propagation
-from explainers.cam import CAM_METHODS, as_targets
+from explainers.attribution import pixel_map
+from explainers.cam import BaseCAM
 from explainers.errors import ExplainError
-from explainers.methods import LABELS
+from explainers.methods import LABELS, REGISTRY
 from explainers.models import LoadedModel
+from explainers.targets import as_targets
 
-PIXEL_METHODS = {
-    "gradient": attribution.gradient_attributions,
-    "smoothgrad": attribution.smoothgrad_attributions,
-    "integrated_gradients": attribution.integrated_gradients_attributions,
-    "guided_backprop": attribution.guided_backprop_attributions,
-    "gradient_x_input": attribution.gradient_x_input_attributions,
-    "deconvnet": propagation.deconvnet_attributions,
-    "deeplift": propagation.deeplift_attributions,
-    "lrp": lrp.lrp_attributions,
-    "smoothgrad_squared": attribution.smoothgrad_squared_attributions,
-    "vargrad": attribution.vargrad_attributions,
-    "occlusion": perturbation.occlusion_attributions,
-    "rise": perturbation.rise_attributions,
-    "lime": perturbation.lime_attributions,
-}
-if (*CAM_METHODS, *PIXEL_METHODS, "pv") != tuple(LABELS):
-    raise ImportError("explainers.methods.LABELS and the registries disagree: "
-                      f"{set((*CAM_METHODS, *PIXEL_METHODS, 'pv')) ^ set(LABELS)}")
+CAM_METHODS: dict[str, type[BaseCAM]] = {name: m.load() for name, m in REGISTRY.items() if m.kind == "cam"}
+PIXEL_METHODS: dict[str, Callable] = {name: m.load() for name, m in REGISTRY.items() if m.kind == "pixel"}
 
 
 def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, method: str,
@@ -61,10 +47,9 @@ def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, metho
     if images.device != device:
         raise ExplainError(f"images are on {images.device} but the model is on {device}")
     as_targets(targets, len(images), images.device)
-    if method == "pv":
-        from explainers.pv import pv_images
-
-        return pv_images(model, images, targets, **params)
+    entry = REGISTRY.get(method)
+    if entry is not None and entry.kind == "pv":
+        return entry.load()(model, images, targets, **params)
     if method in CAM_METHODS:
         layer = target_layer or (model.target_layer if isinstance(model, LoadedModel) else None)
         if layer is None:
@@ -78,7 +63,7 @@ def explain(model: LoadedModel | nn.Module, images: torch.Tensor, targets, metho
         takes_baseline = "baseline" in inspect.signature(function).parameters
         if takes_baseline and "baseline" not in params and isinstance(model, LoadedModel):
             params["baseline"] = model.black(images.shape[-2:])
-        return attribution.pixel_map(function(module, images, targets, **params))
+        return pixel_map(function(module, images, targets, **params))
     raise ExplainError(f"unknown method {method!r}; choose from {', '.join(LABELS)}")
 
 

@@ -22,9 +22,9 @@ from zennit.composites import EpsilonPlus, LayerMapComposite, layer_map_base
 from zennit.rules import AlphaBeta, Epsilon, Gamma
 from zennit.types import Convolution
 
-from explainers.cam import as_targets, target_scores
 from explainers.canonizers import canonizers_for
 from explainers.errors import ExplainError
+from explainers.targets import as_targets, target_scores
 
 RULES = ("epsilon", "gamma", "alpha1beta0", "composite")
 

@@ -1,40 +1,70 @@
-"""The one list of explanation method names: canonical names, human labels and accepted aliases.
+"""The one registry of explanation methods: canonical names, human labels, kinds, implementations
+and accepted aliases.
 
 Commands, reports, pages and exports name methods through `parse_methods` and `label`, so an
-alias such as "gradcampp" or "Grad-CAM++" means the same method everywhere.
+alias such as "gradcampp" or "Grad-CAM++" means the same method everywhere. `explainers.explain`
+dispatches by a method's kind. Naming methods loads no torch: an implementation is imported when
+it is first asked for (`Method.load`).
 """
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from explainers.errors import ExplainError
 
-LABELS: dict[str, str] = {
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "xgradcam": "XGrad-CAM",
-    "layercam": "LayerCAM",
-    "scorecam": "Score-CAM",
-    "fem": "FEM",
-    "cam": "CAM",
-    "guided_gradcam": "Guided Grad-CAM",
-    "reciprocam": "Recipro-CAM",
-    "smooth_gradcam++": "Smooth Grad-CAM++",
-    "gradient": "Gradient",
-    "smoothgrad": "SmoothGrad",
-    "integrated_gradients": "Integrated Gradients",
-    "guided_backprop": "Guided Backprop",
-    "gradient_x_input": "Gradient x Input",
-    "deconvnet": "DeconvNet",
-    "deeplift": "DeepLIFT",
-    "lrp": "LRP",
-    "smoothgrad_squared": "SmoothGrad²",
-    "vargrad": "VarGrad",
-    "occlusion": "Occlusion",
-    "rise": "RISE",
-    "lime": "LIME",
-    "pv": "Perception Visualization",
+
+@dataclass(frozen=True)
+class Method:
+    """One explanation method. `kind` "cam": a `explainers.cam.BaseCAM` subclass, built with
+    (module, target_layer, **params); "pixel": a function (module, images, targets, **params) ->
+    (B, 3, H, W) attributions or (B, H, W) maps; "pv": `explainers.pv.pv_images`."""
+
+    label: str
+    kind: Literal["cam", "pixel", "pv"]
+    implementation: str  # "module:name"
+
+    def load(self):
+        """The class or function that computes the method (imports its module, and so torch)."""
+        module, name = self.implementation.split(":")
+        return getattr(importlib.import_module(module), name)
+
+
+REGISTRY: dict[str, Method] = {
+    "gradcam": Method("Grad-CAM", "cam", "explainers.cam:GradCAM"),
+    "gradcam++": Method("Grad-CAM++", "cam", "explainers.cam:GradCAMPlusPlus"),
+    "xgradcam": Method("XGrad-CAM", "cam", "explainers.cam:XGradCAM"),
+    "layercam": Method("LayerCAM", "cam", "explainers.cam:LayerCAM"),
+    "scorecam": Method("Score-CAM", "cam", "explainers.cam:ScoreCAM"),
+    "fem": Method("FEM", "cam", "explainers.cam:FEM"),
+    "cam": Method("CAM", "cam", "explainers.cam:CAM"),
+    "guided_gradcam": Method("Guided Grad-CAM", "cam", "explainers.cam:GuidedGradCAM"),
+    "reciprocam": Method("Recipro-CAM", "cam", "explainers.cam:ReciproCAM"),
+    "smooth_gradcam++": Method("Smooth Grad-CAM++", "cam", "explainers.cam:SmoothGradCAMPlusPlus"),
+    "gradient": Method("Gradient", "pixel", "explainers.attribution:gradient_attributions"),
+    "smoothgrad": Method("SmoothGrad", "pixel", "explainers.attribution:smoothgrad_attributions"),
+    "integrated_gradients": Method("Integrated Gradients", "pixel",
+                                   "explainers.attribution:integrated_gradients_attributions"),
+    "guided_backprop": Method("Guided Backprop", "pixel",
+                              "explainers.attribution:guided_backprop_attributions"),
+    "gradient_x_input": Method("Gradient x Input", "pixel",
+                               "explainers.attribution:gradient_x_input_attributions"),
+    "deconvnet": Method("DeconvNet", "pixel", "explainers.propagation:deconvnet_attributions"),
+    "deeplift": Method("DeepLIFT", "pixel", "explainers.propagation:deeplift_attributions"),
+    "lrp": Method("LRP", "pixel", "explainers.lrp:lrp_attributions"),
+    "smoothgrad_squared": Method("SmoothGrad²", "pixel",
+                                 "explainers.attribution:smoothgrad_squared_attributions"),
+    "vargrad": Method("VarGrad", "pixel", "explainers.attribution:vargrad_attributions"),
+    "occlusion": Method("Occlusion", "pixel", "explainers.perturbation:occlusion_attributions"),
+    "rise": Method("RISE", "pixel", "explainers.perturbation:rise_attributions"),
+    "lime": Method("LIME", "pixel", "explainers.perturbation:lime_attributions"),
+    "pv": Method("Perception Visualization", "pv", "explainers.pv:pv_images"),
 }
+
+LABELS: dict[str, str] = {name: method.label for name, method in REGISTRY.items()}
+MAP_METHODS = tuple(name for name, method in REGISTRY.items() if method.kind != "pv")  # (B, H, W) maps
 
 ALIASES: dict[str, str] = {
     "gradcampp": "gradcam++",

@@ -79,7 +79,12 @@ class LoadedModel:
         arrays = [np.asarray(_as_rgb(im).resize((self.input_size, self.input_size), Image.BILINEAR))
                   for im in images]
         batch = torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).to(self.device, torch.float32)
-        return (batch / 255.0 - self._stat(self.mean)) / self._stat(self.std)
+        return self.to_input(batch / 255.0)
+
+    def to_input(self, display: torch.Tensor) -> torch.Tensor:
+        """`preprocess`'s normalisation: (B, 3, H, W) pixels in [0, 1] -> (B, 3, H, W) model inputs,
+        (pixels - mean) / std, float32 on the pixels' device."""
+        return (display - self._stat(self.mean, display.device)) / self._stat(self.std, display.device)
 
     def to_display(self, batch: torch.Tensor) -> torch.Tensor:
         """Undo `preprocess`'s normalisation: (B, 3, H, W) -> (B, 3, H, W) float32 in [0, 1]."""
@@ -87,10 +92,10 @@ class LoadedModel:
 
     def black(self, size: tuple[int, int]) -> torch.Tensor:
         """The all-black image in the model's input space: (1, 3, H, W) float32 on the model's device."""
-        return (-self._stat(self.mean) / self._stat(self.std)).expand(1, 3, *size)
+        return self.to_input(torch.zeros(1, 3, 1, 1, device=self.device)).expand(1, 3, *size)
 
-    def _stat(self, values: Sequence[float], device: torch.device | None = None) -> torch.Tensor:
-        return torch.tensor(values, dtype=torch.float32, device=device or self.device).view(1, 3, 1, 1)
+    def _stat(self, values: Sequence[float], device: torch.device) -> torch.Tensor:
+        return torch.tensor(values, dtype=torch.float32, device=device).view(1, 3, 1, 1)
 
 
 def predict(model: LoadedModel, images: torch.Tensor, batch_size: int = 64) -> torch.Tensor:

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from explainers.cam import as_targets, target_scores
 from explainers.errors import ExplainError
+from explainers.targets import as_targets, target_scores
 
 
 def _baseline(images: torch.Tensor, baseline: torch.Tensor | None) -> torch.Tensor:

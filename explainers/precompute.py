@@ -25,13 +25,13 @@ import torchvision
 from PIL import Image
 from tqdm import tqdm
 
-from explainers import METHODS, PIXEL_METHODS, explain
 from explainers.cache import RENDERS, CachedMap, MapCache, map_key, model_identity
-from explainers.cam import CAM_METHODS
+from explainers.dispatch import CAM_METHODS, PIXEL_METHODS, explain
 from explainers.errors import ExplainError
+from explainers.methods import MAP_METHODS
 from explainers.models import LoadedModel, _as_rgb
 
-CACHEABLE = tuple(m for m in METHODS if m != "pv")  # PV needs a trained decoder: see explainers.pv
+CACHEABLE = MAP_METHODS  # every method that makes maps; PV needs a trained decoder: see explainers.pv
 JPEG_SUFFIXES = {".jpg", ".jpeg"}
 ProgressCallback = Callable[[int, int], None]
 
@@ -167,8 +167,6 @@ class _Run:
         self.pending: list[Future] = []
         self.device_name = (torch.cuda.get_device_name(device) if device.type == "cuda"
                             else platform.processor())
-        self.mean = torch.tensor(model.mean, device=device).view(1, 3, 1, 1)
-        self.std = torch.tensor(model.std, device=device).view(1, 3, 1, 1)
 
     def prediction_key(self, image_hash: str) -> str:
         return self.key(image_hash, "predict", 0)
@@ -209,7 +207,7 @@ class _Run:
 
     def compute(self, pixels: torch.Tensor, paths: list[Path], hashes: list[str]) -> None:
         """Explain one loaded batch with every method and hand its maps to the writer."""
-        images = (pixels.to(self.device, non_blocking=True).float() / 255.0 - self.mean) / self.std
+        images = self.model.to_input(pixels.to(self.device, non_blocking=True).float() / 255.0)
         targets = [self.targets_of(h) for h in hashes]
         shard = _Shard(paths, hashes)
         for method in self.methods:

@@ -13,8 +13,9 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from explainers.cam import as_targets, target_scores
+from explainers.attribution import input_gradients
 from explainers.errors import ExplainError
+from explainers.targets import as_targets, target_scores
 
 ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.ELU, nn.SELU, nn.CELU, nn.GELU, nn.SiLU, nn.Mish,
                nn.Sigmoid, nn.Tanh, nn.Softplus, nn.Hardtanh, nn.Hardswish, nn.Hardsigmoid)
@@ -74,8 +75,6 @@ def _deconvnet_rule(layer, x, y, grad):
 def deconvnet_attributions(module: nn.Module, images: torch.Tensor, targets) -> torch.Tensor:
     """Zeiler & Fergus 2014 as in Springenberg et al.: the input gradient with each ReLU passing
     back the positive part of the incoming gradient, whatever its forward input. (B, 3, H, W)."""
-    from explainers.attribution import input_gradients
-
     bad = [type(m).__name__ for m in module.modules() if isinstance(m, ACTIVATIONS)
            and not isinstance(m, (nn.ReLU, nn.ReLU6))]
     if bad:

@@ -184,7 +184,7 @@ def _analysis(job, report) -> dict:
 
 
 def _evaluation(job, report) -> dict:
-    from study.services.evaluation_report import evaluate_explainers
+    from evaluation.report import evaluate_explainers
 
     p = job.params
     report(0, 1, "explaining and scoring the images")

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import torch
 
-from explainers import LoadedModel, explain
+from explainers.dispatch import explain
+from explainers.models import LoadedModel
 
 from .compose import compose_pv
 from .decoder import Decoder

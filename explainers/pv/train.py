@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 from torchvision.transforms import v2
 from tqdm import tqdm
 
+from explainers.images import IMAGE_SUFFIXES
 from explainers.models import LoadedModel
 
 from .decoder import Decoder, DecoderConfig
@@ -20,7 +21,6 @@ from .loss import DEFAULT_WEIGHTS, LossTerms, PVLoss, normalise_weights, psnr, s
 from .quality import DecoderQuality, mean_image_scores
 
 FORMAT = "explainlab-pv-decoder/1"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 ImageSource = str | Path | Sequence[Path | Image.Image | np.ndarray]
 

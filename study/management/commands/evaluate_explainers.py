@@ -5,11 +5,11 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.reports import to_markdown
+from evaluation import METRICS, EvaluationError
+from evaluation.report import evaluate_explainers, parse_names
+from explainers.methods import MAP_METHODS
 from study import jobs
 from study.management.model_spec import add_trust_argument, model_spec
-from study.services.evaluation_report import (
-    METRICS, EvaluationReportError, evaluate_explainers, explainer_methods, parse_names,
-)
 
 
 class Command(BaseCommand):
@@ -23,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--images", required=True, type=Path,
                             help="a folder of images, or a VOC folder (JPEGImages/ + Annotations/)")
         parser.add_argument("--methods", required=True,
-                            help=f"comma-separated, from {', '.join(explainer_methods())}")
+                            help=f"comma-separated, from {', '.join(MAP_METHODS)}")
         parser.add_argument("--metrics", default="deletion,insertion",
                             help=f"comma-separated, from {', '.join(METRICS)}")
         parser.add_argument("--out", type=Path, required=True, help="output folder (created if missing)")
@@ -36,9 +36,9 @@ class Command(BaseCommand):
 
     def handle(self, **options):
         try:
-            methods = parse_names(options["methods"], explainer_methods(), "--methods")
+            methods = parse_names(options["methods"], MAP_METHODS, "--methods")
             metrics = parse_names(options["metrics"], METRICS, "--metrics")
-        except EvaluationReportError as error:
+        except EvaluationError as error:
             raise CommandError(str(error)) from error
         spec = model_spec(options)
         if options["enqueue"]:
@@ -56,7 +56,7 @@ class Command(BaseCommand):
                 spec, options["images"], methods, metrics, options["out"],
                 device=options["device"], batch_size=options["batch_size"], step=options["step"],
                 progress=options["verbosity"] > 0)
-        except EvaluationReportError as error:
+        except EvaluationError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(to_markdown(report.table))
         if report.flip_rate is not None:

@@ -113,7 +113,7 @@ def test_enqueued_evaluation_writes_the_same_table_on_its_job_page(spec, voc, tm
     args = ("--model", spec, "--images", str(voc), "--methods", "gradcam,gradient", "--metrics", "deletion,adcc",
             "--step", "64", "--batch-size", "2")
     run(*args, "--out", str(tmp_path / "direct"))
-    with jobs_inline() as run_on_commit:
+    with jobs_inline():
         run(*args, "--out", str(tmp_path / "unused"), "--enqueue")
     job = Job.objects.get()
     assert (job.kind, job.state) == ("evaluation", "done"), job.error
@@ -124,7 +124,7 @@ def test_enqueued_evaluation_writes_the_same_table_on_its_job_page(spec, voc, tm
 
 
 def test_report_hears_each_batch_of_maps_and_stopping_in_it_writes_nothing(spec, voc, tmp_path):
-    from study.services.evaluation_report import evaluate_explainers
+    from evaluation.report import evaluate_explainers
 
     heard = []
     evaluate_explainers(spec, voc, ["gradcam", "gradient"], ["deletion"], tmp_path / "report", batch_size=2,

@@ -11,8 +11,9 @@ from PIL import Image
 
 from explainers import ExplainError, explain
 from explainers.attribution import pixel_map
-from explainers.cam import CAM, ReciproCAM, normalise, smooth_gradcampp_weights, upsample
+from explainers.cam import CAM, ReciproCAM, smooth_gradcampp_weights, upsample
 from explainers.noise import noisy_copies
+from explainers.targets import normalise
 
 TARGETS = [1, 4, 7]
 

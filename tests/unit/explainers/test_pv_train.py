@@ -6,7 +6,7 @@ import torch
 from skimage import data
 
 from explainers import explain, load_model
-from explainers.cam import CAM_METHODS
+from explainers.dispatch import CAM_METHODS
 from explainers.pv import PVError, compose_pv, encoder_of, load_decoder, pv_images, train_decoder
 
 pytestmark = pytest.mark.slow  # a few short CPU trainings: about 20 s of CPU time in all

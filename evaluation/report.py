@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,25 +20,25 @@ import pandas as pd
 from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
-import evaluation
 import explainers
 from analysis.reports import to_latex, to_markdown, write_text
+from evaluation.errors import EvaluationError
+from evaluation.faithfulness import Curve
+from evaluation.localisation import Annotation, box_mask, read_voc_annotation
+from evaluation.metrics import METRICS, Batch
+from evaluation.sanity import Randomisation
+from explainers.images import IMAGE_SUFFIXES
+from explainers.methods import MAP_METHODS
 from explainers.precompute import resolve_device
-from study.progress import Report, silent
 
 matplotlib.use("Agg")
 from matplotlib import pyplot as plt  # noqa: E402  (after choosing the file-only backend)
 
-METRICS = ("deletion", "insertion", "average_drop", "increase_in_confidence", "adcc", "pointing_game",
-           "energy_pointing_game", "randomisation", "plausibility")
-BOX_METRICS = ("pointing_game", "energy_pointing_game")
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 TITLES = {"spearman": "Spearman rank correlation", "ssim": "SSIM", "hog": "HOG similarity"}
-RANDOMISATION_POINTS = 8  # layers of the cascade at which maps are compared (the last one included)
 
 
-class EvaluationReportError(Exception):
-    """The evaluation cannot run: unknown method or metric, no or unreadable images, bad model or device."""
+# report(done, total, message): the progress of `evaluate_explainers` (a job's reporter raises in it to stop).
+Report = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,12 @@ class EvaluationReport:
     files: tuple[Path, ...]
 
 
-def explainer_methods() -> tuple[str, ...]:
-    """The map-producing methods of `explainers.explain` (pv makes images, not maps)."""
-    return tuple(m for m in explainers.METHODS if m != "pv")
-
-
 def parse_names(text: str, known: Sequence[str], what: str) -> list[str]:
-    """'a,b' -> ['a', 'b'], each in `known` and distinct; raises EvaluationReportError."""
+    """'a,b' -> ['a', 'b'], each in `known` and distinct; raises EvaluationError."""
     names = [name.strip() for name in text.split(",") if name.strip()]
     unknown = [name for name in names if name not in known]
     if unknown or not names or len(set(names)) != len(names):
-        raise EvaluationReportError(f"{what} must be distinct names from {', '.join(known)}; got {text!r}")
+        raise EvaluationError(f"{what} must be distinct names from {', '.join(known)}; got {text!r}")
     return names
 
 
@@ -70,39 +65,39 @@ def find_images(folder: Path) -> tuple[list[Path], Path | None]:
     annotations = folder / "Annotations" if (folder / "JPEGImages").is_dir() else None
     source = folder / "JPEGImages" if annotations else folder
     if not source.is_dir():
-        raise EvaluationReportError(f"--images {folder} is not a folder")
+        raise EvaluationError(f"--images {folder} is not a folder")
     paths = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not paths:
-        raise EvaluationReportError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
+        raise EvaluationError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in {source}")
     for path in paths:
         try:
             with Image.open(path) as image:
                 image.load()
         except (OSError, UnidentifiedImageError) as error:
-            raise EvaluationReportError(f"cannot read image {path}: {error}") from error
+            raise EvaluationError(f"cannot read image {path}: {error}") from error
     return paths, annotations
 
 
 def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str], metrics: Sequence[str],
                         out_dir: Path, *, device: str = "cpu", batch_size: int = 8, step: int | None = None,
-                        progress: bool = False, report: Report = silent) -> EvaluationReport:
+                        progress: bool = False, report: Report | None = None) -> EvaluationReport:
     """Explain every image for the model's top-1 class with each method, score the maps with each
     metric and write scores.csv, table.{csv,md,tex} and the figures into `out_dir`. `step`: pixels
     per deletion/insertion step (default: the input side, RISE's 224 at 224 x 224). `report` hears
-    each batch of maps scored."""
-    methods = parse_names(",".join(methods), explainer_methods(), "methods")
+    each batch of maps scored. Raises EvaluationError, before anything is written, on bad input."""
+    methods = parse_names(",".join(methods), MAP_METHODS, "methods")
     metrics = parse_names(",".join(metrics), METRICS, "metrics")
     if batch_size < 1 or (step is not None and step < 1):
-        raise EvaluationReportError(f"batch size and step must be at least 1, got {batch_size} and {step}")
+        raise EvaluationError(f"batch size and step must be at least 1, got {batch_size} and {step}")
     paths, annotation_dir = find_images(images_dir)
-    boxes = _read_boxes(paths, annotation_dir) if set(metrics) & set(BOX_METRICS) else {}
+    boxes = _read_boxes(paths, annotation_dir) if any(METRICS[m].needs_boxes for m in metrics) else {}
     try:
         model = explainers.load_model(model_spec).to(resolve_device(device))
     except explainers.ExplainerError as error:
-        raise EvaluationReportError(str(error)) from error
+        raise EvaluationError(str(error)) from error
     size = model.input_size
     step = step or size
-    rows, curves, randomisation = [], {"deletion": {}, "insertion": {}}, {}
+    rows, curves, randomisation = [], {}, {}
     flips = []
     done, total = 0, len(paths) * len(methods)
     bar = tqdm(total=total, desc="evaluating explainers", unit="map", disable=not progress)
@@ -112,26 +107,32 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
             x = model.preprocess(batch_paths)
             targets = explainers.predict(model, x).argmax(dim=1)
             masks = _masks(model, batch_paths, boxes, targets, size) if boxes else None
-            attack = (evaluation.plausibility_test(model, x, targets, methods) if "plausibility" in metrics
-                      else None)
-            if attack is not None:
-                flips.extend(attack.attack.flipped.tolist())
+            batch = Batch(model, x, targets, methods, step, masks)
+            if "plausibility" in metrics:  # the attack runs once per batch, before the methods' maps
+                flips.extend(batch.plausibility.attack.flipped.tolist())
             for method in methods:
                 stage = f"explaining and scoring the images ({explainers.label(method)})"
-                report(done, total, stage)  # named before the method runs
+                if report:
+                    report(done, total, stage)  # named before the method runs
                 maps = explainers.explain(model, x, targets, method).detach()
-                scores = _score(model, x, targets, maps, method, metrics, step, masks, curves, randomisation)
-                if attack is not None:
-                    scores["plausibility"] = attack.recovery[method]
+                scores = {name: metric.score(batch, method, maps) for name, metric in METRICS.items()
+                          if name in metrics}  # columns in the registry's order
+                for name, score in scores.items():
+                    if isinstance(score.detail, Curve):
+                        curves.setdefault(name, {}).setdefault(method, []).append(
+                            (score.detail.fractions, score.detail.scores))
+                    elif isinstance(score.detail, Randomisation):
+                        randomisation.setdefault(method, []).append(score.detail)
                 for i, path in enumerate(batch_paths):
                     rows.append({"image": path.name, "method": method,
                                  "target": model.class_names[targets[i]],
-                                 **{metric: float(values[i]) for metric, values in scores.items()}})
+                                 **{name: float(score.values[i]) for name, score in scores.items()}})
                 done += len(batch_paths)
                 bar.update(len(batch_paths))
-                report(done, total, stage)
-    except (explainers.ExplainerError, evaluation.EvaluationError) as error:
-        raise EvaluationReportError(str(error)) from error
+                if report:
+                    report(done, total, stage)
+    except explainers.ExplainerError as error:
+        raise EvaluationError(str(error)) from error
     finally:
         bar.close()
     frame = pd.DataFrame.from_records(rows)
@@ -140,19 +141,16 @@ def evaluate_explainers(model_spec: str, images_dir: Path, methods: Sequence[str
     return EvaluationReport(frame, table, float(np.mean(flips)) if flips else None, tuple(files))
 
 
-def _read_boxes(paths: list[Path], annotation_dir: Path | None) -> dict[str, evaluation.Annotation]:
+def _read_boxes(paths: list[Path], annotation_dir: Path | None) -> dict[str, Annotation]:
     if annotation_dir is None:
-        raise EvaluationReportError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) "
-                                    "with boxes")
+        raise EvaluationError("the pointing games need a VOC folder (JPEGImages/ + Annotations/) "
+                              "with boxes")
     boxes = {}
     for path in paths:
         xml = annotation_dir / f"{path.stem}.xml"
         if not xml.is_file():
-            raise EvaluationReportError(f"no annotation {xml} for {path.name}")
-        try:
-            boxes[path.name] = evaluation.read_voc_annotation(xml)
-        except evaluation.EvaluationError as error:
-            raise EvaluationReportError(str(error)) from error
+            raise EvaluationError(f"no annotation {xml} for {path.name}")
+        boxes[path.name] = read_voc_annotation(xml)
     return boxes
 
 
@@ -164,41 +162,8 @@ def _masks(model, paths, boxes, targets, size) -> np.ndarray:
         annotation = boxes[path.name]
         name = model.class_names[target]
         labels = {name} if any(box.label == name for box in annotation.boxes) else None
-        masks.append(evaluation.box_mask(annotation, (size, size), labels))
+        masks.append(box_mask(annotation, (size, size), labels))
     return np.stack(masks)
-
-
-def _score(model, x, targets, maps, method, metrics, step, masks, curves,
-           randomisation) -> dict[str, np.ndarray]:
-    """(B,) scores per metric for one batch and method; mean curves and randomisation kept aside."""
-    scores = {}
-    for name, function in (("deletion", evaluation.deletion_curve),
-                           ("insertion", evaluation.insertion_curve)):
-        if name in metrics:
-            curve = function(model, x, targets, maps, step=step)
-            scores[name] = curve.auc
-            curves[name].setdefault(method, []).append((curve.fractions, curve.scores))
-    if {"average_drop", "increase_in_confidence"} & set(metrics):
-        change = evaluation.confidence_change(model, x, targets, maps)
-        per_image = {"average_drop": 100 * change.drop,
-                     "increase_in_confidence": 100 * (change.masked > change.full).astype(float)}
-        scores |= {k: v for k, v in per_image.items() if k in metrics}
-    if "adcc" in metrics:
-        scores["adcc"] = evaluation.adcc(model, x, targets, method, maps).adcc
-    if masks is not None:
-        map_array = maps.cpu().numpy()
-        if "pointing_game" in metrics:
-            scores["pointing_game"] = evaluation.pointing_game(map_array, masks)
-        if "energy_pointing_game" in metrics:
-            scores["energy_pointing_game"] = evaluation.energy_pointing_game(map_array, masks)
-    if "randomisation" in metrics:
-        layers = evaluation.randomisable_layers(model.module)[::-1]
-        points = np.unique(np.linspace(0, len(layers) - 1, RANDOMISATION_POINTS).round().astype(int))
-        result = evaluation.parameter_randomisation(model, x, targets, method, layers=layers,
-                                                    compare=[layers[i] for i in points])
-        randomisation.setdefault(method, []).append(result)
-        scores["randomisation"] = result.similarity[-1].spearman
-    return scores
 
 
 def summary_table(scores: pd.DataFrame, methods: Sequence[str], metrics: Sequence[str]) -> pd.DataFrame:
@@ -228,7 +193,7 @@ def _write(out: Path, frame, table, curves, randomisation) -> list[Path]:
         if randomisation:
             files.append(_save(out / "randomisation.png", _randomisation_figure(randomisation)))
     except OSError as error:
-        raise EvaluationReportError(f"cannot write the report into {out}: {error}") from error
+        raise EvaluationError(f"cannot write the report into {out}: {error}") from error
     return files
 
 
