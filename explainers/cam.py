@@ -221,11 +221,13 @@ class GuidedGradCAM(GradCAM):
     """Selvaraju et al. 2017: guided backprop times the Grad-CAM map (ReLU, bilinear upsampling),
     turned into a map like the pixel methods (|.| summed over colours, min-max per image)."""
 
-    def __call__(self, images: torch.Tensor, targets) -> torch.Tensor:
-        targets = as_targets(targets, len(images), images.device)
-        activation, gradient, _ = self.activations_and_gradients(images, targets)
+    def maps_and_scores(self, images: torch.Tensor, targets=None) -> tuple[torch.Tensor, torch.Tensor]:
+        if targets is not None:
+            targets = as_targets(targets, len(images), images.device)
+        activation, gradient, scores = self.activations_and_gradients(images, targets)
+        targets = scores.argmax(dim=1) if targets is None else targets
         cam = upsample(torch.relu(self.cam(activation, gradient, images, targets).float()), images.shape[-2:])
-        return pixel_map(guided_backprop_attributions(self.module, images, targets) * cam[:, None])
+        return pixel_map(guided_backprop_attributions(self.module, images, targets) * cam[:, None]), scores
 
 
 @contextmanager

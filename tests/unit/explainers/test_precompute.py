@@ -112,6 +112,18 @@ def test_predicted_targets_cost_one_forward_pass_per_batch(tmp_path, model, imag
                                explain(model, images, predicted, "fem").numpy(), atol=1e-3)
 
 
+def test_predicted_targets_store_each_methods_own_maps(tmp_path, model, image_paths):
+    """Guided Grad-CAM first: the pass that predicts also computes its maps, which are its own (guided
+    backprop times Grad-CAM), not plain Grad-CAM's."""
+    records = precompute(model, image_paths, ["guided_gradcam", "gradcam"], batch_size=2, cache_dir=tmp_path,
+                         device="cpu", progress=False)
+    images = model.preprocess(image_paths)
+    predicted = model.module(images).argmax(dim=1).tolist()
+    for method in ("guided_gradcam", "gradcam"):
+        stored = np.stack([r.load() for r in records if r.method == method])
+        np.testing.assert_allclose(stored, explain(model, images, predicted, method).numpy(), atol=1e-3)
+
+
 def test_second_run_recomputes_nothing(tmp_path, model, image_paths, monkeypatch):
     first = precompute(model, image_paths, ["gradcam", "fem"], targets=[1, 4], batch_size=4,
                        cache_dir=tmp_path, device="cpu", progress=False)
