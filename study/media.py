@@ -10,8 +10,10 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_safe
 
+from explainers.images import IMAGE_SUFFIXES
+
 PUBLIC_FOLDERS = {"items", "stimuli", "arms"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+SERVED_SUFFIXES = IMAGE_SUFFIXES - {".bmp", ".tif", ".tiff"}  # the image formats every browser shows
 
 
 @require_safe
@@ -19,7 +21,7 @@ def participant_media(request: HttpRequest, path: str) -> FileResponse:
     """Serve MEDIA_ROOT/<path> if it is an image in a public folder; 404 for anything else."""
     relative = PurePosixPath(path)
     parts = relative.parts
-    if len(parts) < 2 or parts[0] not in PUBLIC_FOLDERS or relative.suffix.lower() not in IMAGE_SUFFIXES:
+    if len(parts) < 2 or parts[0] not in PUBLIC_FOLDERS or relative.suffix.lower() not in SERVED_SUFFIXES:
         raise Http404("no such image")
     folder = (Path(settings.MEDIA_ROOT) / parts[0]).resolve()
     file = (folder / Path(*parts[1:])).resolve()
