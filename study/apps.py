@@ -1,3 +1,4 @@
+import importlib
 import logging
 
 from django.apps import AppConfig
@@ -10,9 +11,13 @@ class StudyConfig(AppConfig):
     verbose_name = "Simulatability studies"
 
     def ready(self) -> None:
-        """Create the temporary folder and sweep what killed processes left there (one directory scan)."""
-        from study import checks  # noqa: F401  (registers the deployment checks)
+        """Register the deployment checks, the kinds of job and the Celery tasks (so that every process
+        runs a job the same way, Celery's eager mode included), then create the temporary folder and
+        sweep what killed processes left there (one directory scan)."""
         from study.tmp import sweep_stale
+
+        for module in ("study.checks", "study.job_kinds", "study.tasks"):  # each registers itself on import
+            importlib.import_module(module)
 
         try:
             sweep_stale()

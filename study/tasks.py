@@ -1,4 +1,5 @@
-"""Celery tasks: thin wrappers around `study.jobs` (found by the app's autodiscovery).
+"""Celery tasks: thin wrappers around `study.jobs`, found by the app's autodiscovery and imported when the
+app is ready (study.apps), so that every process knows them by the names the engine sends.
 
 acks_late: a task's message is acknowledged only when it ends, so a message whose worker died is
 delivered again (by Redis after the visibility timeout); the job's claim makes that harmless."""
@@ -13,6 +14,7 @@ from celery.signals import worker_ready
 from django.db import DatabaseError
 
 from study import jobs
+from study.jobs.queue import RUN_JOB, RUN_SHARD
 from study.tmp import sweep_stale
 
 log = logging.getLogger(__name__)
@@ -22,19 +24,20 @@ def _worker(task) -> str:
     return task.request.hostname or f"{socket.gethostname()}:{os.getpid()}"
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=RUN_JOB, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_job(self, job_id: int) -> None:
     jobs.execute(job_id, _worker(self))
 
 
-@shared_task(bind=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=RUN_SHARD, bind=True, acks_late=True, reject_on_worker_lost=True)
 def run_shard(self, job_id: int, index: int) -> None:
     jobs.execute_shard(job_id, index, _worker(self))
 
 
 @shared_task
 def sweep_tmp() -> int:
-    """Remove what killed processes left in the app's temporary folder (run hourly by beat); returns a count."""
+    """Remove what killed processes left in the app's temporary folder (run hourly by beat); returns a
+    count."""
     return len(sweep_stale())
 
 

@@ -5,12 +5,10 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from analysis.errors import AnalysisError
-from analysis.reports import write_simulatability_report
-from study import jobs
 from analysis.simulatability import EXACT_MAX_TOTAL, METHODS
+from study import jobs
 from study.models import Study
-from study.building.options import describe_distractors
-from study.research.export import participants_dataframe, questionnaire_dataframe, trials_dataframe
+from study.research.analysis import write_study_analysis
 
 
 class Command(BaseCommand):
@@ -43,10 +41,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued job {job.pk}: analysis of {slug} (files on its job page, not --out).")
             return
         try:
-            paths = write_simulatability_report(
-                trials_dataframe(study), participants_dataframe(study), out, method=method,
-                questionnaire=questionnaire_dataframe(study), notes=[describe_distractors(study.provenance)],
-            )
+            paths = write_study_analysis(study, out, method)
         except AnalysisError as error:
             raise CommandError(f"Cannot analyse study {slug!r}: {error}") from error
         except OSError as error:

@@ -8,9 +8,8 @@ from django.core.management.base import BaseCommand, CommandError
 from explainers import ExplainerError, load_model, parse_methods
 from explainers.precompute import CACHEABLE, precompute
 from study import jobs
-from study.jobs import JobError
-from study.job_kinds import precompute_images
 from study.management.model_spec import add_trust_argument, model_spec
+from study.precompute import PrecomputeError, precompute_images
 
 
 class Command(BaseCommand):
@@ -40,7 +39,7 @@ class Command(BaseCommand):
         source = {"study": options["study"]} if options["study"] else {"folder": str(folder.resolve())}
         try:
             images = [Path(p) for p in precompute_images(source)]
-        except JobError as error:
+        except PrecomputeError as error:
             raise CommandError(str(error)) from error
         try:
             methods = parse_methods(options["methods"], allowed=CACHEABLE)

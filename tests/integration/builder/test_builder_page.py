@@ -87,7 +87,7 @@ def test_a_valid_form_builds_the_study_in_a_job_owned_by_the_researcher(
 def test_the_bundled_model_needs_no_checkpoint(staff_client, tiny_spec, fashion, class_names, tmp_path,
                                               monkeypatch):
     sent = []
-    monkeypatch.setattr(jobs, "_send", lambda job, shard=None: sent.append(job.pk))
+    monkeypatch.setattr(jobs.queue, "send", lambda job, shard=None: sent.append(job.pk))
     data = zip_of(write_csv_dataset(tmp_path / "data", fashion, n=4))
     response = staff_client.post("/r/build/", form(tiny_spec, data, class_names, model="efficientnet-lite0",
                                                    **{"checkpoint": None, "class_names": None}))

@@ -191,7 +191,7 @@ def test_the_builder_page_offers_the_modes_and_passes_the_subset_to_the_job(staf
     page = staff_client.get("/r/build/").content.decode()
     assert 'name="distractors"' in page and 'name="distractor_classes"' in page
     assert "auto: topk for models with more than 50 classes" in page
-    monkeypatch.setattr(jobs, "_send", lambda job, shard=None: None)
+    monkeypatch.setattr(jobs.queue, "send", lambda job, shard=None: None)
     classes = SimpleUploadedFile("subset.txt", b"tabby\ntiger cat\nlynx\ncougar\n")
     response = staff_client.post("/r/build/", page_form(b"PK", distractors="subset",
                                                         distractor_classes=classes))
