@@ -8,7 +8,7 @@ from tests.integration.study.participant_helpers import consent
 
 pytestmark = pytest.mark.django_db
 
-TEMPLATE = "study/participant/{}.html"
+TEMPLATE = "survey/{}.html"
 
 
 def page_of(client, participant) -> tuple[str, object]:
