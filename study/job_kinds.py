@@ -126,7 +126,7 @@ def precompute_images(params: dict) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# study build: params = study.building.build.BuildRequest fields; analysis: params {study}
+# study build: params = study.building.request.BuildRequest fields; analysis: params {study}
 
 
 def _build_study(job, report) -> dict:
@@ -134,7 +134,8 @@ def _build_study(job, report) -> dict:
     job's upload/ folder, named `archive_name` in messages) unpacked into a staging folder under TMP_DIR
     for the build and removed after it."""
     from explainers.pv import DecoderQuality
-    from study.building.build import BuildRequest, build_study
+    from study.building.build import build_study
+    from study.building.request import BuildRequest
     from study.building.builder import unpack_dataset
 
     p = dict(job.params)
