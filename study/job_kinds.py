@@ -69,7 +69,7 @@ def _gaze_report_finish(job, report) -> dict:
     return {"data set": reverse("gaze-dataset", args=[job.params["dataset"]]), **_files(job, result.files)}
 
 
-# study build: params = study.building.build.BuildRequest fields (see build_from_job)
+# study build: params = study.building.request.BuildRequest fields (see build_from_job)
 
 
 def _build_study(job, report) -> dict:

@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 from explainers.pv import DecoderQuality
-from study.building.build import BuildError, BuildRequest, build_study
+from study.building.build import build_study
 from study.building.builder import unpack_dataset
+from study.building.request import BuildError, BuildRequest
 from study.jobs import JobCancelled
 from study.models import Study
 from study.progress import Report

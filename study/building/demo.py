@@ -37,7 +37,9 @@ from explainers.nets import SmallCNN
 from explainers.precompute import precompute
 from study.models import Study
 from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
-from study.building.build import BuildRequest, build_study, decoder_cache_path, ensure_decoder
+from study.building.build import build_study
+from study.building.decoder import decoder_cache_path, ensure_decoder
+from study.building.request import BuildRequest
 
 FIXTURE = Path(settings.BASE_DIR) / "fixtures" / "fashion_mnist_subset.npz"
 SLUG = "demo"

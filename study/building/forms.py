@@ -21,7 +21,7 @@ RENDERING_LABELS = {"white_mask": "White mask (the image where the map is high, 
 
 def rendering_choices() -> list[tuple[str, str]]:
     """The build's renderings with their labels (called when a form is made: the build service loads torch)."""
-    from study.building.build import RENDERINGS
+    from study.building.rendering import RENDERINGS
 
     return [(key, RENDERING_LABELS[key]) for key in RENDERINGS]
 

@@ -12,7 +12,7 @@ the quote. Parquet files keep every value exact and typed (no quoting): use them
 
 Both tables end with the participant's outcome (completed, failed_attention; empty until they finish), the
 completion code they were given, the recruitment-platform parameters of the study link
-(flow.RECRUITMENT_PARAMS: PROLIFIC_PID, STUDY_ID, SESSION_ID, workerId, assignmentId, hitId,
+(recruitment.RECRUITMENT_PARAMS: PROLIFIC_PID, STUDY_ID, SESSION_ID, workerId, assignmentId, hitId,
 participant_label; empty when absent) and `session_ids`, every SESSION_ID a returning participant came
 with, joined by ";", so that answers can be matched to payments. Nothing else that
 identifies a person is stored or exported; participants' tokens never are. Preview runs
@@ -35,7 +35,7 @@ from django.db.models import Count, Q
 from study.models import Participant, QuestionnaireAnswer, Study, Trial
 from study.models.study import CANT_TELL
 from study.research.dashboard import failed_attention_checks, reported_status
-from study.survey.flow import RECRUITMENT_PARAMS
+from study.survey.recruitment import RECRUITMENT_PARAMS
 
 CHUNK_SIZE = 2000
 

@@ -22,7 +22,7 @@ from study.building.options import describe_distractors
 from study.models import Access, Job, Participant, Study
 from study.research import analysis_page, dashboard, export
 from study.research.forms import StudySettingsForm
-from study.survey import flow
+from study.survey import enrolment, errors
 
 
 @researcher_required
@@ -75,8 +75,8 @@ def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return HttpResponseBadRequest("Choose an arm of the study to preview.")
     try:
-        participant = flow.start_preview(study, form.cleaned_data["arm"])
-    except flow.FlowError as error:
+        participant = enrolment.start_preview(study, form.cleaned_data["arm"])
+    except errors.FlowError as error:
         return HttpResponse(str(error), status=error.status, content_type="text/plain; charset=utf-8")
     return redirect("participant-page", token=participant.token)
 

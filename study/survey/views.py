@@ -13,7 +13,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from study.models import Participant, Study
 from study.models.questionnaire import MAX_CONFIDENCE_LEVELS
-from study.survey import flow
+from study.survey import completion, enrolment, errors, flow, recruitment
 from study.survey.questionnaire import BlockForm
 
 TEMPLATES = {
@@ -32,22 +32,22 @@ class AnswerForm(forms.Form):
 
 
 def shows_flow_errors(view):
-    """Turn a refused request (flow.FlowError) into a clear page with its HTTP status."""
+    """Turn a refused request (errors.FlowError) into a clear page with its HTTP status."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except flow.AlreadyTakenPart as error:
+        except errors.AlreadyTakenPart as error:
             return render(request, "survey/already_taken_part.html", {"message": str(error)})
-        except flow.FlowError as error:
-            token = kwargs.get("token") if not isinstance(error, (flow.NotFound, flow.Gone)) else None
-            forward_url = error.forward_url if isinstance(error, flow.ScreenedOut) else ""
+        except errors.FlowError as error:
+            token = kwargs.get("token") if not isinstance(error, (errors.NotFound, errors.Gone)) else None
+            forward_url = error.forward_url if isinstance(error, errors.ScreenedOut) else ""
             response = render(request, "survey/error.html",
                               {"message": str(error), "token": token, "forward_url": forward_url},
                               status=error.status)
-            if isinstance(error, flow.TooManyParticipants):
-                response["Retry-After"] = str(flow.RATE_WINDOW_S)
+            if isinstance(error, errors.TooManyParticipants):
+                response["Retry-After"] = str(enrolment.RATE_WINDOW_S)
             return response
 
     return wrapped
@@ -62,24 +62,25 @@ def session_key(study: Study) -> str:
 @shows_flow_errors
 def landing(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the consent page (writes nothing). POST: consent, arm assignment, then the participant's URL."""
-    study = flow.open_study(slug)
+    study = enrolment.open_study(slug)
     token = request.session.get(session_key(study))
     known = Participant.objects.filter(token=token, study=study).first() if token else None
     if known is not None:
-        flow.record_session(known, flow.recruitment_params(request.GET))
+        recruitment.record_session(known, recruitment.recruitment_params(request.GET))
         return redirect("participant-page", token=token)
-    flow.accept_new_participants(study)
+    enrolment.accept_new_participants(study)
     if request.method == "POST":
-        params = flow.recruitment_params(request.POST)
-        participant = flow.consent(study, request.POST.get("consent_key", ""), params, client_of(request))
+        params = recruitment.recruitment_params(request.POST)
+        key = request.POST.get("consent_key", "")
+        participant = enrolment.consent(study, key, params, client_of(request))
         request.session[session_key(study)] = participant.token
         return redirect("participant-page", token=participant.token)
-    params = flow.recruitment_params(request.GET)
-    returning = flow.returning_participant(study, params)  # same external ID, maybe in a new browser
+    params = recruitment.recruitment_params(request.GET)
+    returning = recruitment.returning_participant(study, params)  # same external ID, maybe in a new browser
     if returning is not None:
         return redirect("participant-page", token=returning.token)
     return render(request, "survey/landing.html",
-                  {"study": study, "consent_key": flow.issue_consent_key(study), "params": params})
+                  {"study": study, "consent_key": enrolment.issue_consent_key(study), "params": params})
 
 
 @never_cache
@@ -88,15 +89,15 @@ def landing(request: HttpRequest, slug: str) -> HttpResponse:
 def declined(request: HttpRequest, slug: str) -> HttpResponse:
     """The page after "I do not agree": nothing was written; on to the study's screened-out redirect when
     it has one."""
-    study = flow.open_study(slug)
+    study = enrolment.open_study(slug)
     return render(request, "survey/declined.html",
-                  {"study": study, "forward_url": flow.screened_out_url(study)})
+                  {"study": study, "forward_url": completion.screened_out_url(study)})
 
 
 def client_of(request: HttpRequest) -> str:
     """The hashed network address of the client (CLIENT_ADDRESS_HEADER, the last hop a proxy added)."""
     address = request.META.get(settings.CLIENT_ADDRESS_HEADER, "").rsplit(",", 1)[-1].strip()
-    return flow.client_hash(address) if address else ""
+    return enrolment.client_hash(address) if address else ""
 
 
 @never_cache
@@ -106,7 +107,7 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
-               "completion_url": flow.completion_url(page.participant),
+               "completion_url": completion.completion_url(page.participant),
                "preview": page.participant.is_preview}
     if page.block is not None:
         context["form"] = BlockForm(page.block)
@@ -124,7 +125,7 @@ def complete(request: HttpRequest, token: str) -> HttpResponse:
     if participant.status != Participant.Status.COMPLETED:
         return redirect("participant-page", token=token)
     page = flow.Page(flow.PageKind.COMPLETE, participant)
-    url = flow.completion_url(participant)
+    url = completion.completion_url(participant)
     return render(request, TEMPLATES[flow.PageKind.COMPLETE],
                   {"page": page, "study": participant.study, "arm": participant.arm, "completion_url": url,
                    "forward_url": url, "preview": participant.is_preview})
@@ -167,7 +168,7 @@ def intro_done(request: HttpRequest, token: str) -> HttpResponse:
 def answer(request: HttpRequest, token: str) -> HttpResponse:
     form = AnswerForm(request.POST)
     if not form.is_valid():
-        raise flow.BadInput("Please choose one of the options shown.")
+        raise errors.BadInput("Please choose one of the options shown.")
     data = form.cleaned_data
     answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"], data["confidence"])
     return after_answer(token, answered.completion_url)
@@ -181,7 +182,7 @@ def answer_block(request: HttpRequest, token: str, block_id: int) -> HttpRespons
     form = flow.answer_block(token, block_id, request.POST)
     participant = flow.participant_for(token)
     if form is None:
-        return after_answer(token, flow.completion_url(participant))
+        return after_answer(token, completion.completion_url(participant))
     page = flow.Page(flow.PageKind.BLOCK, participant, block=form.block)
     context = {"page": page, "study": participant.study, "arm": participant.arm, "form": form,
                "preview": participant.is_preview}

@@ -12,7 +12,8 @@ from explainers import load_model
 from explainers.pv import train_decoder
 from study.models import Participant
 from study.models.study import CANT_TELL
-from study.building.build import BuildRequest, build_study
+from study.building.build import build_study
+from study.building.request import BuildRequest
 from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
 from study.building import demo
-from study.building.build import BuildError
+from study.building.request import BuildError
 from study.building.options import describe_distractors
 from study.building.datasets import DatasetError
 

@@ -9,7 +9,8 @@ from django.core.management.base import BaseCommand, CommandError
 from explainers import ExplainerError
 from explainers.pv import MIN_PSNR_MARGIN_DB, MIN_SSIM_MARGIN
 from study import jobs
-from study.building.build import BuildError, BuildRequest, build_study
+from study.building.build import build_study
+from study.building.request import BuildError, BuildRequest
 from study.building.builder import build_claim
 from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
 from study.management.owner import add_owner_argument, owner_id

@@ -13,7 +13,8 @@ from explainers import load_model, predict
 from study.jobs import JobCancelled
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
-from study.building.build import BuildError, BuildRequest, build_study
+from study.building.build import build_study
+from study.building.request import BuildError, BuildRequest
 from study.building.datasets import DatasetError
 
 pytestmark = pytest.mark.django_db
@@ -253,15 +254,15 @@ def test_unknown_arm_is_refused_before_any_work(tiny_spec, csv_dataset):
 
 
 def test_an_interrupted_decoder_training_leaves_no_decoder_behind(tiny_spec, fashion, tmp_path, monkeypatch):
-    from study.building import build
+    from study.building import decoder
 
     def interrupted(model, images, out_path, **kwargs):
         Path(out_path).write_bytes(b"one epoch of a checkpoint")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(build, "train_decoder", interrupted)
+    monkeypatch.setattr(decoder, "train_decoder", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        build.ensure_decoder(load_model(tiny_spec), list(fashion["x_train"][:8]), tmp_path / "d.pt", 1, 0)
+        decoder.ensure_decoder(load_model(tiny_spec), list(fashion["x_train"][:8]), tmp_path / "d.pt", 1, 0)
     assert list(tmp_path.iterdir()) == []
 
 

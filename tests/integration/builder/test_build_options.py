@@ -10,7 +10,10 @@ from PIL import Image
 from explainers import load_model
 from explainers.render import jet_overlay, resize_maps
 from study.models import Item, Study
-from study.building.build import BuildError, BuildRequest, attention_positions, build_study, display_image
+from study.building.build import build_study
+from study.building.rendering import display_image
+from study.building.request import BuildError, BuildRequest
+from study.building.selection import attention_positions
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,8 @@ import pytest
 from django.core.management import call_command
 
 from study.models import QuestionnaireQuestion, Study
-from study.building.build import BuildError, build_study
+from study.building.build import build_study
+from study.building.request import BuildError
 from tests.integration.builder.test_build import request_for
 from tests.integration.questionnaire.helpers import DEFINITION
 

@@ -9,7 +9,8 @@ import pytest
 from explainers import load_model
 from explainers.pv import DecoderQualityError, decoder_quality, load_decoder, load_images
 from study.models import Item, Stimulus, Study
-from study.building.build import BuildRequest, build_study
+from study.building.build import build_study
+from study.building.request import BuildRequest
 
 pytestmark = pytest.mark.django_db
 NO_GATE = {"decoder_min_ssim_margin": -1.0, "decoder_min_psnr_margin": -100.0}

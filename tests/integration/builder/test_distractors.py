@@ -21,7 +21,9 @@ from explainers import load_model
 from study import jobs
 from study.models import Item, Job, Study
 from study.models.study import CANT_TELL
-from study.building.build import BuildError, BuildRequest, build_study, distractor_mode
+from study.building.build import build_study
+from study.building.request import BuildError, BuildRequest
+from study.building.selection import distractor_mode
 from study.building.options import compose_options
 from tests.integration.study.test_analyze_study import answer_all
 from tests.factories import make_study

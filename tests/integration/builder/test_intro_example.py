@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from study.building.build import EXAMPLE_GAP, BuildRequest, build_study
+from study.building.build import build_study
+from study.building.rendering import EXAMPLE_GAP
+from study.building.request import BuildRequest
 from tests.integration.study.participant_helpers import consent
 
 pytestmark = pytest.mark.django_db

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 
 from study.models.study import CANT_TELL
-from study.building.build import BuildError, Classified, judge, sample
+from study.building.request import BuildError
+from study.building.selection import Classified, judge, sample
 from study.building.options import compose_options
 from study.building.datasets import LabelledImage
 

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from study.models import QuestionnaireAnswer
-from study.survey import flow
+from study.survey import enrolment, flow
 from tests.integration.questionnaire.helpers import make_questionnaire_study
 
 pytestmark = [pytest.mark.postgres]
@@ -16,7 +16,7 @@ def test_simultaneous_submits_of_a_block_save_it_once():
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL (DATABASE_URL=postgres://...)")
     study = make_questionnaire_study()
-    participant = flow.consent(study, flow.issue_consent_key(study), {})
+    participant = enrolment.consent(study, enrolment.issue_consent_key(study), {})
     flow.finish_intro(participant)
     block = study.questionnaire_blocks.get(placement="before")
     data = {f"q{q.pk}": value for q, value in zip(block.questions.order_by("position"), ["33", "Man"])}

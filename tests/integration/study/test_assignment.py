@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from study.survey.assignment import AssignmentError, arm_loads, assign_arm
 from study.models import Arm, Participant, Study
-from study.survey import flow
+from study.survey import enrolment
 from tests.conftest import ROOT
 from tests.factories import make_study
 
@@ -88,13 +88,13 @@ def test_concurrent_consents_on_postgres_keep_the_arms_within_one(policy):
 def consent_in_threads(study: Study, participants: int, workers: int) -> Counter:
     """`participants` consents from `workers` threads released together; participants per arm name."""
     barrier = threading.Barrier(workers)
-    keys = [flow.issue_consent_key(study) for _ in range(participants)]
+    keys = [enrolment.issue_consent_key(study) for _ in range(participants)]
 
     def one(i: int) -> None:
         if i < workers:
             barrier.wait()
         try:
-            flow.consent(study, keys[i], {})
+            enrolment.consent(study, keys[i], {})
         finally:
             connections.close_all()
 
@@ -171,12 +171,12 @@ def test_the_same_consent_form_sent_at_once_from_many_threads_makes_one_particip
         pytest.skip("needs PostgreSQL")
     study = make_study(n_correct=2, n_incorrect=1)
     barrier = threading.Barrier(8)
-    key = flow.issue_consent_key(study)
+    key = enrolment.issue_consent_key(study)
 
     def send() -> int:
         barrier.wait()
         try:
-            return flow.consent(study, key, {}).pk
+            return enrolment.consent(study, key, {}).pk
         finally:
             connections.close_all()
 

@@ -12,7 +12,7 @@ from django.test import Client
 from study.models import Arm, Participant, RecruitmentRecord, Study
 from study.models.study import CANT_TELL
 from study.research import export
-from study.survey import flow
+from study.survey import completion, enrolment
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer
 
@@ -87,19 +87,19 @@ def test_per_participant_codes_are_random_and_still_carry_the_outcome(client):
     second.refresh_from_db()
     assert (first.outcome, second.outcome) == ("failed_attention", "completed")
     for participant in (first, second):
-        assert re.fullmatch(f"[{flow.CODE_ALPHABET}]{{10}}", participant.completion_code)
+        assert re.fullmatch(f"[{completion.CODE_ALPHABET}]{{10}}", participant.completion_code)
     assert first.completion_code != second.completion_code
-    assert flow.completion_url(first) == (
+    assert completion.completion_url(first) == (
         f"https://worker.example.org/submit?assignmentId=a1&cc={first.completion_code}")
 
 
 def test_a_preview_is_never_forwarded(client):
     study = make_study(completion_redirect_url=PLATFORM, **CODES)
-    participant = flow.start_preview(study, study.arms.first().pk)
+    participant = enrolment.start_preview(study, study.arms.first().pk)
     assert client.get(f"/p/{participant.token}/complete/").url == f"/p/{participant.token}/"  # not done yet
     finish(client, participant)
     participant.refresh_from_db()
-    assert participant.status == "completed" and flow.completion_url(participant) == ""
+    assert participant.status == "completed" and completion.completion_url(participant) == ""
     page = client.get(f"/p/{participant.token}/complete/")
     assert forwards_to(page) == "" and b"Your completion code is" in page.content
 
@@ -111,8 +111,8 @@ def test_a_preview_is_never_forwarded(client):
     ("https://example.org/finish/{code}/?x=1", "https://example.org/finish/CODE2/?x=1"),
 ])
 def test_cc_is_added_only_when_the_url_has_none(url, expected):
-    assert flow.with_code(url, "CODE2") == expected
-    assert flow.with_code(url, "") == url
+    assert completion.with_code(url, "CODE2") == expected
+    assert completion.with_code(url, "") == url
 
 
 def test_declining_forwards_with_the_screened_out_code(client):

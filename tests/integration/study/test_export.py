@@ -15,7 +15,7 @@ from analysis import simulatability
 from study.models import Participant, RecruitmentRecord, Trial
 from study.models.study import CANT_TELL
 from study.research import export
-from study.survey import flow
+from study.survey import recruitment
 from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db
@@ -237,7 +237,7 @@ def test_dataframes_match_the_csv_files(staff_client, answered):
         for column in dates:
             from_csv[column] = pd.to_datetime(from_csv[column], utc=True, format="ISO8601")
         # text: "" where absent
-        for column in ("outcome", "completion_code", *flow.RECRUITMENT_PARAMS, "session_ids"):
+        for column in ("outcome", "completion_code", *recruitment.RECRUITMENT_PARAMS, "session_ids"):
             from_csv[column] = from_csv[column].fillna("").astype(str)
         assert list(frame.columns) == list(from_csv.columns)
         pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False)

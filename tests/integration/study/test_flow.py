@@ -3,7 +3,7 @@ import pytest
 
 from study.models import Participant, RecruitmentRecord, Study, Trial
 from study.models.study import CANT_TELL
-from study.survey.flow import build_trials, shuffled_options
+from study.survey.enrolment import build_trials, shuffled_options
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer, run_to_completion
 

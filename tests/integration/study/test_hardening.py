@@ -16,7 +16,7 @@ from django.urls import reverse
 from study.models import Access, Arm, Item, Participant, Study, StudyShare, Trial
 from study.building import demo
 from study.research import export
-from study.survey import flow
+from study.survey import enrolment
 from tests.conftest import ROOT
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, run_to_completion
@@ -255,10 +255,10 @@ def test_researcher_html_is_sanitised_on_every_write(client):
 def test_only_consent_keys_the_server_signed_for_the_study_are_taken(client):
     study = make_study()
     other = make_study("s2")
-    for key in ["k" * 32, flow.issue_consent_key(other), flow.issue_consent_key(study) + "x"]:
+    for key in ["k" * 32, enrolment.issue_consent_key(other), enrolment.issue_consent_key(study) + "x"]:
         assert client.post("/s/s1/", {"consent_key": key}).status_code == 400
     assert Participant.objects.count() == 0
-    key = flow.issue_consent_key(study)
+    key = enrolment.issue_consent_key(study)
     first = client.post("/s/s1/", {"consent_key": key})
     again = Client().post("/s/s1/", {"consent_key": key})  # a resubmitted form, even from another tab
     assert first.status_code == again.status_code == 302 and first.url == again.url

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from study.models import Participant, Study, Trial
 from study.research import dashboard, export
-from study.survey import flow
+from study.survey import enrolment, recruitment
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer, run_to_completion
 
@@ -132,7 +132,7 @@ def test_prolific_ids_and_the_completion_code_are_in_both_exports(owner_client, 
     }
     for participant in [*participants, half]:
         row = people.loc[int(participant.pk)] if fmt == "parquet" else people.loc[str(participant.pk)]
-        got = {name: row[name] for name in flow.RECRUITMENT_PARAMS if row[name]}
+        got = {name: row[name] for name in recruitment.RECRUITMENT_PARAMS if row[name]}
         assert got == expected[participant.pk]
         assert row["completion_code"] == participant.completion_code
         mine = trials[trials["participant"].astype(str) == str(participant.pk)]
@@ -212,12 +212,12 @@ def test_concurrent_consents_with_the_same_prolific_id_make_one_participant():
     study = make_study(n_correct=2, n_incorrect=1)
     workers = 8
     barrier = threading.Barrier(workers)
-    keys = [flow.issue_consent_key(study) for _ in range(workers)]  # eight browsers, eight forms
+    keys = [enrolment.issue_consent_key(study) for _ in range(workers)]  # eight browsers, eight forms
 
     def send(key: str) -> int:
         barrier.wait()
         try:
-            return flow.consent(study, key, {"PROLIFIC_PID": "same-person", "SESSION_ID": key[:8]}).pk
+            return enrolment.consent(study, key, {"PROLIFIC_PID": "same-person", "SESSION_ID": key[:8]}).pk
         finally:
             connections.close_all()
 

@@ -6,7 +6,8 @@ from html.parser import HTMLParser
 import pytest
 
 import explainers
-from study.building.build import RENDERING_NOTES, RENDERINGS, TECHNIQUES, intro_html
+from study.building.participant_texts import RENDERING_NOTES, TECHNIQUES, intro_html
+from study.building.rendering import RENDERINGS
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent
 

@@ -1,0 +1,101 @@
+"""What a built study tells its participants: the consent text and each arm's introduction to its
+technique."""
+
+from django.utils.html import escape
+
+CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text)
+    "<p>You will see {n} images, each with an explanation of an image classifier's decision, and guess "
+    "what the classifier predicted. It takes about 10 minutes.</p>"
+    "<p>We store your answers and response times under a random code. If you came from a recruitment "
+    "platform, we also store the IDs it put in your study link (such as your Prolific ID and session "
+    "ID), so that you can be paid; the researchers see them with your answers. We store nothing else "
+    "that identifies you.</p>"
+    "<p>You may stop at any time.</p>"
+)
+
+# What a participant reads about each technique on the intro page: a name and what it shows, in plain words
+# (every method in explainers.METHODS; no raw method key). How a map is drawn follows in RENDERING_NOTES.
+TECHNIQUES = {
+    "gradcam": ("Grad-CAM", "Grad-CAM highlights the regions of the image that most increased the model's "
+                "score for the class it predicted."),
+    "gradcam++": ("Grad-CAM++", "Grad-CAM++ highlights the regions of the image that increased the model's "
+                  "score for the class it predicted, and can pick out several objects of that class at "
+                  "once."),
+    "xgradcam": ("XGrad-CAM", "XGrad-CAM, a variant of Grad-CAM, highlights the regions of the image that "
+                 "most increased the model's score for the class it predicted."),
+    "layercam": ("LayerCAM", "LayerCAM highlights the regions of the image that increased the model's score "
+                 "for the class it predicted, judging each spot on its own, which gives finer detail."),
+    "scorecam": ("Score-CAM", "Score-CAM shows the model parts of the image on their own and measures how "
+                 "much each part alone raises its score for the class it predicted."),
+    "fem": ("Feature Explanation Method", "This method highlights the regions where the model's internal "
+            "features respond unusually strongly: what stood out to the model, whatever it predicted."),
+    "cam": ("Class Activation Mapping", "Class Activation Mapping highlights the regions that the model's "
+            "last layer counted most towards the class it predicted."),
+    "guided_gradcam": ("Guided Grad-CAM", "Guided Grad-CAM keeps the fine detail (edges, textures) inside "
+                       "the regions that most increased the model's score for the class it predicted."),
+    "reciprocam": ("Recipro-CAM", "Recipro-CAM highlights the regions of the image that, kept on their own, "
+                   "best keep the model's score for the class it predicted."),
+    "smooth_gradcam++": ("Smooth Grad-CAM++", "Smooth Grad-CAM++ averages Grad-CAM++ over many slightly "
+                         "noisy copies of the image: the regions that steadily increased the model's score "
+                         "for the class it predicted."),
+    "gradient": ("Saliency map", "A saliency map marks the pixels where the smallest change would change "
+                 "the model's score for the class it predicted the most."),
+    "smoothgrad": ("SmoothGrad", "SmoothGrad averages a saliency map over many slightly noisy copies of the "
+                   "image: the pixels whose change most affects the model's score for the class it "
+                   "predicted, with less speckle."),
+    "integrated_gradients": ("Integrated Gradients", "Integrated Gradients fades the image in from a blank "
+                             "one and adds up how much each pixel raised the model's score for the class it "
+                             "predicted along the way."),
+    "guided_backprop": ("Guided Backpropagation", "Guided Backpropagation traces the model's decision back "
+                        "to the pixels, keeping only what raised its score for the class it predicted; it "
+                        "tends to show edges and fine detail."),
+    "gradient_x_input": ("Gradient × Input", "This method weighs each pixel by how strongly the model's "
+                         "score for the class it predicted reacts to it: the pixels that contributed most."),
+    "deconvnet": ("DeconvNet", "DeconvNet traces the model's internal features back to the pixels that "
+                  "set them off: the patterns the model responded to."),
+    "deeplift": ("DeepLIFT", "DeepLIFT compares the image with a blank one and shares out the difference in "
+                 "the model's score for the class it predicted among the pixels."),
+    "lrp": ("Layer-wise Relevance Propagation", "Layer-wise Relevance Propagation passes the model's score "
+            "for the class it predicted back through the network, layer by layer, sharing it out among the "
+            "pixels by how much each contributed."),
+    "smoothgrad_squared": ("SmoothGrad²", "SmoothGrad² averages a saliency map over many slightly noisy "
+                           "copies of the image, squaring each first, so that only the strongest evidence "
+                           "for the class the model predicted stands out."),
+    "vargrad": ("VarGrad", "VarGrad shows how much each pixel's importance varies over many slightly noisy "
+                "copies of the image: the pixels the model's score for the class it predicted keeps "
+                "reacting to stand out."),
+    "occlusion": ("Occlusion", "This method covers one small patch of the image at a time and measures how "
+                  "much the model's score for the class it predicted drops: the patches whose covering "
+                  "hurt most mattered most."),
+    "rise": ("Randomized Input Sampling", "This method shows the model many copies of the image with random "
+             "parts hidden and notes which visible parts kept its score for the class it predicted high."),
+    "lime": ("LIME", "This method splits the image into patches, shows the model many "
+             "versions with some patches hidden, and fits a simple model that tells which patches drive the "
+             "class it predicted."),
+    "pv": (
+        "Perception Visualization",
+        "Perception Visualization shows what the model saw, not only where: "
+        "the highlighted regions are redrawn from the model's own internal features by a decoder "
+        "network, and the rest of the image is white. Shapes and textures the model picked up appear; "
+        "details it ignored are blurred or missing.",
+    ),
+}
+# How a map-based explanation is drawn, one sentence per key of rendering.RENDERINGS (PV: its own picture).
+RENDERING_NOTES = {
+    "white_mask": "The rest of the image is faded to white: what you still see is what mattered most.",
+    "jet": "Colours laid over the image show how much each part mattered: red most, then yellow, green, and "
+           "blue least.",
+}
+
+
+def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask") -> str:
+    """The arm's introduction: what the technique shows (its name and plain words, no method key), how the
+    map is drawn, and how to read the worked example below it."""
+    title, text = TECHNIQUES[technique]
+    note = "" if technique == "pv" else f" {RENDERING_NOTES[rendering]}"
+    return (
+        f"<h2>{escape(title)}</h2><p>{escape(text)}{escape(note)}</p>"
+        f"<p>In each question you will see an image and such an explanation of the model's decision on it, "
+        f"and guess which class the model predicted. In the example below (the image on the left, its "
+        f"explanation on the right), the model predicted <strong>{escape(example_prediction)}</strong>.</p>"
+    )
