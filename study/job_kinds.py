@@ -51,13 +51,8 @@ def _precompute_shard(job, shard: dict, report) -> None:
 
 
 def _gaze_import(job, report) -> dict:
-    from study.gaze.importer import (
-        ImportOptions,
-        import_gaze,
-        import_gaze_path,
-        unpacked_limit,
-        zip_entries,
-    )
+    from study.archives import unpacked_limit, zip_entries
+    from study.gaze.importer import ImportOptions, import_gaze, import_gaze_path
 
     p = job.params
     options = ImportOptions(**p.get("options", {}))

@@ -16,8 +16,8 @@ from django.db import transaction
 from explainers import BUNDLED
 from study import jobs
 from study.models import Job
+from study.archives import UNREADABLE, unpacked_limit, zip_entries
 from study.building.datasets import DatasetError
-from study.gaze.importer import UNREADABLE, GazeImportError, unpacked_limit, zip_entries
 from study.tmp import save_upload
 
 ARCHIVE = "dataset.zip"
@@ -78,14 +78,13 @@ def count_class_names(path: Path) -> int:
         return 0
 
 
-
 def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
     """Unpack the data-set zip into `folder` (emptied first), each entry streamed to disk in chunks, and
     return the data set's root: the folder, or its only top-level sub-folder. DatasetError naming `label`
     (the researcher's file name) and the entry when unsafe, too large or corrupt; then `folder` is removed."""
     shutil.rmtree(folder, ignore_errors=True)
     try:
-        with zip_entries(archive, label, unpacked_limit()) as entries:
+        with zip_entries(archive, label, unpacked_limit(), DatasetError) as entries:
             for name, entry in entries.items():
                 target = folder / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +92,6 @@ def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
                     entry.copy_to(target)
                 except UNREADABLE as error:
                     raise DatasetError(f"{label}: {name}: {error}") from error
-    except GazeImportError as error:
-        raise DatasetError("; ".join(f"{p.file}: {p.problem}" for p in error.problems)) from error
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

@@ -28,7 +28,9 @@ from study import jobs
 from study.access import allowed, visible
 from study.middleware import max_request_bytes, refusal
 from study.models import Access, GazeDataset, GazeStimulus, Job
-from study.gaze.importer import GazeImportError, ImportOptions, Problem, option_problems, path_problem
+from study.archives import Problem
+from study.gaze.importer import GazeImportError, ImportOptions, option_problems
+from study.gaze.layout import path_problem
 from study.tmp import save_upload
 from study.access import researcher_required
 
@@ -187,7 +189,7 @@ def _enqueue_upload(request: HttpRequest) -> Job:
                 problems.append(Problem(folder + file.name, why))
             names.add(folder + file.name)
     if problems:
-        raise GazeImportError(problems)
+        raise GazeImportError.of(problems)
     with transaction.atomic():  # the job is sent to the workers once its files are in place
         params = {"name": post.get("name", "").strip(), "options": asdict(options),
                   "upload": "archive.zip" if archive else "data",

@@ -14,12 +14,12 @@ from PIL import Image
 from analysis.gfdm import density_from_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
+from study.archives import zip_entries
 from study.gaze.importer import (
     GazeImportError,
     ImportOptions,
     import_gaze,
     import_gaze_path,
-    zip_entries,
 )
 from tests.integration.gaze.helpers import (
     good_files,
