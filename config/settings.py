@@ -149,6 +149,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", 
 # Researcher uploads (gaze data sets) stream to disk past this size.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 8 * 1024 * 1024
 GAZE_UPLOAD_MAX_BYTES = int(os.environ.get("GAZE_UPLOAD_MAX_BYTES", str(512 * 1024 * 1024)))
+# A zip archive (a gaze data set, a builder's data set) may declare at most this many bytes unpacked, all
+# its entries together (checked before anything is unpacked; each entry also stops at its declared size).
+UNPACKED_MAX_BYTES = int(os.environ.get("UNPACKED_MAX_BYTES", str(2 * 1024**3)))
 # Admin forms may carry an image (an arm's worked example).
 ADMIN_UPLOAD_MAX_BYTES = int(os.environ.get("ADMIN_UPLOAD_MAX_BYTES", str(32 * 1024 * 1024)))
 # The app's own temporary files (uploads, imports) live here and nowhere else; files older than

@@ -44,13 +44,3 @@ def sweep_stale(max_age_s: float | None = None, now: float | None = None) -> lis
         logger.warning("removed %d stale temporary file(s) from %s", len(removed), settings.TMP_DIR)
     return removed
 
-
-def save_upload(upload, path: Path) -> None:
-    """Move a streamed upload's temporary file to `path` (or write a small in-memory one in chunks)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if hasattr(upload, "temporary_file_path"):
-        shutil.move(upload.temporary_file_path(), path)
-        return
-    with open(path, "wb") as out:
-        for chunk in upload.chunks():
-            out.write(chunk)

@@ -11,14 +11,11 @@ import json
 import shutil
 from pathlib import Path
 
-from django.db import transaction
-
 from explainers import BUNDLED
-from study import jobs
-from study.models import Job
+from study.archives import UNREADABLE, unpacked_limit, zip_entries
 from study.building.datasets import DatasetError
-from study.gaze.importer import UNREADABLE, GazeImportError, unpacked_limit, zip_entries
-from study.tmp import save_upload
+from study.models import Job
+from study.uploads import enqueue_with_uploads
 
 ARCHIVE = "dataset.zip"
 MODEL_SPEC = "model.json"
@@ -32,7 +29,7 @@ def build_claim(slug: str) -> str:
 
 def start_build(data: dict, user) -> Job:
     """Queue a build of the cleaned builder form `data` owned by `user`; the uploads are moved into the
-    job's folder (no upload is read into memory) before the job is sent to the workers. jobs.JobClaimed
+    job's folder (no upload is read into memory) before the job is sent to the workers. study.jobs.JobClaimed
     when another build of the slug is queued or running."""
     params = {
         "slug": data["slug"], "title": data["title"], "arms": list(data["arms"]),
@@ -44,30 +41,28 @@ def start_build(data: dict, user) -> Job:
         "archive": ARCHIVE, "archive_name": data["dataset"].name,
         "decoder_layer": data["decoder_layer"].strip(),
     }
-    with transaction.atomic():  # the job is sent to the workers once its files are in place
-        job = jobs.enqueue("build_study", params, user, claim=build_claim(data["slug"]))
-        folder = jobs.output_dir(job) / jobs.UPLOAD
-        try:
-            save_upload(data["dataset"], folder / ARCHIVE)
-            if data.get("decoder"):  # read by the job with torch.load(weights_only=True) (load_decoder)
-                save_upload(data["decoder"], folder / DECODER)
-                job.params["decoder"] = str(folder / DECODER)
-            if data["model"] == BUNDLED:
-                job.params["model"] = BUNDLED
-            else:
-                save_upload(data["checkpoint"], folder / "checkpoint.pt")
-                save_upload(data["class_names"], folder / "classes.txt")
-                spec = {"arch": data["model"], "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
-                        "num_classes": count_class_names(folder / "classes.txt"),
-                        "input_size": data["input_size"], "multi_label": data["multi_label"],
-                        "threshold": data["threshold"]}
-                (folder / MODEL_SPEC).write_text(json.dumps(spec, indent=2))
-                job.params["model"] = str(folder / MODEL_SPEC)
-            job.save(update_fields=["params"])
-        except BaseException:
-            shutil.rmtree(jobs.output_dir(job), ignore_errors=True)
-            raise
-    return job
+    uploads = {ARCHIVE: data["dataset"]}
+    if data.get("decoder"):  # read by the job with torch.load(weights_only=True) (load_decoder)
+        uploads[DECODER] = data["decoder"]
+    if data["model"] != BUNDLED:
+        uploads |= {"checkpoint.pt": data["checkpoint"], "classes.txt": data["class_names"]}
+
+    def name_files(job: Job, folder: Path) -> None:
+        if data.get("decoder"):
+            job.params["decoder"] = str(folder / DECODER)
+        if data["model"] == BUNDLED:
+            job.params["model"] = BUNDLED
+        else:
+            spec = {"arch": data["model"], "checkpoint": "checkpoint.pt", "class_names": "classes.txt",
+                    "num_classes": count_class_names(folder / "classes.txt"),
+                    "input_size": data["input_size"], "multi_label": data["multi_label"],
+                    "threshold": data["threshold"]}
+            (folder / MODEL_SPEC).write_text(json.dumps(spec, indent=2))
+            job.params["model"] = str(folder / MODEL_SPEC)
+        job.save(update_fields=["params"])
+
+    return enqueue_with_uploads("build_study", params, user, uploads, claim=build_claim(data["slug"]),
+                                then=name_files)
 
 
 def count_class_names(path: Path) -> int:
@@ -78,14 +73,13 @@ def count_class_names(path: Path) -> int:
         return 0
 
 
-
 def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
     """Unpack the data-set zip into `folder` (emptied first), each entry streamed to disk in chunks, and
     return the data set's root: the folder, or its only top-level sub-folder. DatasetError naming `label`
     (the researcher's file name) and the entry when unsafe, too large or corrupt; then `folder` is removed."""
     shutil.rmtree(folder, ignore_errors=True)
     try:
-        with zip_entries(archive, label, unpacked_limit()) as entries:
+        with zip_entries(archive, label, unpacked_limit(), DatasetError) as entries:
             for name, entry in entries.items():
                 target = folder / name
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -93,8 +87,6 @@ def unpack_dataset(archive: Path, folder: Path, label: str) -> Path:
                     entry.copy_to(target)
                 except UNREADABLE as error:
                     raise DatasetError(f"{label}: {name}: {error}") from error
-    except GazeImportError as error:
-        raise DatasetError("; ".join(f"{p.file}: {p.problem}" for p in error.problems)) from error
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

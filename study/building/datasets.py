@@ -7,9 +7,9 @@ Two layouts are read:
 - the PASCAL VOC layout: `JPEGImages/*.jpg` and `Annotations/*.xml`, whose `<object><name>`s
   give the image's labels (a multi-label set).
 
-Every problem raises `DatasetError` naming the file at fault. Image names must stay inside the data set's
-folder: absolute paths, `..` and symbolic links are refused, so that an upload can never name another
-file on the server.
+Every problem raises `DatasetError` (a study.archives.ArchiveError) naming the file at fault. Image names
+must stay inside the data set's folder (study.archives.inside): absolute paths, `..` and symbolic links are
+refused, so that an upload can never name another file on the server.
 """
 
 import csv
@@ -19,12 +19,19 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
+from study.archives import ArchiveError, Problem, inside
+
 LABEL_SEPARATOR = ";"
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 
-class DatasetError(ValueError):
+class DatasetError(ArchiveError, ValueError):
     """A labelled image set that cannot be used; the message names the file."""
+
+    @staticmethod
+    def describe(problems: tuple[Problem, ...]) -> str:
+        """`file: problem` of each problem, separated by "; "."""
+        return "; ".join(str(p) for p in problems)
 
 
 @dataclass(frozen=True)
@@ -81,21 +88,6 @@ def load_dataset(path: str | Path, known_labels: Collection[str] | None = None) 
     )
 
 
-def inside(folder: Path, name: str, source: str) -> Path:
-    """`folder / name`, refused with a DatasetError naming `source` unless it stays inside `folder`: no
-    absolute path, no `..`, no symbolic link on the way."""
-    relative = Path(name)
-    if relative.is_absolute():
-        raise DatasetError(
-            f"{source}: {name!r} is an absolute path; name files relative to the data set folder")
-    if ".." in relative.parts:
-        raise DatasetError(f"{source}: {name!r} points outside the data set folder")
-    path = folder / relative
-    if path.resolve() != folder.resolve().joinpath(*relative.parts):
-        raise DatasetError(f"{source}: {name!r} is or passes through a symbolic link, which is not allowed")
-    return path
-
-
 def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
     folder = csv_path.parent
     try:
@@ -122,7 +114,7 @@ def _read_csv(csv_path: Path) -> list[tuple[LabelledImage, str]]:
             raise DatasetError(f"{source}: needs an image name and at least one label")
         if CONTROL_CHARACTER.search(name + "".join(labels)):
             raise DatasetError(f"{source}: the image name or a label holds a control character (such as NUL)")
-        image_path = inside(folder, name, source)
+        image_path = inside(folder, name, source, DatasetError)
         if not image_path.is_file():
             raise DatasetError(f"{source}: image file {image_path} is missing")
         images.append((LabelledImage(name=name, path=image_path, labels=labels), source))
@@ -150,7 +142,7 @@ def _read_voc(root: Path) -> list[tuple[LabelledImage, str]]:
         if CONTROL_CHARACTER.search(filename + "".join(labels)):
             raise DatasetError(
                 f"{xml_path}: the file name or a label holds a control character (such as NUL)")
-        image_path = inside(image_dir, filename, str(xml_path))
+        image_path = inside(image_dir, filename, str(xml_path), DatasetError)
         if not image_path.is_file():
             raise DatasetError(f"{xml_path}: image file {image_path} is missing")
         images.append((LabelledImage(name=filename, path=image_path, labels=labels), str(xml_path)))

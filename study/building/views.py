@@ -10,7 +10,7 @@ from django.shortcuts import redirect, render
 from study import jobs
 from study.building.builder import start_build
 from study.building.forms import StudyBuilderForm
-from study.gaze.views import LimitedUploadHandler, size_limited_upload
+from study.uploads import LimitedUploadHandler, size_limited_upload
 
 
 @size_limited_upload("STUDY_UPLOAD_MAX_BYTES", "study.add_study",

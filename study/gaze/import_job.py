@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from study.gaze.importer import ImportOptions, import_gaze, import_gaze_path, unpacked_limit, zip_entries
+from study.archives import unpacked_limit, zip_entries
+from study.gaze.importer import GazeImportError, ImportOptions, import_gaze, import_gaze_path
 from study.models import GazeDataset
 from study.progress import Report
 
@@ -20,7 +21,8 @@ def import_from_job(params: dict, upload: Path, staging_prefix: str, report: Rep
     report(0, 1, "checking and importing the data set")
     name = params["name"]
     if params.get("archive_name"):
-        with zip_entries(upload / params["upload"], params["archive_name"], unpacked_limit()) as entries:
+        with zip_entries(upload / params["upload"], params["archive_name"], unpacked_limit(),
+                         GazeImportError) as entries:
             dataset = import_gaze(name, entries, options, report=report, staging_prefix=staging_prefix)
     else:
         source = upload / params["upload"] if params.get("upload") else Path(params["path"])

@@ -38,7 +38,7 @@ from analysis.saliency import centre_bias, score_maps, shuffled_fixations
 from explainers.precompute import CACHEABLE, precompute
 from study.models import GazeDataset
 from study.progress import Report, silent
-from study.gaze.importer import preview_png
+from study.gaze.maps import preview_png
 
 DENSITY_METRICS = ("pcc", "sim", "kld", "emd")
 FIXATION_METRICS = ("nss", "auc_judd", "sauc", "ig")

@@ -7,7 +7,8 @@ import pytest
 from django.core.management import call_command
 from scipy import stats
 
-from study.gaze.importer import folder_entries, import_gaze
+from study.archives import folder_entries
+from study.gaze.importer import import_gaze
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db]
 N_MAPS_ONLY = 6  # stimuli with only a GFDM, beside i210, the one with fixation points

@@ -116,7 +116,7 @@ def test_imports_leave_no_temporary_files_on_success_failure_or_timeout(tmp_path
         assert any(_own_tmp.iterdir()), "the import stages under TMP_DIR"
         raise SystemExit(1)
 
-    monkeypatch.setattr(gaze_import, "_store", killed_by_timeout)
+    monkeypatch.setattr(gaze_import, "store_dataset", killed_by_timeout)
     with pytest.raises(SystemExit):
         import_gaze_path("timed-out", source)
     assert list(_own_tmp.iterdir()) == [] and GazeDataset.objects.count() == 1

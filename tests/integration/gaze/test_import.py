@@ -14,12 +14,12 @@ from PIL import Image
 from analysis.gfdm import density_from_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
+from study.archives import zip_entries
 from study.gaze.importer import (
     GazeImportError,
     ImportOptions,
     import_gaze,
     import_gaze_path,
-    zip_entries,
 )
 from tests.integration.gaze.helpers import (
     good_files,
@@ -186,7 +186,7 @@ def test_zip_entries_refuse_an_entry_that_lies_about_its_size(tmp_path):
     central = patched.index(b"PK\x01\x02")
     patched[local + 22 : local + 26] = (100).to_bytes(4, "little")
     patched[central + 24 : central + 28] = (100).to_bytes(4, "little")
-    with zip_entries(io.BytesIO(bytes(patched)), "lie.zip", 10**6) as entries:
+    with zip_entries(io.BytesIO(bytes(patched)), "lie.zip", 10**6, GazeImportError) as entries:
         with pytest.raises(ValueError, match="does not unpack to the 100 bytes it declares"):
             entries["stimuli/s0.png"]()
 
@@ -207,7 +207,7 @@ def test_a_large_stimulus_in_a_zip_is_staged_in_chunks_not_held_in_memory(tmp_pa
 
     tracemalloc.start()
     try:
-        with zip_entries(archive, "large.zip", 10**9) as entries:
+        with zip_entries(archive, "large.zip", 10**9, GazeImportError) as entries:
             dataset = import_gaze("large", entries)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
@@ -221,7 +221,8 @@ def test_a_large_stimulus_in_a_zip_is_staged_in_chunks_not_held_in_memory(tmp_pa
 
 
 def test_import_from_entries_of_an_archive_file_object(tmp_path):
-    with zip_entries(io.BytesIO(zip_bytes(good_files(2))), "upload.zip", 10**6) as entries:
+    archive = io.BytesIO(zip_bytes(good_files(2)))
+    with zip_entries(archive, "upload.zip", 10**6, GazeImportError) as entries:
         dataset = import_gaze("fileobj", entries)
     assert dataset.stimuli.count() == 2
     assert zipfile.is_zipfile(io.BytesIO(zip_bytes(good_files(1))))

@@ -155,7 +155,7 @@ def test_zip_with_an_unsafe_path_is_refused(entry, tmp_path, existing, isolated_
 
 
 def test_zip_that_unpacks_past_the_limit_is_refused(tmp_path, existing, isolated_media, settings):
-    settings.GAZE_UNPACKED_MAX_BYTES = 50_000
+    settings.UNPACKED_MAX_BYTES = 50_000
     archive = tmp_path / "bomb.zip"
     archive.write_bytes(zip_bytes(good_files(1) | {"fixation_maps/zeros.npy": npy_bytes(np.zeros(20_000))}))
     assert archive.stat().st_size < 5_000  # small on disk, large unpacked

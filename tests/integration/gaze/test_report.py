@@ -14,7 +14,8 @@ from analysis.baselines import INTER_OBSERVER, inter_observer_scores
 from analysis.saliency import shuffled_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeStimulus
-from study.gaze.importer import ImportOptions, folder_entries, import_gaze, import_gaze_path
+from study.archives import folder_entries
+from study.gaze.importer import ImportOptions, import_gaze, import_gaze_path
 from study.gaze.report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import stimulus_png, write_tree
 

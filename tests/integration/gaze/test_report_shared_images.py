@@ -6,7 +6,8 @@ import pytest
 
 from explainers.cache import MapCache
 from study.models import GazeDataset
-from study.gaze.importer import folder_entries, import_gaze
+from study.archives import folder_entries
+from study.gaze.importer import import_gaze
 from study.gaze.report import gaze_report
 
 pytestmark = pytest.mark.django_db
