@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
+from explainers.images import IMAGE_SUFFIXES
 from study.archives import Entries, Problem
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp"}
-MAP_SUFFIXES = IMAGE_SUFFIXES - {".bmp"} | {".npy", ".npz"}
+# A density map: a greyscale image (lossless or not) or a NumPy array; stimuli are any image (IMAGE_SUFFIXES).
+MAP_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".npy", ".npz"}
 TABLE_SEPARATORS = {".csv": ",", ".tsv": "\t"}
 MAX_PATH_CHARS = 255  # GazeMap.source_name and friends
 MAX_STEM_BYTES = 200  # stored as "<stem>-<16 hex>.<suffix>": within the usual 255-byte file name limit
