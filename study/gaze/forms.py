@@ -11,7 +11,7 @@ from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.files.uploadedfile import UploadedFile
 
 from study.archives import Problem
-from study.gaze.importer import ImportOptions, option_problems
+from study.gaze.options import ImportOptions, option_problems
 from study.gaze.layout import path_problem
 
 ARCHIVE = "archive.zip"  # where the job finds an uploaded zip, under its upload folder

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 from study.archives import unpacked_limit, zip_entries
-from study.gaze.importer import GazeImportError, ImportOptions, import_gaze, import_gaze_path
+from study.gaze.importer import GazeImportError, import_gaze, import_gaze_path
+from study.gaze.options import ImportOptions
 from study.models import GazeDataset
 from study.progress import Report
 

@@ -2,7 +2,7 @@
 
 A source (a folder, a zip archive or uploaded files) is laid out like the MIT1003 sample:
 
-    stimuli/NAME.jpg              the images shown to observers (PNG/JPEG/TIFF/BMP)
+    stimuli/NAME.jpg              the images shown to observers (any of explainers.images.IMAGE_SUFFIXES)
     fixation_maps/NAME.png        GFDMs: 8/16-bit grayscale PNG/JPEG/TIFF, or .npy/.npz float arrays
     fixations.csv (or .tsv)       optional fixation table: image, x, y[, duration, observer, start_time]
     fixation_points/NAME_fixation_locations.mat   optional binary fixation map (MIT1003: `fixations`),
@@ -17,10 +17,8 @@ removed again. Sources are read by study.archives (folder_entries, zip_entries, 
 
 from __future__ import annotations
 
-import math
 import re
 import tempfile
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -30,17 +28,12 @@ from analysis.gfdm import sigma_from_ppd
 from study.archives import ArchiveError, Entries, Problem, open_source
 from study.gaze.fixations import read_fixations
 from study.gaze.layout import Layout
+from study.gaze.options import ImportOptions, option_problems
 from study.gaze.staging import Staged, Staging, each
 from study.gaze.store import store_dataset
 from study.models import GazeDataset
 from study.progress import Report, silent
 from study.tmp import tmp_dir
-
-# Database limits, the stricter of SQLite and PostgreSQL: PostgreSQL's integer, its varchar lengths,
-# no NUL character in text (PostgreSQL refuses it), finite floats (JSON has no Infinity or NaN).
-MAX_INTEGER = 2**31 - 1
-MAX_DESCRIPTION_CHARS = 20_000
-
 
 class GazeImportError(ArchiveError):
     """The source cannot be imported; `problems` lists every file and what is wrong with it (raise it with
@@ -51,37 +44,6 @@ class GazeImportError(ArchiveError):
         """Their count, that nothing was imported, then one line each."""
         lines = "\n".join(f"  {p}" for p in problems)
         return f"{len(problems)} problem(s), nothing was imported:\n{lines}"
-
-
-@dataclass(frozen=True)
-class ImportOptions:
-    description: str = ""
-    task: str = ""
-    n_observers: int | None = None
-    pixels_per_degree: float | None = None
-    sigma_px: float | None = None  # GFDM sigma for fixations; default: 1 degree at pixels_per_degree
-    resample: bool = False  # resize maps whose size differs from their stimulus (bilinear)
-    weight_by_duration: bool = False  # weigh each fixation by its duration in GFDMs
-    owner_id: int | None = None  # the user who owns the data set (None: superusers only)
-
-
-def option_problems(options: ImportOptions) -> list[Problem]:
-    """What in `options` the database would refuse or store wrongly, on SQLite and PostgreSQL alike."""
-    problems = []
-    for label, value, limit in (
-        ("description", options.description, MAX_DESCRIPTION_CHARS),
-        ("task", options.task, GazeDataset._meta.get_field("task").max_length),
-    ):
-        if "\x00" in value:
-            problems.append(Problem("(options)", f"{label} must not contain NUL characters"))
-        if len(value) > limit:
-            problems.append(Problem("(options)", f"{label} is longer than {limit:,} characters"))
-    if options.n_observers is not None and not 0 <= options.n_observers <= MAX_INTEGER:
-        problems.append(Problem("(options)", f"number of observers must be between 0 and {MAX_INTEGER:,}"))
-    for label, value in (("pixels per degree", options.pixels_per_degree), ("sigma", options.sigma_px)):
-        if value is not None and not (math.isfinite(value) and value > 0):
-            problems.append(Problem("(options)", f"{label} must be a positive finite number"))
-    return problems
 
 
 def import_gaze_path(

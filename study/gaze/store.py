@@ -6,16 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
 
+from study.gaze.options import ImportOptions
 from study.gaze.staging import Staged
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
-
-if TYPE_CHECKING:
-    from study.gaze.importer import ImportOptions
 
 
 def store_dataset(name: str, staged: list[Staged], provenance: dict, options: ImportOptions) -> GazeDataset:

@@ -7,9 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from study import jobs
 from study.management.owner import add_owner_argument, owner_id
-from study.gaze.importer import GazeImportError, ImportOptions, import_gaze_path
-
-
+from study.gaze.importer import GazeImportError, import_gaze_path
+from study.gaze.options import ImportOptions
 class Command(BaseCommand):
     help = (
         "Import stimuli/ with fixation_maps/ (GFDM images or .npy/.npz arrays) and/or a fixation "

@@ -15,6 +15,7 @@ from django.urls import reverse
 from study.models import Access, GazeDataset, GazeDatasetShare, GazeStimulus
 from study.gaze import importer as gaze_import
 from study.gaze.importer import GazeImportError, import_gaze, import_gaze_path
+from study.gaze.options import ImportOptions
 from study.tmp import sweep_stale
 from tests.integration.gaze.helpers import (
     good_files, map_png, media_files, stimulus_png, write_tree, zip_bytes,
@@ -142,7 +143,7 @@ def test_other_staff_get_404_until_the_data_set_is_shared(client, django_user_mo
     owner = django_user_model.objects.create_user("owner", password="pw-Secret-123", is_staff=True)
     other = django_user_model.objects.create_user("other", password="pw-Secret-123", is_staff=True)
     dataset = import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)),
-                               gaze_import.ImportOptions(owner_id=owner.pk))
+                               ImportOptions(owner_id=owner.pk))
     urls = [reverse("gaze-dataset", args=["mine"]), reverse("gaze-stimulus", args=["mine", "s0"]),
             reverse("gaze-stimulus-image", args=["mine", "s0"])]
     client.force_login(owner)
@@ -164,7 +165,7 @@ def test_a_view_only_share_cannot_start_a_report_that_would_replace_the_owners(
     owner = django_user_model.objects.create_user("owner", password="pw-Secret-123", is_staff=True)
     viewer = django_user_model.objects.create_user("viewer", password="pw-Secret-123", is_staff=True)
     dataset = import_gaze_path("mine", write_tree(tmp_path / "src", good_files(1)),
-                               gaze_import.ImportOptions(owner_id=owner.pk))
+                               ImportOptions(owner_id=owner.pk))
     group = Group.objects.create(name="lab")
     viewer.groups.add(group)
     GazeDatasetShare.objects.create(dataset=dataset, group=group, access=Access.VIEW)

@@ -15,12 +15,8 @@ from analysis.gfdm import density_from_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
 from study.archives import zip_entries
-from study.gaze.importer import (
-    GazeImportError,
-    ImportOptions,
-    import_gaze,
-    import_gaze_path,
-)
+from study.gaze.importer import GazeImportError, import_gaze, import_gaze_path
+from study.gaze.options import ImportOptions
 from tests.integration.gaze.helpers import (
     good_files,
     image_bytes,

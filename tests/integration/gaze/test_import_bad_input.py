@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from study.gaze.importer import GazeImportError, ImportOptions, import_gaze_path
+from study.gaze.importer import GazeImportError, import_gaze_path
+from study.gaze.options import ImportOptions
 from tests.integration.gaze.helpers import (
     db_state,
     good_files,

@@ -15,7 +15,8 @@ from analysis.saliency import shuffled_fixations
 from study.jobs import JobCancelled
 from study.models import GazeDataset, GazeStimulus
 from study.archives import folder_entries
-from study.gaze.importer import ImportOptions, import_gaze, import_gaze_path
+from study.gaze.importer import import_gaze, import_gaze_path
+from study.gaze.options import ImportOptions
 from study.gaze.report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import stimulus_png, write_tree
 

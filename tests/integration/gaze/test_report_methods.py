@@ -11,7 +11,8 @@ from django.urls import reverse
 from explainers.methods import LABELS, REVIEW_TABLE_1
 from explainers.precompute import CACHEABLE
 from study.archives import folder_entries
-from study.gaze.importer import ImportOptions, import_gaze, import_gaze_path
+from study.gaze.importer import import_gaze, import_gaze_path
+from study.gaze.options import ImportOptions
 from study.gaze.report import GazeReportError, parse_methods
 from tests.integration.gaze.helpers import good_files, write_tree
 

@@ -24,7 +24,8 @@ from django.utils import timezone
 from study.gaze import importer as gaze_import
 from study import jobs
 from study.models import GazeDataset, Job
-from study.gaze.importer import ImportOptions, import_gaze_path
+from study.gaze.importer import import_gaze_path
+from study.gaze.options import ImportOptions
 from study.tmp import tmp_dir
 from study.tasks import requeue_after_restart
 from tests.integration.gaze.helpers import good_files, write_tree
