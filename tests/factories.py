@@ -23,7 +23,8 @@ def png_bytes(seed: int, size: int = 32) -> bytes:
 
 def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techniques=("gradcam", "pv"),
                status: str = Study.Status.OPEN, n_attention: int = 0, **fields) -> Study:
-    """An open study with one arm per technique and n_correct + n_incorrect (+ attention) items.
+    """An open study with one arm per technique (CONTROL: an arm without stimuli) and n_correct + n_incorrect
+    (+ attention) items.
 
     No limit of new participants per client unless given: tests and benches start many from one address."""
     fields.setdefault("new_participants_per_client_hour", 0)
@@ -48,7 +49,7 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
                     is_attention_check=attention, expected_option=options[1] if attention else "")
         item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
         item.save()
-        for arm in arms:
+        for arm in (arm for arm in arms if not arm.is_control):  # a control arm: the image alone
             stimulus = Stimulus(item=item, arm=arm)
             stimulus.image.save(f"{slug}-{position}-{arm.technique}.png",
                                 ContentFile(png_bytes(1000 * (arm.position + 1) + position)), save=False)

@@ -2,8 +2,9 @@
 
 `build_study` classifies every image, keeps the items the PV paper's rules allow, samples the
 requested numbers reproducibly, composes one option set per item, renders one stimulus per item
-and arm through `explainers`, and creates the study in one transaction. Nothing is written to the
-database, and no file is left behind, when any step fails.
+and explained arm through `explainers` (a control arm, CONTROL, shows the image alone), and creates
+the study in one transaction. Nothing is written to the database, and no file is left behind, when
+any step fails.
 """
 
 import random
@@ -22,6 +23,7 @@ from study.building.request import BuildError, BuildRequest
 from study.building.saving import add_attention_checks, build_provenance, save_study
 from study.building.selection import classify, distractor_mode, item_options, sample
 from study.models import Study
+from study.models.study import CONTROL
 from study.progress import Report, silent
 from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
@@ -74,7 +76,8 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
             decoder_path,
             report,
         )
-        for technique in tqdm(request.arms, desc="rendering stimuli", unit="arm", disable=not progress)
+        for technique in tqdm([arm for arm in request.arms if arm != CONTROL], desc="rendering stimuli",
+                              unit="arm", disable=not progress)
     }
     provenance = build_provenance(
         request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
@@ -91,10 +94,11 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
 def _check_request(request: BuildRequest) -> None:
     if not request.arms or len(set(request.arms)) != len(request.arms):
         raise BuildError(f"give one or more distinct arms, got {list(request.arms)}")
-    unknown = [arm for arm in request.arms if arm not in explainers.METHODS]
+    unknown = [arm for arm in request.arms if arm not in (*explainers.METHODS, CONTROL)]
     if unknown:
         raise BuildError(
-            f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}"
+            f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}, "
+            f"and {CONTROL!r} is the control arm (no explanation)"
         )
     if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
         raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")

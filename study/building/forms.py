@@ -9,6 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from explainers import ACCEPTED_CHECKPOINTS, BUNDLED, METHODS
 from study.models import Study
+from study.models.study import CONTROL
 from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, distractors_problem, parse_class_list
 from study.survey.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
@@ -59,8 +60,10 @@ class StudyBuilderForm(forms.Form):
         required=False, max_length=200, label="Layer the PV decoder inverts",
         help_text="A dotted module name; empty: the layer the explanations are taken from (the last "
                   "convolutional block), as the PV paper does.")
-    arms = forms.MultipleChoiceField(choices=[(m, m) for m in METHODS],
-                                     widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"])
+    arms = forms.MultipleChoiceField(
+        choices=[(m, m) for m in METHODS] + [(CONTROL, "No explanation (control)")],
+        widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"],
+        help_text="One arm per method; the control arm's participants see the image alone.")
     rendering = forms.ChoiceField(
         choices=rendering_choices,
         help_text="How a map becomes a stimulus (a PV arm shows its decoder's picture).")

@@ -1,11 +1,20 @@
 """What a built study tells its participants: the consent text and each arm's introduction to its
-technique."""
+technique (or, in a control arm, to seeing the image alone)."""
 
 from django.utils.html import escape
 
-CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text)
-    "<p>You will see {n} images, each with an explanation of an image classifier's decision, and guess "
-    "what the classifier predicted. It takes about 10 minutes.</p>"
+from study.models.study import CONTROL
+
+# What the consent text says the participant will see: every arm explains, or the study has a control arm.
+SHOWN = {
+    False: "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
+           "what the classifier predicted.",
+    True: "You will see {n} images and guess what an image classifier predicted for each. Depending on the "
+          "group you are placed in, each image comes with an explanation of the classifier's decision, or "
+          "without one.",
+}
+CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
+    "<p>{shown} It takes about 10 minutes.</p>"
     "<p>We store your answers and response times under a random code. If you came from a recruitment "
     "platform, we also store the IDs it put in your study link (such as your Prolific ID and session "
     "ID), so that you can be paid; the researchers see them with your answers. We store nothing else "
@@ -88,9 +97,24 @@ RENDERING_NOTES = {
 }
 
 
+# A control arm's introduction (HTML): no technique, no explanation and no worked example.
+CONTROL_INTRO = (
+    "<h2>The image only</h2><p>In each question you will see an image only, with no explanation of the "
+    "model's decision, and guess which class the model predicted for it.</p>"
+)
+
+
+def consent_text(n: int, control: bool) -> str:
+    """The consent text (HTML) of a study of `n` questions; `control`: it has a control arm, so not every
+    participant sees explanations."""
+    return CONSENT_TEXT.format(shown=SHOWN[control].format(n=n))
+
+
 def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask") -> str:
     """The arm's introduction: what the technique shows (its name and plain words, no method key), how the
-    map is drawn, and how to read the worked example below it."""
+    map is drawn, and how to read the worked example below it; for CONTROL, CONTROL_INTRO."""
+    if technique == CONTROL:
+        return CONTROL_INTRO
     title, text = TECHNIQUES[technique]
     note = "" if technique == "pv" else f" {RENDERING_NOTES[rendering]}"
     return (

@@ -18,11 +18,12 @@ from PIL import Image
 
 from explainers import LoadedModel
 from study.building.datasets import Dataset
-from study.building.participant_texts import CONSENT_TEXT, intro_html
+from study.building.participant_texts import consent_text, intro_html
 from study.building.rendering import DISPLAY_SIZE, example_pair, png_bytes
 from study.building.request import BuildError, BuildRequest
 from study.building.selection import Classified, attention_positions
 from study.models import Arm, Item, Stimulus, Study
+from study.models.study import CONTROL
 from study.survey.questionnaire import create_blocks, parse_questionnaire
 
 
@@ -37,8 +38,8 @@ def build_provenance(
     distractors: str,
 ) -> dict:
     """The study's provenance (JSON): build key and seed, model, data set with its numbers of
-    qualifying correct and incorrect images, methods, PV decoder and its checks, rendering, attention
-    checks, distractors and library versions."""
+    qualifying correct and incorrect images, methods (the arms' explainers: a control arm has none), PV
+    decoder and its checks, rendering, attention checks, distractors and library versions."""
     return {
         "build_key": request.key(),
         "seed": request.seed,
@@ -59,7 +60,7 @@ def build_provenance(
             "qualifying_correct": n_correct,
             "qualifying_incorrect": n_incorrect,
         },
-        "methods": {arm: request.method_params.get(arm, {}) for arm in request.arms},
+        "methods": {arm: request.method_params.get(arm, {}) for arm in request.arms if arm != CONTROL},
         "decoder": (
             {"path": str(decoder_path), "sha256": _file_hash(decoder_path), **decoder_checks}
             if decoder_path
@@ -99,7 +100,8 @@ def save_study(
     example: Classified,
 ) -> Study:
     """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
-    remove the files this call created."""
+    remove the files this call created. `renders`: the stimuli of each explained arm, the example's last;
+    a CONTROL arm gets no stimulus and no worked example."""
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -107,7 +109,7 @@ def save_study(
             study = Study.objects.create(
                 slug=request.slug,
                 title=request.title or f"Study {request.slug}",
-                consent_text=CONSENT_TEXT.format(n=len(chosen)),
+                consent_text=consent_text(len(chosen), CONTROL in request.arms),
                 status=Study.Status.OPEN if request.open else Study.Status.DRAFT,
                 provenance=provenance,
                 owner_id=request.owner_id,
@@ -123,8 +125,9 @@ def save_study(
                     position=position,
                     intro_html=intro_html(technique, example.top1, request.rendering),
                 )
-                example_png = example_pair(displays[-1], renders[technique][-1])
-                arm.example_image.name = _store("arms", example_png, written)
+                if not arm.is_control:
+                    example_png = example_pair(displays[-1], renders[technique][-1])
+                    arm.example_image.name = _store("arms", example_png, written)
                 arm.save()
                 arms.append(arm)
             for position, (c, item_options) in enumerate(zip(chosen, options)):
@@ -152,6 +155,7 @@ def save_study(
                             },
                         )
                         for arm in arms
+                        if not arm.is_control
                     ]
                 )
             return study
@@ -168,7 +172,8 @@ def add_attention_checks(
     study: Study, request: BuildRequest, checks: list[Classified], pngs: list[bytes], options: list[list[str]]
 ) -> None:
     """Insert the attention-check items at their positions (later questions move down), each showing its
-    unmasked display image `pngs[i]` in every arm. Call inside the study's transaction."""
+    unmasked display image `pngs[i]` in every explained arm (a control arm shows the item's image alone,
+    which is the same). Call inside the study's transaction."""
     order: list = list(study.items.order_by("position"))
     positions = attention_positions(request, len(order) + len(checks))
     for position, check in zip(positions, zip(checks, pngs, options)):
@@ -192,8 +197,10 @@ def add_attention_checks(
                 Stimulus(item=item, arm=arm, image=name,
                          provenance={"method": "attention_check", "target": check.top1})
                 for arm in arms
+                if not arm.is_control
             ])
-        study.consent_text = CONSENT_TEXT.format(n=len(order))  # the checks are questions too
+        # the checks are questions too
+        study.consent_text = consent_text(len(order), any(arm.is_control for arm in arms))
         study.save(update_fields=["consent_text"])
     except BaseException:
         for name in written:

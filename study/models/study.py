@@ -1,7 +1,8 @@
-"""A study, its arms (one explanation technique each) and its items (questions).
+"""A study, its arms (one explanation technique each, or CONTROL: none) and its items (questions).
 
 The option set of a question lives on the Item, once, so it is the same in every arm by
-construction; an arm only adds its own explanation image (Stimulus) of the item.
+construction; an arm only adds its own explanation image (Stimulus) of the item. A control arm adds
+none: its participants see the item's image alone.
 """
 from django.conf import settings
 from django.core.validators import MinValueValidator, RegexValidator
@@ -11,6 +12,9 @@ from django.db.models import Q
 from study.models.html import SanitizedHTMLField
 
 CANT_TELL = "I just can't tell"
+# The technique of a control arm: no explanation (the item's image alone, and no Stimulus rows). Not an
+# explainer method: explainers.METHODS never holds it.
+CONTROL = "none"
 # A recruitment platform's completion code as typed into a URL (Prolific's look like C1ABCDEF).
 platform_code = RegexValidator(r"^[A-Za-z0-9_-]+$",
                                "Letters, digits, - and _ only, as the platform shows it.")
@@ -131,6 +135,11 @@ class Arm(models.Model):
 
     def __str__(self) -> str:
         return f"{self.study.slug}/{self.name}"
+
+    @property
+    def is_control(self) -> bool:
+        """Whether the arm shows no explanation (technique CONTROL): no stimuli, the item's image alone."""
+        return self.technique == CONTROL
 
 
 class Item(models.Model):

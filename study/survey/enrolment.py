@@ -14,7 +14,7 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
-from study.models.study import CANT_TELL
+from study.models.study import CANT_TELL, CONTROL
 from study.survey.assignment import StudyFull, assign_arm
 from study.survey.completion import screened_out_url
 from study.survey.errors import BadInput, Gone, NotFound, NotReady, Paused, ScreenedOut, TooManyParticipants
@@ -151,10 +151,13 @@ def _same_study(participant: Participant, study: Study) -> Participant:
 
 
 def _check_ready(study: Study, items: list[Item]) -> None:
-    arm_ids = list(study.arms.values_list("pk", flat=True))
-    if not arm_ids or not items:
+    """NotReady unless the study has arms, items, and a stimulus for each item in each explained arm (a
+    control arm has none)."""
+    techniques = list(study.arms.values_list("technique", flat=True))
+    if not techniques or not items:
         raise NotReady("This study is not ready yet (it has no arms or no questions).")
-    if Stimulus.objects.filter(item__study=study).count() != len(arm_ids) * len(items):
+    explained = sum(technique != CONTROL for technique in techniques)
+    if Stimulus.objects.filter(item__study=study).count() != explained * len(items):
         raise NotReady("This study is not ready yet (explanation images are missing).")
 
 

@@ -33,8 +33,8 @@ class PageKind(Enum):
 
 @dataclass(frozen=True)
 class Page:
-    """The page a participant is on; `trial` and `stimulus` only for a question, `number` 1-based;
-    `block` only for a questionnaire block."""
+    """The page a participant is on; `trial` and `stimulus` only for a question (no stimulus in a control
+    arm: the item's image alone), `number` 1-based; `block` only for a questionnaire block."""
 
     kind: PageKind
     participant: Participant
@@ -100,14 +100,14 @@ def current_page(participant: Participant) -> Page:
             **completion(participant, timezone.now()))
         participant.refresh_from_db()
         return Page(PageKind.COMPLETE, participant)
-    if trial.stimulus_pk is None:
+    if trial.stimulus_pk is None and not participant.arm.is_control:
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    stimulus = Stimulus(pk=trial.stimulus_pk, item=trial.item, arm=participant.arm,
-                        image=trial.stimulus_image)
+    stimulus = None if participant.arm.is_control else Stimulus(
+        pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
     return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)

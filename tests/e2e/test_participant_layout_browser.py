@@ -1,12 +1,16 @@
 """What a participant sees in a real Chromium: a question with a confidence rating fits one screen at
-1280x800 (Next included) and stays usable at 390 px; no request of any page fails (the favicon included).
+1280x800 (Next included) and stays usable at 390 px; a control-arm participant sees the image alone at
+both widths; no request of any page fails (the favicon included).
 
-Set E2E_SCREENSHOTS=<folder> to keep screenshots of the intro and a question at 1280x800 and 390x844."""
+Set E2E_SCREENSHOTS=<folder> to keep screenshots of the intro and a question at 1280x800 and 390x844 (and of
+a control-arm question at both)."""
 import os
 from pathlib import Path
 
 import pytest
 
+from study.building.participant_texts import CONTROL_INTRO
+from study.models.study import CONTROL
 from tests.factories import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
@@ -88,3 +92,31 @@ def test_no_request_of_any_page_fails_the_favicon_included(page, live_server, ca
     assert [(status, url) for status, url in responses if status >= 400] == []
     assert [r.getMessage() for r in caplog.records if r.name == "django.request"] == []
     assert any(url.endswith("/static/study/favicon.svg") and status == 200 for status, url in responses)
+
+
+@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "390x844"])
+def test_a_control_arm_participant_sees_the_image_alone_through_the_study(page, live_server, size):
+    study = make_study(n_correct=2, n_incorrect=1, techniques=(CONTROL,))
+    study.arms.update(intro_html=CONTROL_INTRO)
+    page.set_viewport_size(size)
+    page.goto(f"{live_server.url}/s/{study.slug}/")
+    navigate(page, page.get_by_role("button", name="I agree, start the study").click)
+    assert "The image only" in page.content() and page.locator("img").count() == 0  # no worked example
+    navigate(page, page.get_by_role("button", name="Start the questions").click)
+    for number in range(1, 4):
+        assert page.locator(".progress").inner_text().startswith(f"Question {number} of 3")
+        page.wait_for_function("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        if number == 1:
+            shoot(page, "control-question", size)
+        images = page.locator("img").all()
+        assert len(images) == 1 and "/media/items/" in images[0].get_attribute("src")
+        assert images[0].get_attribute("alt") == "The image" and "explanation" not in page.inner_text("main")
+        next_button = page.get_by_role("button", name="Next")
+        first_screen = [images[0], page.locator('input[name="option"]').first]
+        if size == DESKTOP:  # as in the explained arms: everything in one screen
+            first_screen += [page.locator('input[name="option"]').last, next_button]
+        assert all(inside_viewport(page, part, size) for part in first_screen)
+        assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
+        page.locator('input[name="option"]').first.check()
+        navigate(page, next_button.click)
+    assert "Your completion code is" in page.content()

@@ -15,6 +15,7 @@ from study.building.builder import build_claim
 from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, parse_class_list
 from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
+from study.models.study import CONTROL
 from study.building.datasets import DatasetError
 from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
@@ -36,7 +37,9 @@ class Command(BaseCommand):
             "or a PASCAL VOC folder (JPEGImages/, Annotations/)",
         )
         parser.add_argument(
-            "--arms", default="gradcam,pv", help="comma-separated explanation methods, one arm each"
+            "--arms", default="gradcam,pv",
+            help=f"comma-separated explanation methods, one arm each; {CONTROL}: a control arm (the image "
+                 "alone)"
         )
         parser.add_argument("--n-correct", type=int, default=16)
         parser.add_argument("--n-incorrect", type=int, default=14)
