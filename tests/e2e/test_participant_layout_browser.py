@@ -113,8 +113,10 @@ def test_a_control_arm_participant_sees_the_image_alone_through_the_study(page, 
         assert images[0].get_attribute("alt") == "The image" and "explanation" not in page.inner_text("main")
         next_button = page.get_by_role("button", name="Next")
         first_screen = [images[0], page.locator('input[name="option"]').first]
-        if size == DESKTOP:  # as in the explained arms: everything in one screen
+        if size == DESKTOP:  # as in the explained arms: everything in one screen, the question beside the image
             first_screen += [page.locator('input[name="option"]').last, next_button]
+            image_box, form_box = images[0].bounding_box(), page.locator("form.question").bounding_box()
+            assert 0 <= form_box["x"] - (image_box["x"] + image_box["width"]) <= 64
         assert all(inside_viewport(page, part, size) for part in first_screen)
         assert page.evaluate("document.documentElement.scrollWidth") <= size["width"]
         page.locator('input[name="option"]').first.check()
