@@ -7,6 +7,7 @@ from PIL import Image
 
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
+from study.survey.designs import DESIGNS
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -22,13 +23,16 @@ def png_bytes(seed: int, size: int = 32) -> bytes:
 
 
 def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techniques=("gradcam", "pv"),
-               status: str = Study.Status.OPEN, n_attention: int = 0, **fields) -> Study:
-    """An open study with one arm per technique (CONTROL: an arm without stimuli) and n_correct + n_incorrect
-    (+ attention) items.
+               status: str = Study.Status.OPEN, n_attention: int = 0, design: str = Study.Design.SIMULATION,
+               design_options: dict | None = None, **fields) -> Study:
+    """An open study of `design` (with `design_options`) with one arm per technique (CONTROL: an arm without
+    stimuli) and n_correct + n_incorrect (+ attention) items, each with the stimuli its design explains.
 
     No limit of new participants per client unless given: tests and benches start many from one address."""
     fields.setdefault("new_participants_per_client_hour", 0)
-    study = Study.objects.create(slug=slug, title=f"Study {slug}", status=status, **fields)
+    checked = DESIGNS[design].check_options(design_options or {})
+    study = Study.objects.create(slug=slug, title=f"Study {slug}", status=status, design=design,
+                                 design_options=checked, **fields)
     arms = [
         Arm.objects.create(study=study, name=technique, technique=technique, position=i,
                            intro_html=f"<p>This is how {technique} explanations look.</p>")
@@ -42,16 +46,21 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
         prediction = truth if correct else rng.choice([c for c in CLASSES if c != truth])
         others = [c for c in CLASSES if c not in {truth, prediction}]
         options = sorted({prediction, truth, *rng.sample(others, 4)} - {prediction})[:3]
-        options = [prediction, *options, CANT_TELL]
+        ranked = [prediction, *(c for c in CLASSES if c != prediction)]
+        options = DESIGNS[design].item_options(checked, ranked, [prediction, *options, CANT_TELL])
         attention = position >= n_correct + n_incorrect
         item = Item(study=study, position=position, name=f"img{position:03d}.png", model_prediction=prediction,
                     true_labels=[truth], model_correct=correct, options=options,
-                    is_attention_check=attention, expected_option=options[1] if attention else "")
+                    is_attention_check=attention,
+                    expected_option=options[1] if attention and design == Study.Design.SIMULATION else "")
         item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
         item.save()
+        targets = DESIGNS[design].explained_classes(prediction, options)
         for arm in (arm for arm in arms if not arm.is_control):  # a control arm: the image alone
-            stimulus = Stimulus(item=item, arm=arm)
-            stimulus.image.save(f"{slug}-{position}-{arm.technique}.png",
-                                ContentFile(png_bytes(1000 * (arm.position + 1) + position)), save=False)
-            stimulus.save()
+            for j, target in enumerate(targets):
+                stimulus = Stimulus(item=item, arm=arm, target=target)
+                stimulus.image.save(f"{slug}-{position}-{arm.technique}-{j}.png",
+                                    ContentFile(png_bytes(1000 * (arm.position + 1) + 100_000 * j + position)),
+                                    save=False)
+                stimulus.save()
     return study

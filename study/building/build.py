@@ -25,14 +25,19 @@ from study.building.selection import classify, distractor_mode, item_options, sa
 from study.models import Study
 from study.models.study import CONTROL
 from study.progress import Report, silent
+from study.survey.designs import DESIGNS
 from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
 def build_study(request: BuildRequest, progress: bool = True, report: Report = silent) -> Study:
     """Create the open study `request.slug` with its arms, intro pages, items and stimuli. `report` hears
     each batch of every stage (classifying, training the PV decoder, rendering each arm)."""
-    _check_request(request)
+    design_options = _check_request(request)
+    design = DESIGNS[request.design]
     model = load_model(request.model).to(_device(request.device))
+    if len(model.class_names) < design_options.get("k", 0):
+        raise BuildError(f"the model has {len(model.class_names)} classes, fewer than the {design_options['k']} "
+                         "panels asked for")
     unknown = [name for name in request.distractor_classes if name not in set(model.class_names)]
     if unknown:
         raise BuildError(f"distractor classes not among the model's {len(model.class_names)} classes: "
@@ -58,40 +63,53 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         spare = [c for c in spare if c not in checks]
     example = rng.choice(spare) if spare else chosen[0]
     pool = list(request.distractor_classes) if mode == "subset" else [*dataset.classes, *model.class_names]
-    options = [item_options(c, mode, pool, rng) for c in chosen]
+    options = [design.item_options(design_options, c.ranked, item_options(c, mode, pool, rng)) for c in chosen]
 
     decoder_path = decoder_checks = None
     if "pv" in request.arms:
         decoder_path, decoder_checks = gated_decoder(request, model, dataset, progress, report)
-    displays = [display_image(open_image(c.image)) for c in [*chosen, example]]
-    targets = [model.class_names.index(c.top1) for c in [*chosen, example]]
-    renders = {
-        technique: render(
-            model,
-            [open_image(c.image) for c in [*chosen, example]],
-            displays,
-            targets,
-            technique,
-            request,
-            decoder_path,
-            report,
-        )
-        for technique in tqdm([arm for arm in request.arms if arm != CONTROL], desc="rendering stimuli",
-                              unit="arm", disable=not progress)
-    }
+    shown = [*chosen, example]
+    images = [open_image(c.image) for c in shown]
+    displays = [display_image(image) for image in images]
+    # Every explained class of every image (of the example too, with the options the design gives it), as
+    # (image index, class) pairs, so that one batched call explains several classes of an image.
+    example_options = design.item_options(design_options, example.ranked, [example.top1])
+    explained = [design.explained_classes(c.top1, o) for c, o in zip(shown, [*options, example_options])]
+    pairs = [(i, name) for i, names in enumerate(explained) for name in names]
+    renders = {}  # technique -> per image of `shown`, class -> stimulus PNG
+    for technique in tqdm([arm for arm in request.arms if arm != CONTROL], desc="rendering stimuli",
+                          unit="arm", disable=not progress):
+        pngs = render(model, [images[i] for i, _ in pairs], [displays[i] for i, _ in pairs],
+                      [model.class_names.index(name) for _, name in pairs], technique, request, decoder_path,
+                      report)
+        renders[technique] = [{} for _ in explained]
+        for (i, name), png in zip(pairs, pngs):
+            renders[technique][i][name] = png
     provenance = build_provenance(
         request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
-    )
+    ) | {"design": {"name": request.design, "options": design_options}}
     check_pngs = [png_bytes(display_image(open_image(c.image))) for c in checks]
-    check_options = [item_options(c, mode, pool, rng) for c in checks]
+    check_options = [design.item_options(design_options, c.ranked, item_options(c, mode, pool, rng))
+                     for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
-        study = save_study(request, provenance, chosen, options, displays, renders, example)
+        study = save_study(request, design_options, provenance, chosen, options, displays, renders, example)
         if checks:
             add_attention_checks(study, request, checks, check_pngs, check_options)
     return study
 
 
-def _check_request(request: BuildRequest) -> None:
+def _check_request(request: BuildRequest) -> dict:
+    """BuildError for a request that cannot be built; returns the design's options as checked."""
+    if request.design not in DESIGNS:
+        raise BuildError(f"unknown design {request.design!r}; choose from {', '.join(DESIGNS)}")
+    design = DESIGNS[request.design]
+    try:
+        design_options = design.check_options(request.design_options)
+    except ValueError as error:
+        raise BuildError(f"{request.design} design: {error}") from None
+    if CONTROL in request.arms and not design.allows_control:
+        raise BuildError(f"the {request.design} design has no control arm ({CONTROL!r}): its panels are the "
+                         "explanations")
     if not request.arms or len(set(request.arms)) != len(request.arms):
         raise BuildError(f"give one or more distinct arms, got {list(request.arms)}")
     unknown = [arm for arm in request.arms if arm not in (*explainers.METHODS, CONTROL)]
@@ -127,6 +145,7 @@ def _check_request(request: BuildRequest) -> None:
             f"study {request.slug!r} has {existing.participants.count()} participant(s); "
             f"refusing to replace it (their answers would be lost)"
         )
+    return design_options
 
 
 def _device(name: str) -> str:

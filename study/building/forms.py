@@ -11,6 +11,9 @@ from explainers import ACCEPTED_CHECKPOINTS, BUNDLED, METHODS
 from study.models import Study
 from study.models.study import CONTROL
 from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, distractors_problem, parse_class_list
+from study.survey.designs import DESIGNS
+from study.survey.designs.distinction import DEFAULTS as DISTINCTION_DEFAULTS
+from study.survey.designs.distinction import MAX_K, MIN_K
 from study.survey.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
 # Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
@@ -60,6 +63,20 @@ class StudyBuilderForm(forms.Form):
         required=False, max_length=200, label="Layer the PV decoder inverts",
         help_text="A dotted module name; empty: the layer the explanations are taken from (the last "
                   "convolutional block), as the PV paper does.")
+    design = forms.ChoiceField(
+        choices=Study.Design.choices, initial=Study.Design.SIMULATION, required=False,
+        help_text="What each question shows and asks (see the README's study designs).")
+    panels = forms.IntegerField(
+        initial=DISTINCTION_DEFAULTS["k"], required=False, validators=[MinValueValidator(MIN_K), MaxValueValidator(MAX_K)],
+        label="Panels per image (distinction)",
+        help_text="k: the explanations of the model's k most likely classes, side by side; chance is 1/k.")
+    show_labels = forms.BooleanField(required=False, label="Show the class names on the panels (distinction)")
+    ask_correct_class = forms.BooleanField(
+        required=False, label='Also ask "Which class do you think is correct?" (distinction, with class names)')
+    agreement_scale = forms.CharField(
+        required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Agreement scale (agreement)",
+        help_text="One label per line, most confident that the prediction is correct first; an even number of "
+                  "points. Empty: HIVE's four points.")
     arms = forms.MultipleChoiceField(
         choices=[(m, m) for m in METHODS] + [(CONTROL, "No explanation (control)")],
         widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"],
@@ -154,6 +171,8 @@ class StudyBuilderForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
+        if "design" in data and "panels" in data:
+            self._clean_design(data)
         if data.get("model") not in (None, BUNDLED):
             for name in ("checkpoint", "class_names"):
                 if not data.get(name):
@@ -172,3 +191,21 @@ class StudyBuilderForm(forms.Form):
                 self.add_error("attention_positions",
                                f"give {checks} distinct positions between 1 and {total}")
         return data
+
+    def _clean_design(self, data: dict) -> None:
+        """Put the design's options, checked, in data["design_options"]."""
+        data["design"] = data["design"] or Study.Design.SIMULATION
+        design = DESIGNS[data["design"]]
+        options = {}
+        if data["design"] == Study.Design.DISTINCTION:
+            options = {"k": data["panels"] or DISTINCTION_DEFAULTS["k"], "show_labels": data["show_labels"],
+                       "ask_correct_class": data["ask_correct_class"]}
+        elif data["design"] == Study.Design.AGREEMENT and data["agreement_scale"].strip():
+            options = {"scale": [line.strip() for line in data["agreement_scale"].splitlines() if line.strip()]}
+        try:
+            data["design_options"] = design.check_options(options)
+        except ValueError as error:
+            self.add_error("design", str(error))
+        if CONTROL in data.get("arms", ()) and not design.allows_control:
+            self.add_error("arms", f"the {data['design']} design has no control arm: its panels are the "
+                                   "explanations")

@@ -5,13 +5,28 @@ from django.utils.html import escape
 
 from study.models.study import CONTROL
 
-# What the consent text says the participant will see: every arm explains, or the study has a control arm.
+# What the consent text says the participant will see, per design: every arm explains (False), or the study
+# has a control arm (True).
 SHOWN = {
-    False: "You will see {n} images, each with an explanation of an image classifier's decision, and guess "
-           "what the classifier predicted.",
-    True: "You will see {n} images and guess what an image classifier predicted for each. Depending on the "
-          "group you are placed in, each image comes with an explanation of the classifier's decision, or "
-          "without one.",
+    "simulation": {
+        False: "You will see {n} images, each with an explanation of an image classifier's decision, and "
+               "guess what the classifier predicted.",
+        True: "You will see {n} images and guess what an image classifier predicted for each. Depending on "
+              "the group you are placed in, each image comes with an explanation of the classifier's "
+              "decision, or without one.",
+    },
+    "agreement": {
+        False: "You will see {n} images, each with an image classifier's prediction and an explanation of "
+               "it, and say whether you think the prediction is correct.",
+        True: "You will see {n} images, each with an image classifier's prediction, and say whether you "
+              "think it is correct. Depending on the group you are placed in, each prediction comes with an "
+              "explanation, or without one.",
+    },
+    "distinction": {
+        False: "You will see {n} images, each with several explanations of an image classifier's decision, "
+               "one for each of the classes it found most likely, and pick the one of the class it "
+               "predicted.",
+    },
 }
 CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
     "<p>{shown} It takes about 10 minutes.</p>"
@@ -97,29 +112,44 @@ RENDERING_NOTES = {
 }
 
 
-# A control arm's introduction (HTML): no technique, no explanation and no worked example.
-CONTROL_INTRO = (
-    "<h2>The image only</h2><p>In each question you will see an image only, with no explanation of the "
-    "model's decision, and guess which class the model predicted for it.</p>"
-)
+# A control arm's introduction (HTML), per design: no technique, no explanation and no worked example.
+CONTROL_INTROS = {
+    "simulation": "<h2>The image only</h2><p>In each question you will see an image only, with no explanation "
+                  "of the model's decision, and guess which class the model predicted for it.</p>",
+    "agreement": "<h2>The prediction only</h2><p>In each question you will see an image and the model's "
+                 "prediction for it, with no explanation, and say whether you think the prediction is "
+                 "correct.</p>",
+}
+# What an explained arm's participant does in each question, per design ({k}: the panels of distinction).
+TASKS = {
+    "simulation": "In each question you will see an image and such an explanation of the model's decision on "
+                  "it, and guess which class the model predicted.",
+    "agreement": "In each question you will see an image, the model's prediction and such an explanation of "
+                 "it, and say whether you think the prediction is correct.",
+    "distinction": "In each question you will see an image and {k} such explanations, numbered, each for one "
+                   "of the {k} classes the model found most likely, and pick the one of the class the model "
+                   "predicted.",
+}
 
 
-def consent_text(n: int, control: bool) -> str:
-    """The consent text (HTML) of a study of `n` questions; `control`: it has a control arm, so not every
-    participant sees explanations."""
-    return CONSENT_TEXT.format(shown=SHOWN[control].format(n=n))
+def consent_text(n: int, control: bool, design: str = "simulation") -> str:
+    """The consent text (HTML) of a study of `n` questions in `design`; `control`: it has a control arm, so
+    not every participant sees explanations."""
+    return CONSENT_TEXT.format(shown=SHOWN[design][control].format(n=n))
 
 
-def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask") -> str:
+def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask",
+               design: str = "simulation", k: int = 0) -> str:
     """The arm's introduction: what the technique shows (its name and plain words, no method key), how the
-    map is drawn, and how to read the worked example below it; for CONTROL, CONTROL_INTRO."""
+    map is drawn, what each question asks in `design` (with `k` panels in distinction), and how to read the
+    worked example below it (the explanation of the predicted class); for CONTROL, the design's control
+    intro."""
     if technique == CONTROL:
-        return CONTROL_INTRO
+        return CONTROL_INTROS[design]
     title, text = TECHNIQUES[technique]
     note = "" if technique == "pv" else f" {RENDERING_NOTES[rendering]}"
     return (
         f"<h2>{escape(title)}</h2><p>{escape(text)}{escape(note)}</p>"
-        f"<p>In each question you will see an image and such an explanation of the model's decision on it, "
-        f"and guess which class the model predicted. In the example below (the image on the left, its "
+        f"<p>{escape(TASKS[design].format(k=k))} In the example below (the image on the left, its "
         f"explanation on the right), the model predicted <strong>{escape(example_prediction)}</strong>.</p>"
     )

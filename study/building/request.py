@@ -21,6 +21,8 @@ class BuildRequest:
     model: str | dict  # a spec for explainers.load_model
     dataset: Path
     arms: tuple[str, ...] = ("gradcam", "pv")
+    design: str = "simulation"  # a key of study.survey.designs.DESIGNS
+    design_options: dict = field(default_factory=dict)  # the design's options, e.g. {"k": 4}
     n_correct: int = 16
     n_incorrect: int = 14
     seed: int = 0
@@ -62,7 +64,7 @@ class BuildRequest:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_LATER_OPTIONS = ("rendering", "attention_checks", "attention_positions", "confidence_rating",
+_LATER_OPTIONS = ("design", "design_options", "rendering", "attention_checks", "attention_positions", "confidence_rating",
                   "questionnaire", "distractors", "distractor_classes", "decoder_layer",
                   "decoder_min_ssim_margin", "decoder_min_psnr_margin")
 

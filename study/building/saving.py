@@ -2,6 +2,7 @@
 in one transaction, as content-addressed media files that are removed again when saving fails."""
 
 import hashlib
+import io
 import os
 import platform
 import uuid
@@ -24,6 +25,7 @@ from study.building.request import BuildError, BuildRequest
 from study.building.selection import Classified, attention_positions
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CONTROL
+from study.survey.designs import design_of
 from study.survey.questionnaire import create_blocks, parse_questionnaire
 
 
@@ -92,6 +94,7 @@ def _file_hash(path: Path) -> str:
 
 def save_study(
     request: BuildRequest,
+    design_options: dict,
     provenance: dict,
     chosen: list[Classified],
     options: list[list[str]],
@@ -100,8 +103,8 @@ def save_study(
     example: Classified,
 ) -> Study:
     """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
-    remove the files this call created. `renders`: the stimuli of each explained arm, the example's last;
-    a CONTROL arm gets no stimulus and no worked example."""
+    remove the files this call created. `renders`: per explained arm, the stimuli of each item (class ->
+    PNG), the example's last; a CONTROL arm gets no stimulus and no worked example."""
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -109,7 +112,9 @@ def save_study(
             study = Study.objects.create(
                 slug=request.slug,
                 title=request.title or f"Study {request.slug}",
-                consent_text=consent_text(len(chosen), CONTROL in request.arms),
+                consent_text=consent_text(len(chosen), CONTROL in request.arms, request.design),
+                design=request.design,
+                design_options=design_options,
                 status=Study.Status.OPEN if request.open else Study.Status.DRAFT,
                 provenance=provenance,
                 owner_id=request.owner_id,
@@ -123,10 +128,11 @@ def save_study(
                     name=technique,
                     technique=technique,
                     position=position,
-                    intro_html=intro_html(technique, example.top1, request.rendering),
+                    intro_html=intro_html(technique, example.top1, request.rendering, request.design,
+                                          design_options.get("k", 0)),
                 )
                 if not arm.is_control:
-                    example_png = example_pair(displays[-1], renders[technique][-1])
+                    example_png = example_pair(displays[-1], renders[technique][-1][example.top1])
                     arm.example_image.name = _store("arms", example_png, written)
                 arm.save()
                 arms.append(arm)
@@ -147,15 +153,17 @@ def save_study(
                         Stimulus(
                             item=item,
                             arm=arm,
-                            image=_store("stimuli", renders[arm.technique][position], written),
+                            target=target,
+                            image=_store("stimuli", png, written),
                             provenance={
                                 "method": arm.technique,
-                                "target": c.top1,
+                                "target": target,
                                 "params": provenance["methods"][arm.technique],
                             },
                         )
                         for arm in arms
                         if not arm.is_control
+                        for target, png in renders[arm.technique][position].items()
                     ]
                 )
             return study
@@ -172,8 +180,9 @@ def add_attention_checks(
     study: Study, request: BuildRequest, checks: list[Classified], pngs: list[bytes], options: list[list[str]]
 ) -> None:
     """Insert the attention-check items at their positions (later questions move down), each showing its
-    unmasked display image `pngs[i]` in every explained arm (a control arm shows the item's image alone,
-    which is the same). Call inside the study's transaction."""
+    unmasked display image `pngs[i]` in every explained arm as the explanation of its prediction (a control
+    arm shows the item's image alone, which is the same); the design's other explained classes (the other
+    panels of distinction) get a blank white image. Call inside the study's transaction."""
     order: list = list(study.items.order_by("position"))
     positions = attention_positions(request, len(order) + len(checks))
     for position, check in zip(positions, zip(checks, pngs, options)):
@@ -192,20 +201,28 @@ def add_attention_checks(
                         expected_option=check.top1, options=item_options)
             item.image.name = _store("items", png, written)
             item.save()
-            name = _store("stimuli", png, written)
+            names = {target: _store("stimuli", png if target == check.top1 else blank_png(png), written)
+                     for target in design_of(study).explained_classes(check.top1, item_options)}
             Stimulus.objects.bulk_create([
-                Stimulus(item=item, arm=arm, image=name,
-                         provenance={"method": "attention_check", "target": check.top1})
+                Stimulus(item=item, arm=arm, target=target, image=name,
+                         provenance={"method": "attention_check", "target": target})
                 for arm in arms
                 if not arm.is_control
+                for target, name in names.items()
             ])
         # the checks are questions too
-        study.consent_text = consent_text(len(order), any(arm.is_control for arm in arms))
+        study.consent_text = consent_text(len(order), any(arm.is_control for arm in arms), study.design)
         study.save(update_fields=["consent_text"])
     except BaseException:
         for name in written:
             default_storage.delete(name)
         raise
+
+
+def blank_png(png: bytes) -> bytes:
+    """A white PNG of the size of the PNG `png`."""
+    with Image.open(io.BytesIO(png)) as image:
+        return png_bytes(Image.new("RGB", image.size, "white"))
 
 
 def _make_room(request: BuildRequest) -> None:

@@ -86,6 +86,8 @@ class Trial(models.Model):
     answered_at = models.DateTimeField(null=True, blank=True)
     # The confidence rating given with the answer (1..Study.confidence_rating), when the study asks for one.
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The design's part of the answer (study.survey.designs), e.g. {"agreement": 3, "judged_correct": true}.
+    details = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["participant", "presented_position"]

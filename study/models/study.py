@@ -21,6 +21,11 @@ platform_code = RegexValidator(r"^[A-Za-z0-9_-]+$",
 
 
 class Study(models.Model):
+    class Design(models.TextChoices):
+        SIMULATION = "simulation", "Simulation: guess the model's prediction among options (the PV paper)"
+        AGREEMENT = "agreement", "Agreement: is the model's prediction correct? (HIVE)"
+        DISTINCTION = "distinction", "Distinction: which of k explanations is the predicted class's? (HIVE)"
+
     class Status(models.TextChoices):
         DRAFT = "draft"
         OPEN = "open"
@@ -55,6 +60,10 @@ class Study(models.Model):
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True,
                               related_name="+")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    # What a trial shows and asks (study.survey.designs); fixed when the study is built.
+    design = models.CharField(max_length=20, choices=Design.choices, default=Design.SIMULATION, editable=False)
+    # The design's settings as built, e.g. {"k": 4, "show_labels": false} (study.survey.designs).
+    design_options = models.JSONField(default=dict, blank=True, editable=False)
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
     completion_redirect_url = models.URLField(blank=True)
@@ -173,16 +182,19 @@ class Item(models.Model):
 
 
 class Stimulus(models.Model):
-    """The explanation image of one item in one arm."""
+    """The explanation image of one item in one arm, for one class (`target`; a distinction item has one per
+    panel class, the other designs one, for the prediction)."""
 
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="stimuli")
     arm = models.ForeignKey(Arm, on_delete=models.CASCADE, related_name="stimuli")
+    target = models.CharField(max_length=200, help_text="The class the image explains.")
     image = models.ImageField(upload_to="stimuli/")
     provenance = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name_plural = "stimuli"
-        constraints = [models.UniqueConstraint(fields=["item", "arm"], name="stimulus_unique_item_arm")]
+        constraints = [models.UniqueConstraint(fields=["item", "arm", "target"],
+                                               name="stimulus_unique_item_arm_target")]
 
     def __str__(self) -> str:
         return f"{self.item} [{self.arm.name}]"

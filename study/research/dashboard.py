@@ -31,10 +31,8 @@ def reported_status(study: Study, now: datetime | None = None) -> Case:
 
 
 def failed_attention_checks(trials: QuerySet[Trial]) -> QuerySet[Trial]:
-    """The answered attention-check trials whose chosen option is not the expected one."""
-    return trials.filter(item__is_attention_check=True, answered_at__isnull=False).exclude(
-        chosen_option=F("item__expected_option")
-    )
+    """The answered attention-check trials answered wrongly (their design scored them wrong)."""
+    return trials.filter(item__is_attention_check=True, answered_at__isnull=False, correct_guess=False)
 
 
 @dataclass(frozen=True)

@@ -34,6 +34,7 @@ from django.db.models import Count, Q
 
 from study.models import Participant, QuestionnaireAnswer, Study, Trial
 from study.models.study import CANT_TELL
+from study.survey.designs import design_of
 from study.research.dashboard import failed_attention_checks, reported_status
 from study.survey.recruitment import RECRUITMENT_PARAMS
 
@@ -54,7 +55,7 @@ TRIAL_FIELDS = tuple(
     " presented_position item__model_correct item__is_attention_check item__model_prediction"
     " presented_options chosen_option correct_guess rt_ms confidence shown_at answered_at participant__status"
     " participant__outcome participant__completion_code participant__recruitment__params"
-    " participant__recruitment__session_ids".split()
+    " participant__recruitment__session_ids details".split()
 )
 PARTICIPANT_FIELDS = tuple(
     "pk arm__name arm__technique reported consented_at completed_at n_answered attention_failures"
@@ -79,8 +80,14 @@ class ExportError(Exception):
     """An export could not be written (e.g. the output folder is not usable)."""
 
 
+def trial_columns(study: Study) -> tuple[str, ...]:
+    """The trial table's columns: TRIAL_COLUMNS, then the study design's (study.survey.designs)."""
+    return TRIAL_COLUMNS + design_of(study).export_columns
+
+
 def trials_rows(study: Study) -> Iterator[tuple]:
-    """One tuple per answered trial, in TRIAL_COLUMNS order, by participant then presented position."""
+    """One tuple per answered trial, in trial_columns(study) order, by participant then presented position."""
+    design = design_of(study)
     trials = (
         Trial.objects.filter(participant__study=study, participant__is_preview=False)
         .filter(answered_at__isnull=False)
@@ -88,7 +95,7 @@ def trials_rows(study: Study) -> Iterator[tuple]:
         .values_list(*TRIAL_FIELDS)
     )
     for (*head, options, chosen, correct_guess, rt_ms, confidence, shown_at, answered_at, status, outcome,
-         code, params, sessions) in trials.iterator(CHUNK_SIZE):
+         code, params, sessions, details) in trials.iterator(CHUNK_SIZE):
         yield (
             *head,
             json.dumps(options),
@@ -103,6 +110,7 @@ def trials_rows(study: Study) -> Iterator[tuple]:
             outcome,
             code,
             *_recruitment(params, sessions),
+            *design.export_values(details),
         )
 
 
@@ -181,7 +189,7 @@ def csv_lines(columns: Iterable[str], rows: Iterable[tuple], rows_per_chunk: int
 
 def trials_csv(study: Study) -> Iterator[str]:
     """trials.csv as text chunks."""
-    return csv_lines(TRIAL_COLUMNS, trials_rows(study))
+    return csv_lines(trial_columns(study), trials_rows(study))
 
 
 def participants_csv(study: Study) -> Iterator[str]:
@@ -197,7 +205,7 @@ def questionnaire_csv(study: Study) -> Iterator[str]:
 def trials_dataframe(study: Study) -> pd.DataFrame:
     """trials.csv as a frame: one row per answered trial, datetimes as UTC timestamps, confidence a nullable
     integer (Int64)."""
-    frame = _frame(trials_rows(study), TRIAL_COLUMNS, DATETIME_COLUMNS["trials"])
+    frame = _frame(trials_rows(study), trial_columns(study), DATETIME_COLUMNS["trials"])
     frame["confidence"] = frame["confidence"].astype("Int64")
     return frame
 

@@ -14,9 +14,10 @@ from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
 from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, Trial
-from study.models.study import CANT_TELL, CONTROL
+from study.models.study import CONTROL
 from study.survey.assignment import StudyFull, assign_arm
 from study.survey.completion import screened_out_url
+from study.survey.designs import design_of
 from study.survey.errors import BadInput, Gone, NotFound, NotReady, Paused, ScreenedOut, TooManyParticipants
 from study.survey.recruitment import external_id, returning_participant
 
@@ -157,24 +158,20 @@ def _check_ready(study: Study, items: list[Item]) -> None:
     if not techniques or not items:
         raise NotReady("This study is not ready yet (it has no arms or no questions).")
     explained = sum(technique != CONTROL for technique in techniques)
-    if Stimulus.objects.filter(item__study=study).count() != explained * len(items):
+    design = design_of(study)
+    per_arm = sum(len(design.explained_classes(item.model_prediction, item.options)) for item in items)
+    if Stimulus.objects.filter(item__study=study).count() != explained * per_arm:
         raise NotReady("This study is not ready yet (explanation images are missing).")
 
 
 def build_trials(participant: Participant, items: list[Item]) -> list[Trial]:
-    """One unsaved Trial per item: question order and option order drawn from the participant's seed."""
+    """One unsaved Trial per item: question order and option order (as the study's design presents them)
+    drawn from the participant's seed."""
+    study = participant.study
     ordered = list(items)
-    if participant.study.question_order == Study.QuestionOrder.SHUFFLED:
+    if study.question_order == Study.QuestionOrder.SHUFFLED:
         random.Random(f"{participant.seed}:order").shuffle(ordered)
+    design = design_of(study)
     return [Trial(participant=participant, item=item, presented_position=position,
-                  presented_options=shuffled_options(participant.seed, item))
+                  presented_options=design.presented_options(study, item, participant.seed))
             for position, item in enumerate(ordered)]
-
-
-def shuffled_options(seed: int, item: Item) -> list[str]:
-    """The item's options in a per-participant, per-question order; "I just can't tell" stays last."""
-    options = [option for option in item.options if option != CANT_TELL]
-    random.Random(f"{seed}:{item.pk}").shuffle(options)
-    if CANT_TELL in item.options:
-        options.append(CANT_TELL)
-    return options

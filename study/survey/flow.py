@@ -18,6 +18,8 @@ from django.utils import timezone
 from study.models import (Participant, QuestionnaireAnswer, QuestionnaireBlock, QuestionnaireQuestion,
                           Stimulus, Study, Trial)
 from study.survey.completion import completion, completion_url
+from study.survey.designs import design_of
+from study.survey.designs.base import confidence_of
 from study.survey.errors import BadInput, Gone, NotCurrentQuestion, NotFound, NotReady
 from study.survey.questionnaire import BlockForm
 
@@ -34,7 +36,9 @@ class PageKind(Enum):
 @dataclass(frozen=True)
 class Page:
     """The page a participant is on; `trial` and `stimulus` only for a question (no stimulus in a control
-    arm: the item's image alone), `number` 1-based; `block` only for a questionnaire block."""
+    arm: the item's image alone), `panels` instead of `stimulus` in a design with one explanation per
+    presented option (distinction: the stimuli in the trial's presented order), `number` 1-based; `block`
+    only for a questionnaire block."""
 
     kind: PageKind
     participant: Participant
@@ -43,6 +47,7 @@ class Page:
     number: int = 0
     total: int = 0
     block: QuestionnaireBlock | None = None
+    panels: tuple[Stimulus, ...] = ()
 
 
 def participant_for(token: str, lock: bool = False) -> Participant:
@@ -81,7 +86,8 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.COMPLETE, participant)
     if participant.intro_seen_at is None:
         return Page(PageKind.INTRO, participant)
-    # The arm's explanation image of the item comes with the trial, in the same query.
+    # The arm's explanation image of the item comes with the trial, in the same query (a panelled design's
+    # several come after, in `panels`).
     stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
     trial = waiting_trials(participant).annotate(
         stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
@@ -110,7 +116,20 @@ def current_page(participant: Participant) -> Page:
         pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
-    return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total)
+    return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total,
+                panels=panels(participant, trial))
+
+
+def panels(participant: Participant, trial: Trial) -> tuple[Stimulus, ...]:
+    """The arm's stimuli of the trial's presented options, in the presented order, when its design shows
+    one per option (distinction); () otherwise. NotReady when one is missing."""
+    if not design_of(participant.study).panelled or participant.arm.is_control:
+        return ()
+    by_target = {stimulus.target: stimulus for stimulus in
+                 Stimulus.objects.filter(item=trial.item_id, arm=participant.arm_id)}
+    if not set(trial.presented_options) <= set(by_target):
+        raise NotReady("This study is not ready yet (explanation images are missing).")
+    return tuple(by_target[option] for option in trial.presented_options)
 
 
 def finish_intro(participant: Participant) -> None:
@@ -129,11 +148,10 @@ class Answered:
     completion_url: str = ""
 
 
-def answer(
-    token: str, trial_id: int, option: str, rt_ms: int | None, confidence: int | None = None
-) -> Answered:
-    """Record the answer to the current question (with its confidence rating 1..N when the study asks for
-    one); nothing is written if it was already answered.
+def answer(token: str, trial_id: int, fields: Mapping, rt_ms: int | None) -> Answered:
+    """Record the answer to the current question: its `fields` (the page's POST: the option, the
+    confidence rating 1..N when the study asks for one, and what else the study's design asks, checked
+    and scored by the design); nothing is written if it was already answered.
 
     NotFound for a forged token or another participant's trial, Gone as participant_for,
     NotCurrentQuestion for a question not reached yet, BadInput for an option not offered or a missing
@@ -156,13 +174,13 @@ def answer(
             raise NotCurrentQuestion("This question has not been reached yet.")
         if participant.intro_seen_at is None or current.shown_at is None:
             raise NotCurrentQuestion("This question has not been reached yet.")
-        if option not in current.presented_options:
-            raise BadInput("Please choose one of the options shown.")
-        check_confidence(participant.study, confidence)
+        study = participant.study
+        scored = design_of(study).score(study, current.item, current.presented_options, fields)
+        confidence = confidence_of(study, fields, "confidence")
         now = timezone.now()
         written = Trial.objects.filter(pk=current.pk, answered_at__isnull=True).update(
-            chosen_option=option, correct_guess=option == current.item.answer, rt_ms=rt_ms, answered_at=now,
-            confidence=confidence)
+            chosen_option=scored.chosen_option, correct_guess=scored.correct_guess, details=scored.details,
+            rt_ms=rt_ms, answered_at=now, confidence=confidence)
         changes = {"last_seen_at": now}
         last = current.remaining == 1
         if last and not pending_blocks(participant, QuestionnaireBlock.Placement.AFTER).exists():
@@ -171,15 +189,6 @@ def answer(
     for name, value in changes.items():
         setattr(participant, name, value)
     return Answered(bool(written), completion_url(participant))
-
-
-def check_confidence(study: Study, confidence: int | None) -> None:
-    """BadInput unless `confidence` is in 1..study.confidence_rating (None when the study asks for none)."""
-    levels = study.confidence_rating
-    if levels and (confidence is None or not 1 <= confidence <= levels):
-        raise BadInput(f"Please say how confident you are, from 1 to {levels}.")
-    if not levels and confidence is not None:
-        raise BadInput("This study asks for no confidence rating.")
 
 
 def pending_blocks(participant: Participant, placement: str) -> QuerySet:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from study.models import Participant, Study
 from study.models.questionnaire import MAX_CONFIDENCE_LEVELS
 from study.survey import completion, enrolment, errors, flow, recruitment
+from study.survey.designs import design_of
 from study.survey.questionnaire import BlockForm
 
 TEMPLATES = {
@@ -25,6 +26,8 @@ TEMPLATES = {
 
 
 class AnswerForm(forms.Form):
+    """The fields every design's answer has; the design checks the rest of the POST (study.survey.designs)."""
+
     trial = forms.IntegerField(min_value=1)
     option = forms.CharField(max_length=200, strip=False)
     rt_ms = forms.IntegerField(required=False, min_value=0, max_value=flow.MAX_RT_MS)
@@ -107,6 +110,7 @@ def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
+               "design": design_of(page.participant.study),
                "completion_url": completion.completion_url(page.participant),
                "preview": page.participant.is_preview}
     if page.block is not None:
@@ -170,7 +174,7 @@ def answer(request: HttpRequest, token: str) -> HttpResponse:
     if not form.is_valid():
         raise errors.BadInput("Please choose one of the options shown.")
     data = form.cleaned_data
-    answered = flow.answer(token, data["trial"], data["option"], data["rt_ms"], data["confidence"])
+    answered = flow.answer(token, data["trial"], request.POST.dict() | data, data["rt_ms"])
     return after_answer(token, answered.completion_url)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from study.building.participant_texts import CONTROL_INTRO
+from study.building.participant_texts import CONTROL_INTROS
 from study.models.study import CONTROL
 from tests.factories import make_study
 
@@ -97,7 +97,7 @@ def test_no_request_of_any_page_fails_the_favicon_included(page, live_server, ca
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1280x800", "390x844"])
 def test_a_control_arm_participant_sees_the_image_alone_through_the_study(page, live_server, size):
     study = make_study(n_correct=2, n_incorrect=1, techniques=(CONTROL,))
-    study.arms.update(intro_html=CONTROL_INTRO)
+    study.arms.update(intro_html=CONTROL_INTROS["simulation"])
     page.set_viewport_size(size)
     page.goto(f"{live_server.url}/s/{study.slug}/")
     navigate(page, page.get_by_role("button", name="I agree, start the study").click)

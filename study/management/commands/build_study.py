@@ -1,5 +1,6 @@
 """python manage.py build_study SLUG --model SPEC --dataset PATH [--arms gradcam,pv] ..."""
 
+import argparse
 import json
 from dataclasses import asdict
 from pathlib import Path
@@ -17,6 +18,7 @@ from study.management.owner import add_owner_argument, owner_id
 from study.management.model_spec import add_trust_argument, model_spec
 from study.models.study import CONTROL
 from study.building.datasets import DatasetError
+from study.survey.designs import DESIGNS
 from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
@@ -41,6 +43,13 @@ class Command(BaseCommand):
             help=f"comma-separated explanation methods, one arm each; {CONTROL}: a control arm (the image "
                  "alone)"
         )
+        parser.add_argument("--design", default="simulation", choices=list(DESIGNS),
+                            help="what each question shows and asks: simulation (guess the prediction, the PV "
+                                 "paper), agreement or distinction (HIVE's tasks)")
+        parser.add_argument("--design-options", type=json_object, default={}, metavar="JSON",
+                            help='the design\'s options as a JSON object: distinction {"k": 4, "show_labels": '
+                                 'false, "ask_correct_class": false}; agreement {"scale": [labels, most '
+                                 'confident the prediction is correct first]}')
         parser.add_argument("--n-correct", type=int, default=16)
         parser.add_argument("--n-incorrect", type=int, default=14)
         parser.add_argument("--seed", type=int, default=0)
@@ -92,6 +101,8 @@ class Command(BaseCommand):
             model=model_spec(options),
             dataset=options["dataset"],
             arms=tuple(arm.strip() for arm in options["arms"].split(",") if arm.strip()),
+            design=options["design"],
+            design_options=options["design_options"],
             n_correct=options["n_correct"],
             n_incorrect=options["n_incorrect"],
             seed=options["seed"],
@@ -156,3 +167,14 @@ def read_class_list(path: Path | None) -> tuple[str, ...]:
         raise CommandError(f"--distractor-classes {path}: cannot read the file: {error.strerror}") from None
     except UnicodeDecodeError:
         raise CommandError(f"--distractor-classes {path}: not UTF-8 text") from None
+
+
+def json_object(text: str) -> dict:
+    """--design-options: a JSON object."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {error}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError("give a JSON object, e.g. {\"k\": 4}")
+    return value

@@ -10,7 +10,7 @@ from django.urls import reverse
 import explainers
 from study.building.build import build_study
 from study.building.forms import StudyBuilderForm
-from study.building.participant_texts import CONTROL_INTRO
+from study.building.participant_texts import CONTROL_INTROS
 from study.building.request import BuildError, BuildRequest
 from study.models import Participant, Study, Trial
 from study.models.study import CONTROL
@@ -57,7 +57,7 @@ def test_the_control_arm_gets_no_stimulus_and_no_example_and_an_honest_intro(tin
     gradcam, control = study.arms.order_by("position")
     assert (control.name, control.technique, control.is_control) == (CONTROL, CONTROL, True)
     assert not control.stimuli.exists() and not control.example_image
-    assert control.intro_html == CONTROL_INTRO and "image only" in control.intro_html
+    assert control.intro_html == CONTROL_INTROS["simulation"] and "image only" in control.intro_html
     assert "explanation of the model's decision" in control.intro_html  # said to be absent
     assert gradcam.stimuli.count() == study.items.count() == 6 and gradcam.example_image
     assert set(study.provenance["methods"]) == {"gradcam"}

@@ -3,7 +3,8 @@ import pytest
 
 from study.models import Participant, RecruitmentRecord, Study, Trial
 from study.models.study import CANT_TELL
-from study.survey.enrolment import build_trials, shuffled_options
+from study.survey.designs.simulation import shuffled_options
+from study.survey.enrolment import build_trials
 from tests.factories import make_study
 from tests.integration.study.participant_helpers import consent, current_trial, post_answer, run_to_completion
 

@@ -1,0 +1,107 @@
+"""What a study design decides, in one place per design: the options a trial presents, what the
+participant's answer is and how it is checked and scored, its export columns and its analysis. The survey
+engine (study.survey.flow and enrolment) does the rest the same way for every design: assignment, exactly-
+once answers, resume, preview, questionnaires, withdrawal, attention checks."""
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from study.models import Item, Study
+from study.survey.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A checked answer: the option text stored as Trial.chosen_option, whether it counts as right
+    (Trial.correct_guess) and the design's part (Trial.details)."""
+
+    chosen_option: str
+    correct_guess: bool
+    details: dict
+
+
+class Design:
+    """The simulation design's behaviour; the other designs override what differs."""
+
+    name = ""
+    allows_control = True
+    panelled = False  # one explanation per presented option, shown as numbered panels (flow.Page.panels)
+    # Trial.details keys exported as columns after the common ones (study.research.export), in order.
+    export_columns: tuple[str, ...] = ()
+
+    @property
+    def figures_template(self) -> str:
+        """The trial page's pictures (included by survey/question.html)."""
+        return f"survey/designs/{self.name}/figures.html"
+
+    @property
+    def fields_template(self) -> str:
+        """The trial page's answer fields (included in its form)."""
+        return f"survey/designs/{self.name}/fields.html"
+
+    def check_options(self, options: Mapping) -> dict:
+        """The design options as stored (defaults filled in); ValueError naming a bad one."""
+        if options:
+            raise ValueError(f"the {self.name} design takes no options, got {sorted(options)}")
+        return {}
+
+    def presented_options(self, study: Study, item: Item, seed: int) -> list[str]:
+        """The item's options in the order this participant sees them (drawn from their `seed`)."""
+        return list(item.options)
+
+    def item_options(self, options: Mapping, ranked: list[str], composed: list[str]) -> list[str]:
+        """An item's options (Item.options) under the design `options`: the build's `composed` ones (the
+        prediction, the other true labels, distractors and "I just can't tell") or the model's `ranked`
+        classes, most likely first."""
+        return composed
+
+    def explained_classes(self, prediction: str, options: list[str]) -> list[str]:
+        """The classes an explained arm shows a stimulus of, for an item with this `prediction` and
+        `options` (what the build renders and enrolment checks)."""
+        return [prediction]
+
+    def score(self, study: Study, item: Item, presented: list[str], data: Mapping) -> Answer:
+        """Check the answer fields `data` (the page's POST) against the options `presented`; BadInput when
+        one is missing or not offered."""
+        option = data.get("option", "")
+        if option not in presented:
+            raise BadInput("Please choose one of the options shown.")
+        return Answer(option, option == item.answer, {})
+
+    def export_values(self, details: Mapping) -> tuple:
+        """The export_columns' values of one trial's details (None where absent)."""
+        return tuple(details.get(column) for column in self.export_columns)
+
+    def write_analysis(self, study: Study, trials: pd.DataFrame, participants: pd.DataFrame,
+                       questionnaire: pd.DataFrame, folder: Path, method: str, notes: list[str]) -> list[Path]:
+        raise NotImplementedError
+
+
+def shuffled(values: list[str], seed: int, item: Item) -> list[str]:
+    """`values` in a per-participant (`seed`), per-item order."""
+    values = list(values)
+    random.Random(f"{seed}:{item.pk}").shuffle(values)
+    return values
+
+
+def confidence_of(study: Study, data: Mapping, field: str) -> int | None:
+    """The confidence rating `field` of `data` (1..study.confidence_rating), None when the study asks for
+    none; BadInput when it is missing or out of range."""
+    levels = study.confidence_rating
+    value = data.get(field)
+    if not levels:
+        if value not in (None, ""):
+            raise BadInput("This study asks for no confidence rating.")
+        return None
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        value = 0
+    if not 1 <= value <= levels:
+        raise BadInput(f"Please say how confident you are, from 1 to {levels}.")
+    return value
