@@ -133,7 +133,8 @@ def compare_scores(
         if a.size == 0 or b.size == 0:
             continue
         alternative = (alternatives or {}).get(score, "two-sided")
-        result = simulatability.mann_whitney(a, b, alternative, method=method, continuity=continuity, seed=seed)
+        result = simulatability.mann_whitney(a, b, alternative, method=method, continuity=continuity,
+                                             seed=seed)
         rows.append({
             "score": score, "first": first, "second": second, "alternative": alternative,
             "method": result.method, "n_first": result.n_a, "n_second": result.n_b, "u": result.u,
@@ -155,7 +156,8 @@ def distinction_answers(trials: pd.DataFrame, participants: pd.DataFrame | None 
     frame["k"] = _integers(frame["k"], 2)
     varying = sorted(arm for arm, ks in frame.groupby("arm")["k"] if ks.nunique() > 1)
     if varying:
-        raise AnalysisError(f"the number of panels k varies within arm(s) {varying}: chance is not one number")
+        raise AnalysisError(f"the number of panels k varies within arm(s) {varying}: "
+                            "chance is not one number")
     return frame
 
 
@@ -210,7 +212,8 @@ def correct_class_accuracy(trials: pd.DataFrame, participants: pd.DataFrame | No
     if "correct_class_right" not in trials.columns:
         return empty
     frame = simulatability.answers(trials, participants)
-    asked = frame["correct_class_right"].notna() & (frame["correct_class_right"].astype(str).str.strip() != "")
+    answer = frame["correct_class_right"]
+    asked = answer.notna() & (answer.astype(str).str.strip() != "")
     frame = frame[asked]
     if frame.empty:
         return empty

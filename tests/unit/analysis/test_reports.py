@@ -127,12 +127,14 @@ def test_default_comparisons():
 
 def test_default_comparisons_put_the_control_arm_first():
     control, paper = reports.simulatability.CONTROL_ALTERNATIVES, reports.simulatability.PAPER_ALTERNATIVES
-    assert reports.CONTROL_TECHNIQUE == "none" and control == {"model correct": "less", "model incorrect": "less"}
+    assert reports.CONTROL_TECHNIQUE == "none"
+    assert control == {"model correct": "less", "model incorrect": "less"}
     one = pd.DataFrame({"arm": ["G", "C"], "technique": ["gradcam", "none"]})
     assert reports.default_comparisons(one) == [("C", "G", control)]
     # with Grad-CAM and PV: each against the control, then the paper's pair
     paper_arms = pd.DataFrame({"arm": ["P", "G", "C"], "technique": ["pv", "gradcam", "none"]})
-    assert reports.default_comparisons(paper_arms) == [("C", "G", control), ("C", "P", control), ("G", "P", paper)]
+    assert reports.default_comparisons(paper_arms) == [("C", "G", control), ("C", "P", control),
+                                                       ("G", "P", paper)]
     three = pd.DataFrame({"arm": ["L", "G", "P", "C"], "technique": ["lime", "gradcam", "pv", "none"]})
     assert reports.default_comparisons(three) == [
         ("C", "G", control), ("C", "L", control), ("C", "P", control),
