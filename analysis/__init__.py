@@ -5,4 +5,6 @@ Django or `explainers`.
 """
 from analysis.errors import AnalysisError, MapShapeError, MissingColumnsError
 
-__all__ = ["AnalysisError", "MapShapeError", "MissingColumnsError"]
+CONTROL_TECHNIQUE = "none"  # the technique of a no-explanation control arm (the study's CONTROL)
+
+__all__ = ["AnalysisError", "CONTROL_TECHNIQUE", "MapShapeError", "MissingColumnsError"]

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from analysis import gaze_figures, simulatability
+from analysis import CONTROL_TECHNIQUE, gaze_figures, simulatability
 from analysis import questionnaire as questionnaire_summary
 from analysis.errors import AnalysisError, MissingColumnsError
 
@@ -150,13 +150,23 @@ class SimulatabilityReport:
 
 
 def default_comparisons(accuracies: pd.DataFrame) -> list[tuple[str, str, dict[str, str] | None]]:
-    """Which arms to compare: the paper's one-sided tests when there is exactly one Grad-CAM arm
-    and one PV arm (Grad-CAM first), otherwise every pair of arms, two-sided."""
+    """Which arms to compare, as (first, second, alternatives) triples.
+
+    First each control arm (technique CONTROL_TECHNIQUE) vs each explained arm, control first and
+    one-sided (CONTROL_ALTERNATIVES: the explained arm is more accurate); then the explained arms
+    among themselves: the paper's one-sided tests when they are exactly one Grad-CAM arm and one
+    PV arm (Grad-CAM first), otherwise every pair, two-sided (control arms among themselves too).
+    """
     techniques = accuracies.drop_duplicates("arm").set_index("arm")["technique"]
+    is_control = techniques == CONTROL_TECHNIQUE
+    controls, explained = sorted(techniques.index[is_control]), sorted(techniques.index[~is_control])
+    pairs = [(control, arm, simulatability.CONTROL_ALTERNATIVES) for control in controls for arm in explained]
     gradcam, pv = techniques[techniques == "gradcam"], techniques[techniques == "pv"]
-    if len(techniques) == 2 and len(gradcam) == 1 and len(pv) == 1:
-        return [(gradcam.index[0], pv.index[0], simulatability.PAPER_ALTERNATIVES)]
-    return [(a, b, None) for a, b in itertools.combinations(sorted(techniques.index), 2)]
+    if len(explained) == 2 and len(gradcam) == 1 and len(pv) == 1:
+        pairs.append((gradcam.index[0], pv.index[0], simulatability.PAPER_ALTERNATIVES))
+    else:
+        pairs += [(a, b, None) for a, b in itertools.combinations(explained, 2)]
+    return pairs + [(a, b, None) for a, b in itertools.combinations(controls, 2)]
 
 
 def mixed_model_table(model: simulatability.MixedModel) -> pd.DataFrame:

@@ -38,6 +38,9 @@ PERMUTATION_CELLS = 50_000_000  # at most 400 MB for the exact permutation distr
 SMALL_ARM = 10  # fewer participants than this in an arm: a warning in every table and report
 # The PV paper's hypotheses with Grad-CAM first: lower accuracy when the model is wrong, higher when right.
 PAPER_ALTERNATIVES = {"model incorrect": "less", "model correct": "greater"}
+# A control arm (technique analysis.CONTROL_TECHNIQUE, first) vs an explained arm: the explained arm
+# is more accurate in both subsets.
+CONTROL_ALTERNATIVES = {"model correct": "less", "model incorrect": "less"}
 # The paper's convention: those one-sided hypotheses, the normal approximation, no continuity correction.
 PAPER_CONVENTION = {"alternatives": PAPER_ALTERNATIVES, "method": "asymptotic", "continuity": False}
 TEST_COLUMNS = ("subset", "first", "second", "alternative", "method", "n_first", "n_second", "u", "z",

@@ -143,5 +143,5 @@ def test_exports_the_dashboard_and_the_analysis_carry_the_control_arm(control_st
     assert set(table["arm"]) == {"gradcam", CONTROL}
     assert set(table.loc[table["arm"] == CONTROL, "technique"]) == {CONTROL}
     tests = pd.read_csv(out / "mannwhitney.csv")
-    assert set(zip(tests["first"], tests["second"])) == {("gradcam", CONTROL)}
+    assert set(zip(tests["first"], tests["second"], tests["alternative"])) == {(CONTROL, "gradcam", "less")}
     assert f"| {CONTROL} | {CONTROL} | 3 |" in (out / "table1.md").read_text()

@@ -125,6 +125,26 @@ def test_default_comparisons():
     assert reports.default_comparisons(three) == [("A", "B", None), ("A", "C", None), ("B", "C", None)]
 
 
+def test_default_comparisons_put_the_control_arm_first():
+    control, paper = reports.simulatability.CONTROL_ALTERNATIVES, reports.simulatability.PAPER_ALTERNATIVES
+    assert reports.CONTROL_TECHNIQUE == "none"
+    assert control == {"model correct": "less", "model incorrect": "less"}
+    one = pd.DataFrame({"arm": ["G", "C"], "technique": ["gradcam", "none"]})
+    assert reports.default_comparisons(one) == [("C", "G", control)]
+    # with Grad-CAM and PV: each against the control, then the paper's pair
+    paper_arms = pd.DataFrame({"arm": ["P", "G", "C"], "technique": ["pv", "gradcam", "none"]})
+    assert reports.default_comparisons(paper_arms) == [("C", "G", control), ("C", "P", control),
+                                                       ("G", "P", paper)]
+    three = pd.DataFrame({"arm": ["L", "G", "P", "C"], "technique": ["lime", "gradcam", "pv", "none"]})
+    assert reports.default_comparisons(three) == [
+        ("C", "G", control), ("C", "L", control), ("C", "P", control),
+        ("G", "L", None), ("G", "P", None), ("L", "P", None)]
+    # two control arms: each against every explained arm, then against each other, two-sided
+    controls = pd.DataFrame({"arm": ["C2", "G", "C1"], "technique": ["none", "gradcam", "none"]})
+    assert reports.default_comparisons(controls) == [("C1", "G", control), ("C2", "G", control),
+                                                     ("C1", "C2", None)]
+
+
 def test_table1_in_the_papers_form():
     report = reports.simulatability_report(simulate_study())
     table1 = reports.format_table1(report.table)
