@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from analysis.hive_report import write_agreement_report
 from study.models import Item, Study
 from study.survey.designs.base import Answer, Design
 from study.survey.errors import BadInput
@@ -63,5 +64,5 @@ class Agreement(Design):
 
     def write_analysis(self, study, trials, participants, questionnaire, folder: Path, method: str,
                        notes: list[str]) -> list[Path]:
-        from analysis.hive_report import write_agreement_report  # TODO top-level once merged
-        return write_agreement_report(trials, participants, folder, notes=notes)
+        return write_agreement_report(trials, participants, folder, notes=notes, method=method,
+                                      points=len(study.design_options["scale"]))

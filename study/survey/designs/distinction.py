@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
+from analysis.hive_report import write_distinction_report
 from study.models import Item, Study
 from study.survey.designs.base import Answer, Design, confidence_of, shuffled
 from study.survey.errors import BadInput
@@ -62,7 +63,6 @@ class Distinction(Design):
 
     def write_analysis(self, study, trials, participants, questionnaire, folder: Path, method: str,
                        notes: list[str]) -> list[Path]:
-        from analysis.hive_report import write_distinction_report  # TODO top-level once merged
         return write_distinction_report(trials, participants, folder, method=method, notes=notes)
 
 
