@@ -14,8 +14,14 @@ from study.models import Job, Study
 # The tables shown on the page, in order: file -> heading.
 TABLES = {
     "table1.csv": "Table 1: accuracy per arm, model correct / incorrect (mean and standard error)",
-    "mannwhitney.csv": "Mann-Whitney U on per-participant accuracies (one-sided for Grad-CAM vs PV, otherwise "
-                       "two-sided)",
+    "mannwhitney.csv": "Mann-Whitney U on per-participant accuracies (one-sided for Grad-CAM vs PV and for each "
+                       "arm vs the control arm, otherwise two-sided)",
+    "binomial.csv": "Distinction: exact binomial tests of each arm's answers against chance (1/k)",
+    "correct_class.csv": "Distinction: which class is correct (the second question)",
+    "agreement_table.csv": "Agreement: per arm, mean agreement on correct and incorrect predictions, share of "
+                           "incorrect predictions judged correct, ROC AUC (mean and standard error)",
+    "agreement_tests.csv": "Agreement: Mann-Whitney U on per-participant AUC and share convinced by wrong "
+                           "predictions",
     "questions.csv": "Accuracy per question",
     "participation.csv": "Participation and attention-check failures per arm",
 }

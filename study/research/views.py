@@ -23,6 +23,7 @@ from study.models import Access, Job, Participant, Study
 from study.research import analysis_page, dashboard, export
 from study.research.forms import StudySettingsForm
 from study.survey import enrolment, errors
+from study.survey.designs import design_of
 
 
 @researcher_required
@@ -59,6 +60,7 @@ def study_dashboard(request: HttpRequest, slug: str, settings_form: StudySetting
         "summary": dashboard.summarize(study), "plan_form": plan_form, "plan": plan, "plan_error": plan_error,
         "settings_form": settings_form or StudySettingsForm(instance=study),
         "can_edit": allowed(request.user, study, Access.EDIT),
+        "design_note": design_of(study).describe(study.design_options),
     }, status=400 if settings_form else 200)
 
 
@@ -122,7 +124,8 @@ def analysis(request: HttpRequest, slug: str) -> HttpResponse:
     job = analysis_page.latest_analysis(study)
     running = Job.objects.filter(kind="analysis", params__study=study.slug, state__in=Job.ACTIVE).first()
     context = {"study": study, "job": job, "running": running, "p_methods": analysis_page.P_METHODS,
-               "distractors": describe_distractors(study.provenance)}
+               "distractors": describe_distractors(study.provenance)
+               if study.design == Study.Design.SIMULATION else ""}
     if job:
         files = analysis_page.analysis_files(job)
         context |= {"tables": analysis_page.shown_tables(job), "files": files,

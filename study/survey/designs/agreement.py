@@ -46,6 +46,9 @@ class Agreement(Design):
             raise ValueError(f"unknown agreement option(s) {sorted(unknown)}; the design takes: scale")
         return {"scale": check_scale(options.get("scale", HIVE_SCALE))}
 
+    def describe(self, options: Mapping) -> str:
+        return f"{len(options['scale'])}-point scale: " + " / ".join(options["scale"])
+
     def item_options(self, options: Mapping, ranked: list[str], composed: list[str]) -> list[str]:
         """The scale, in every item."""
         return list(options["scale"])

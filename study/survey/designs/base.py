@@ -50,6 +50,10 @@ class Design:
             raise ValueError(f"the {self.name} design takes no options, got {sorted(options)}")
         return {}
 
+    def describe(self, options: Mapping) -> str:
+        """The design `options` in words, for the study page ("" without options)."""
+        return ""
+
     def presented_options(self, study: Study, item: Item, seed: int) -> list[str]:
         """The item's options in the order this participant sees them (drawn from their `seed`)."""
         return list(item.options)

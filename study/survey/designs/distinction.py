@@ -39,6 +39,11 @@ class Distinction(Design):
             raise ValueError("asking which class is correct needs the class names shown (show_labels)")
         return checked
 
+    def describe(self, options: Mapping) -> str:
+        labels = "class names shown" if options["show_labels"] else "no class names"
+        second = "; also asks which class is correct" if options["ask_correct_class"] else ""
+        return f"{options['k']} panels, {labels}{second}"
+
     def presented_options(self, study: Study, item: Item, seed: int) -> list[str]:
         return shuffled(item.options, seed, item)
 
