@@ -63,7 +63,7 @@ def test_items_offer_the_top_k_classes_and_each_arm_explains_each_of_them(tiny_s
                 assert np.abs(stored - pixels(png)).max() <= 1, (item.name, technique, name)
             # the k maps differ: the targets matter (else the comparison above would prove nothing)
             assert len({pixels(png).tobytes() for png in fresh}) == 3
-    assert "each with several explanations" in study.consent_text and "You will see 5 images" in study.consent_text
+    assert "You will see 5 images, each with several explanations" in study.consent_text
     for arm in study.arms.all():
         assert "3 such explanations" in arm.intro_html and arm.example_image
 
@@ -77,7 +77,8 @@ def test_attention_checks_show_the_image_in_the_top1_panel_and_white_in_the_othe
         assert len(check.options) == 3 and check.options[0] == check.model_prediction == check.answer
         shown = pixels(check.image.read())
         for technique in ARMS:
-            stimuli = {s.target: pixels(s.image.read()) for s in check.stimuli.filter(arm__technique=technique)}
+            stimuli = {s.target: pixels(s.image.read())
+                       for s in check.stimuli.filter(arm__technique=technique)}
             assert sorted(stimuli) == sorted(check.options)
             assert np.array_equal(stimuli[check.options[0]], shown)
             for other in check.options[1:]:
@@ -89,7 +90,8 @@ def test_a_control_arm_is_refused_by_the_build_and_the_builder_form(tiny_spec, c
         build_study(request_for(tiny_spec, csv_dataset, arms=("gradcam", CONTROL)), progress=False)
     form = StudyBuilderForm({"design": "distinction", "panels": 3, "arms": ["gradcam", CONTROL]})
     assert not form.is_valid()
-    assert form.errors["arms"] == ["the distinction design has no control arm: its panels are the explanations"]
+    assert form.errors["arms"] == ["the distinction design has no control arm: its panels are the "
+                                   "explanations"]
     assert "design" not in form.errors
     assert not Study.objects.exists()
 
@@ -101,7 +103,8 @@ def test_more_panels_than_the_model_has_classes_is_refused(tiny_spec, csv_datase
                                                 "class_names": ["a", "b", "c"]}
     (tmp_path / "three.json").write_text(json.dumps(spec))
     with pytest.raises(BuildError, match="the model has 3 classes, fewer than the 4 panels asked for"):
-        build_study(request_for(tmp_path / "three.json", csv_dataset, design_options={"k": 4}), progress=False)
+        build_study(request_for(tmp_path / "three.json", csv_dataset, design_options={"k": 4}),
+                    progress=False)
     with pytest.raises(BuildError, match="k, the panels per image, is a whole number from 2 to 6, got 7"):
         build_study(request_for(tiny_spec, csv_dataset, design_options={"k": 7}), progress=False)
     assert not Study.objects.exists()
@@ -117,6 +120,7 @@ def test_more_panels_than_the_model_has_classes_is_refused(tiny_spec, csv_datase
 def test_bad_design_options_are_refused_with_a_clear_message(tiny_spec, csv_dataset, argument, message):
     with pytest.raises(CommandError) as raised:
         call_command("build_study", "d1", "--model", str(tiny_spec), "--dataset", str(csv_dataset),
-                     "--arms", "gradcam", "--design", "distinction", "--design-options", argument, verbosity=0)
+                     "--arms", "gradcam", "--design", "distinction", "--design-options", argument,
+                     verbosity=0)
     assert message in str(raised.value)
     assert not Study.objects.exists()
