@@ -11,10 +11,10 @@ from django.urls import reverse
 from scipy import stats
 from sklearn.metrics import roc_auc_score
 
-from study.models import Item
+from study.models import Item, Study
 from study.models.study import CONTROL
 from study.research.analysis import write_study_analysis
-from study.research.export import TRIAL_COLUMNS
+from study.research.export import TRIAL_COLUMNS, write_exports
 from study.survey.designs.agreement import HIVE_SCALE
 from tests.factories import make_study
 from tests.integration.study.design_helpers import page_of, post
@@ -121,6 +121,12 @@ def test_distinction_exports_the_panels_clicked_and_its_report(django_user_model
         tally = right.setdefault(row["arm"], [0, 0])
         tally[0] += chosen == record["item"].model_prediction
         tally[1] += 1
+
+    write_exports(Study.objects.get(slug="d1"), tmp_path / "exports", ("parquet",))
+    parquet = pd.read_parquet(tmp_path / "exports" / "trials.parquet")
+    assert parquet["chosen_panel"].tolist() == [int(row["chosen_panel"]) for row in rows]
+    assert parquet["correct_class_right"].tolist() == [
+        None if row["correct_class_right"] == "" else row["correct_class_right"] == "True" for row in rows]
 
     out = tmp_path / "distinction"
     call_command("analyze_study", "d1", "--out", str(out))
