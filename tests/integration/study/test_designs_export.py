@@ -138,3 +138,18 @@ def test_distinction_exports_the_panels_clicked_and_its_report(django_user_model
         assert (row["n_right"], row["n"], row["k"]) == (n_right, n, 3)
         expected = stats.binomtest(n_right, n, 1 / 3, alternative="greater").pvalue
         assert row["pvalue"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("design, options, shown", [
+    (Study.Design.AGREEMENT, {}, "4-point scale: " + " / ".join(HIVE_SCALE)),
+    (Study.Design.DISTINCTION, {"k": 3, "show_labels": True, "ask_correct_class": True},
+     "3 panels, class names shown; also asks which class is correct"),
+    (Study.Design.SIMULATION, {}, "Design: Simulation: guess the model&#x27;s prediction among options"),
+])
+def test_the_study_page_names_the_design_and_its_options(django_user_model, design, options, shown):
+    techniques = ("gradcam",) if design == Study.Design.DISTINCTION else ("gradcam", CONTROL)
+    make_study(f"page-{design}", techniques=techniques, design=design, design_options=options)
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("res-page", password="pw-Secret-123"))
+    page = client.get(reverse("researcher-dashboard", args=[f"page-{design}"])).content.decode()
+    assert shown in page
