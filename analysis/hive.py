@@ -137,10 +137,7 @@ def compare_scores(
                                              seed=seed)
         rows.append({
             "score": score, "first": first, "second": second, "alternative": alternative,
-            "method": result.method, "n_first": result.n_a, "n_second": result.n_b, "u": result.u,
-            "z": result.z, "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low,
-            "ci_high": result.ci_high, "common_language": result.common_language, "cl_low": result.cl_low,
-            "cl_high": result.cl_high, "ci_degenerate": result.ci_degenerate, "warning": result.warning,
+            **simulatability.result_columns(result),
         })
     return pd.DataFrame(rows, columns=list(SCORE_TEST_COLUMNS))
 

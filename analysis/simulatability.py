@@ -298,12 +298,19 @@ def compare_arms(
         result = mann_whitney(a, b, alternative, method=method, continuity=continuity, seed=seed)
         rows.append({
             "subset": subset, "first": first, "second": second, "alternative": alternative,
-            "method": result.method, "n_first": result.n_a, "n_second": result.n_b, "u": result.u,
-            "z": result.z, "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low,
-            "ci_high": result.ci_high, "common_language": result.common_language, "cl_low": result.cl_low,
-            "cl_high": result.cl_high, "ci_degenerate": result.ci_degenerate, "warning": result.warning,
+            **result_columns(result),
         })
     return pd.DataFrame(rows, columns=list(TEST_COLUMNS))
+
+
+def result_columns(result: MannWhitney) -> dict:
+    """A test's TEST_COLUMNS from `method` on: how p was computed, the sizes, U, z, p and the effects."""
+    return {
+        "method": result.method, "n_first": result.n_a, "n_second": result.n_b, "u": result.u,
+        "z": result.z, "pvalue": result.pvalue, "effect": result.effect, "ci_low": result.ci_low,
+        "ci_high": result.ci_high, "common_language": result.common_language, "cl_low": result.cl_low,
+        "cl_high": result.cl_high, "ci_degenerate": result.ci_degenerate, "warning": result.warning,
+    }
 
 
 def cant_tell_rates(trials: pd.DataFrame, participants: pd.DataFrame | None = None) -> pd.DataFrame:
