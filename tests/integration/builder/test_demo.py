@@ -1,8 +1,9 @@
-"""build_demo end to end with short training: the demo study, the login (DEBUG=1 only), the link printed
-last, a second run that reuses everything and leaves the study alone, and a run with DEBUG=0 that leaves
-no known password behind. The demo's stimuli follow the PV paper's rule: dark garments on white, the
-Grad-CAM white mask keeps the garment where the map is high and is white where it is 0, and the PV
-images of the grey images are grey. Grad-CAM and the PV decoder both use the last convolutional block."""
+"""build_demo end to end with short training: the demo study, the photo studies with their links, the login
+(DEBUG=1 only), the demo's link printed last, a second run that reuses everything and leaves the studies
+alone, and a run with DEBUG=0 that leaves no known password behind. The demo's stimuli follow the PV
+paper's rule: dark garments on white, the Grad-CAM white mask keeps the garment where the map is high and
+is white where it is 0, and the PV images of the grey images are grey. Grad-CAM and the PV decoder both
+use the last convolutional block."""
 
 import io
 
@@ -35,6 +36,14 @@ def quick_demo(monkeypatch, isolated_media):
     )
 
 
+PHOTO_STUDIES = (
+    "study 'demo-agreement' (agreement design, arms gradcam, none): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-agreement/\n"
+    "study 'demo-distinction' (distinction design, arms gradcam, gradcam++): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-distinction/"
+)
+
+
 def run_build_demo() -> list[str]:
     out = io.StringIO()
     call_command("build_demo", verbosity=0, stdout=out)
@@ -59,11 +68,13 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     assert user is not None and user.is_staff and study.owner == user
     check_images_are_dark_garments_on_white(study)
     check_stimuli_follow_the_papers_rule(study)
+    assert PHOTO_STUDIES.format(state="built now") in "\n".join(first)
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
     assert any("(cached)" in line for line in second) and any("left as it was" in line for line in second)
     assert Study.objects.get(slug="demo").pk == study.pk
+    assert PHOTO_STUDIES.format(state="already built, left as it was") in "\n".join(second)
 
     settings.DEBUG = False
     production = run_build_demo()
