@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from explainers import BUNDLED
-from study.building.demo import StagedFolder, build_or_keep, demo_dir, gallery_photos
+from study.building import demo
 from study.building.request import BuildRequest
 from study.models import Study
 from study.models.study import CONTROL
@@ -40,11 +40,11 @@ STUDIES = (  # slug, design, design options, arms, title
 def ensure_photo_dataset() -> Path:
     """The labelled photos (PNG files with a labels.csv), written once per PHOTO_LABELS."""
     key = hashlib.sha256(json.dumps(PHOTO_LABELS, sort_keys=True).encode()).hexdigest()[:16]
-    folder = demo_dir() / f"photos-{key}"
+    folder = demo.demo_dir() / f"photos-{key}"
     if (folder / "labels.csv").is_file():
         return folder
-    photos = gallery_photos()
-    with StagedFolder(folder) as staging:
+    photos = demo.gallery_photos()
+    with demo.StagedFolder(folder) as staging:
         rows = ["image,labels"]
         for name, labels in PHOTO_LABELS.items():
             Image.fromarray(photos[name][0]).save(staging / f"{name}.png")
@@ -66,4 +66,4 @@ def photo_requests(owner_id: int | None = None) -> list[BuildRequest]:
 
 def build_photo_studies(progress: bool = True, owner_id: int | None = None) -> list[tuple[Study, bool]]:
     """(study, built now) of each photo study; an up-to-date one is left alone (but given that owner)."""
-    return [build_or_keep(request, progress) for request in photo_requests(owner_id)]
+    return [demo.build_or_keep(request, progress) for request in photo_requests(owner_id)]

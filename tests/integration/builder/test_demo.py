@@ -9,7 +9,6 @@ import io
 
 import numpy as np
 import pytest
-import skimage.data
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from PIL import Image
@@ -30,10 +29,7 @@ def quick_demo(monkeypatch, isolated_media):
     monkeypatch.setattr(demo, "DECODER_IMAGES", 64)
     # A decoder trained for one epoch on 64 images cannot beat the mean image; the gate has its own tests.
     monkeypatch.setattr(demo, "DECODER_MARGINS", (-1.0, -100.0))
-    monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))
-    monkeypatch.setattr(
-        demo, "gallery_photos", lambda: {"coffee": (skimage.data.coffee(), "scikit-image, CC0")}
-    )
+    monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))  # on every photo: the photo studies need them
 
 
 PHOTO_STUDIES = (
