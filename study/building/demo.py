@@ -118,7 +118,7 @@ def ensure_classifier(progress: bool = True) -> DemoClassifier:
         "grayscale": True,
         "name": "fashion-mnist-small-cnn",
     }
-    with _staging(folder) as staging:
+    with StagedFolder(folder) as staging:
         torch.save(model.state_dict(), staging / "model.pt")
         (staging / "spec.json").write_text(json.dumps(spec, indent=2))
         (staging / "result.json").write_text(json.dumps(asdict(result) | {"training": TRAINING}, indent=2))
@@ -132,7 +132,7 @@ def ensure_dataset() -> Path:
     folder = demo_dir() / f"fashion-mnist-test-inverted-{key}"
     if (folder / "labels.csv").is_file():
         return folder
-    with _staging(folder) as staging:
+    with StagedFolder(folder) as staging:
         rows = ["image,labels"]
         for i, (pixels, label) in enumerate(zip(data["x_test"], data["y_test"])):
             name = f"test_{i:04d}.png"
@@ -197,13 +197,7 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
         owner_id=owner_id,
         open=True,  # the demo is for trying, not for recruiting
     )
-    existing = Study.objects.filter(slug=SLUG).first()
-    built_now = not (existing and existing.provenance.get("build_key") == request.key())
-    if built_now:
-        study = build_study(replace(request, replace=existing is not None), progress=progress)
-    else:
-        study = existing
-        Study.objects.filter(pk=study.pk).update(owner_id=owner_id)
+    study, built_now = build_or_keep(request, progress)
     return DemoResult(
         study=study,
         built_now=built_now,
@@ -215,7 +209,18 @@ def build_demo(progress: bool = True, owner_id: int | None = None) -> DemoResult
     )
 
 
-class _staging:
+def build_or_keep(request: BuildRequest, progress: bool = True) -> tuple[Study, bool]:
+    """(study, built now): `request`'s study, rebuilt unless one with its slug and build key exists (that one
+    is left alone but given the request's owner)."""
+    existing = Study.objects.filter(slug=request.slug).first()
+    if existing and existing.provenance.get("build_key") == request.key():
+        Study.objects.filter(pk=existing.pk).update(owner_id=request.owner_id)
+        existing.refresh_from_db()
+        return existing, False
+    return build_study(replace(request, replace=existing is not None), progress=progress), True
+
+
+class StagedFolder:
     """Write a cache folder under a temporary name and rename it into place on success."""
 
     def __init__(self, folder: Path):

@@ -1,11 +1,12 @@
-"""python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery."""
+"""python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery
+and the photo studies of the agreement and distinction designs."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
-from study.building import demo
+from study.building import demo, photos
 from study.building.request import BuildError
 from study.building.options import describe_distractors
 from study.building.datasets import DatasetError
@@ -16,7 +17,8 @@ PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 class Command(BaseCommand):
     help = (
         "Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
-        "explain a few photos for the gallery, and print the logins. The participant link comes last. "
+        "explain a few photos for the gallery, build the photo studies 'demo-agreement' and "
+        "'demo-distinction' on them, and print the logins. The 'demo' participant link comes last. "
         "The demo login (a known password) is made only with DEBUG=1; with DEBUG=0 the study has no "
         "owner (superusers see it) and a demo password left in the database is disabled."
     )
@@ -31,6 +33,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"disabled the known demo password of {demo.RESEARCHER!r} (DEBUG=0)")
             owner = get_user_model().objects.get(username=login[0]).pk if login else None
             result = demo.build_demo(progress=progress, owner_id=owner)
+            photo_studies = photos.build_photo_studies(progress=progress, owner_id=owner)
         except (BuildError, DatasetError, ExplainerError) as error:
             raise CommandError(str(error)) from error
         write = self.stdout.write
@@ -48,6 +51,13 @@ class Command(BaseCommand):
         )
         write(describe_distractors(result.study.provenance))
         write(f"gallery: {result.gallery_entries} photos explained")
+        for study, built_now in photo_studies:
+            arms = ", ".join(study.arms.order_by("pk").values_list("technique", flat=True))
+            write(
+                f"study {study.slug!r} ({study.design} design, arms {arms}): {study.items.count()} items, "
+                f"{'built now' if built_now else 'already built, left as it was'}: "
+                + PARTICIPANT_URL.format(slug=study.slug)
+            )
         if login:
             username, password = login
             write(f"researcher pages: http://127.0.0.1:8000/r/  (login {username} / {password}, local demo only)")

@@ -1,14 +1,14 @@
-"""build_demo end to end with short training: the demo study, the login (DEBUG=1 only), the link printed
-last, a second run that reuses everything and leaves the study alone, and a run with DEBUG=0 that leaves
-no known password behind. The demo's stimuli follow the PV paper's rule: dark garments on white, the
-Grad-CAM white mask keeps the garment where the map is high and is white where it is 0, and the PV
-images of the grey images are grey. Grad-CAM and the PV decoder both use the last convolutional block."""
+"""build_demo end to end with short training: the demo study, the photo studies with their links, the login
+(DEBUG=1 only), the demo's link printed last, a second run that reuses everything and leaves the studies
+alone, and a run with DEBUG=0 that leaves no known password behind. The demo's stimuli follow the PV
+paper's rule: dark garments on white, the Grad-CAM white mask keeps the garment where the map is high and
+is white where it is 0, and the PV images of the grey images are grey. Grad-CAM and the PV decoder both
+use the last convolutional block."""
 
 import io
 
 import numpy as np
 import pytest
-import skimage.data
 from django.contrib.auth import authenticate
 from django.core.management import call_command
 from PIL import Image
@@ -29,10 +29,15 @@ def quick_demo(monkeypatch, isolated_media):
     monkeypatch.setattr(demo, "DECODER_IMAGES", 64)
     # A decoder trained for one epoch on 64 images cannot beat the mean image; the gate has its own tests.
     monkeypatch.setattr(demo, "DECODER_MARGINS", (-1.0, -100.0))
-    monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))
-    monkeypatch.setattr(
-        demo, "gallery_photos", lambda: {"coffee": (skimage.data.coffee(), "scikit-image, CC0")}
-    )
+    monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))  # on every photo: the photo studies need them
+
+
+PHOTO_STUDIES = (
+    "study 'demo-agreement' (agreement design, arms gradcam, none): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-agreement/\n"
+    "study 'demo-distinction' (distinction design, arms gradcam, gradcam++): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-distinction/"
+)
 
 
 def run_build_demo() -> list[str]:
@@ -59,11 +64,13 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     assert user is not None and user.is_staff and study.owner == user
     check_images_are_dark_garments_on_white(study)
     check_stimuli_follow_the_papers_rule(study)
+    assert PHOTO_STUDIES.format(state="built now") in "\n".join(first)
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
     assert any("(cached)" in line for line in second) and any("left as it was" in line for line in second)
     assert Study.objects.get(slug="demo").pk == study.pk
+    assert PHOTO_STUDIES.format(state="already built, left as it was") in "\n".join(second)
 
     settings.DEBUG = False
     production = run_build_demo()
