@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from study.models import Participant, Study
-from tests.e2e.test_recruitment_browser import DESKTOP, PHONE, new_page  # noqa: F401 (fixture)
+from tests.e2e.test_recruitment_browser import DESKTOP, PHONE
 from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True),
