@@ -17,8 +17,16 @@ are idempotent: a retried POST writes nothing twice), and the table counts respo
 connection errors, retries, workers killed, gunicorn worker timeouts and the answers lost (expected
 minus answered trials in the database).
 
+--design builds the study in that design (study.survey.designs; simulation by default; distinction with
+the class names shown and the correct-class question, its heaviest form). --compare-designs instead makes
+the saturated run once per design, each on a fresh database and gunicorn, and prints one table: answers
+per second, their ratio to the simulation design's, responses 5xx, participants stopped and answers lost;
+it fails when a design is more than 20% slower than simulation, a response is 5xx or an answer is lost.
+
     .venv/bin/python bench/survey_load.py [--participants 100] [--concurrency 50] [--think-ms 400]
     .venv/bin/python bench/survey_load.py --participants 60 --concurrency 20 --kill-worker-every 10
+    .venv/bin/python bench/survey_load.py --design agreement
+    .venv/bin/python bench/survey_load.py --compare-designs --participants 40 --concurrency 10 --items 10
 """
 import argparse
 import html
@@ -46,6 +54,11 @@ DB_NAME = os.environ.get("BENCH_DB_NAME", "explainlab_bench")  # one per checkou
 SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
+RADIO = re.compile(r'type="radio" name="([^"]+)" value="([^"]*)"')
+DESIGNS = ("simulation", "agreement", "distinction")
+# The design options each design's bench study gets (the design's defaults fill in the rest).
+DESIGN_OPTIONS = {"distinction": {"show_labels": True, "ask_correct_class": True}}
+SLOWER_AT_MOST = 0.2  # --compare-designs: a design's answers/s at least 80% of simulation's
 # What a request sees when its worker dies mid-flight: a refused or reset connection, or a cut body.
 CONNECTION_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
@@ -69,13 +82,15 @@ def server_env(database_url: str, work: Path) -> dict[str, str]:
             "LOG_LEVEL": "WARNING"}
 
 
-def prepare(env: dict[str, str], items: int) -> None:
-    """Migrate the bench database, collect static files, build the study (one Django start-up)."""
+def prepare(env: dict[str, str], items: int, design: str = "simulation") -> None:
+    """Migrate the bench database, collect static files, build the study in `design` (one Django
+    start-up)."""
     n_correct = items // 2 + items % 2
     code = ("from django.core.management import call_command; from tests.factories import make_study; "
             "call_command('migrate', verbosity=0); "
             "call_command('collectstatic', interactive=False, verbosity=0); "
-            f"make_study(slug={SLUG!r}, n_correct={n_correct}, n_incorrect={items - n_correct})")
+            f"make_study(slug={SLUG!r}, n_correct={n_correct}, n_incorrect={items - n_correct}, "
+            f"design={design!r}, design_options={DESIGN_OPTIONS.get(design, {})!r})")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     if result.returncode:
@@ -192,8 +207,9 @@ class Participant:
                 return self.answers
             self.timings["question"].append(elapsed)
             self.think()
-            form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial", "option")}
-            self.timed("answer", "POST", page_url + "answer/", data={**form, "rt_ms": "1500"})
+            form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial")}
+            answer = first_choices(page.text)
+            self.timed("answer", "POST", page_url + "answer/", data={**form, **answer, "rt_ms": "1500"})
             self.answers += 1
 
     def walk_or_stop(self) -> int:
@@ -211,6 +227,17 @@ def field(text: str, name: str) -> str:
     if not match:
         raise BenchError(f"no {name} field in the page")
     return html.unescape(match.group(1))
+
+
+def first_choices(text: str) -> dict[str, str]:
+    """The first value of every radio group of a question page (the option, and per design the correct
+    class or a confidence rating), as a participant who always picks the first would send."""
+    choices: dict[str, str] = {}
+    for name, value in RADIO.findall(text):
+        choices.setdefault(name, html.unescape(value))
+    if "option" not in choices:
+        raise BenchError("no option in the question page")
+    return choices
 
 
 def run_participants(base: str, n: int, concurrency: int, think_s: float,
@@ -319,7 +346,7 @@ def run_with_kills(args: argparse.Namespace, database_url: str, work: Path) -> l
     """The paced run twice on one gunicorn served as `make serve` does: as is, then while a worker is
     killed every args.kill_worker_every seconds. One dict of figures per run."""
     env = server_env(database_url, work)
-    prepare(env, args.items)
+    prepare(env, args.items, args.design)
     log = work / "gunicorn.log"
     base = f"http://127.0.0.1:{args.port}"
     server = start_gunicorn(env, args.port, args.workers, preload=False, log=log)
@@ -404,6 +431,67 @@ def main_with_kills(args: argparse.Namespace) -> None:
         raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
 
 
+def run_design(args: argparse.Namespace, design: str) -> dict:
+    """The saturated run (no think time) on a fresh database and gunicorn with the study in `design`; its
+    figures. Requests are retried once after a connection error and a participant who meets an error
+    stops alone, counted."""
+    database_url = fresh_database()
+    base = f"http://127.0.0.1:{args.port}"
+    with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
+        env = server_env(database_url, Path(work))
+        prepare(env, args.items, design)
+        server = start_gunicorn(env, args.port, args.workers)
+        try:
+            wait_until_up(base)
+            run_floor(base, 5, args.workers)  # every worker has served a request once
+            tally = Tally()
+            answers, seconds, _ = run_participants(base, args.participants, args.concurrency, 0, tally)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    in_database, participants = stored(database_url)
+    return {"design": design, "answers/s": answers / seconds, "tally": tally, "participants": participants,
+            "expected": args.participants * args.items, "in database": in_database}
+
+
+def print_design_table(runs: list[dict]) -> list[str]:
+    """One row per design: answers/s, ratio to simulation's, 5xx, participants stopped, answers expected,
+    in the database and lost; the failures (slower than SLOWER_AT_MOST, a 5xx, a stop, a loss)."""
+    columns = ("design", "answers/s", "vs simulation", "5xx", "stopped", "expected", "in database", "lost")
+    reference = next(run["answers/s"] for run in runs if run["design"] == "simulation")
+    rows, failures = [], []
+    for run in runs:
+        counts, ratio = run["tally"].counts, run["answers/s"] / reference
+        lost = run["expected"] - run["in database"]
+        rows.append([run["design"], f"{run['answers/s']:.1f}", f"{ratio:.2f}", str(counts["5xx"]),
+                     str(counts["participants stopped"]), str(run["expected"]), str(run["in database"]),
+                     str(lost)])
+        failures += [f"{run['design']}: {reason}" for reason in run["tally"].stops]
+        if ratio < 1 - SLOWER_AT_MOST:
+            failures.append(f"{run['design']}: {ratio:.2f} times simulation's answers/s")
+        if counts["5xx"] or lost:
+            failures.append(f"{run['design']}: {counts['5xx']} responses 5xx, {lost} answers lost")
+    widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
+    print("| " + " | ".join(f"{c:<{w}}" for c, w in zip(columns, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for cells in rows:
+        print("| " + " | ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)) + " |")
+    return failures
+
+
+def main_compare_designs(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()
+    runs = [run_design(args, design) for design in DESIGNS]
+    print(f"\ngunicorn {args.workers} sync workers (preloaded), PostgreSQL, DEBUG=0; per design"
+          f" {args.participants} participants x {args.items} questions, {args.concurrency} at once, no think"
+          f" time; distinction with {DESIGN_OPTIONS['distinction']}; {os.cpu_count()} CPUs shared with this"
+          f" client; load average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in load_before)},"
+          f" after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    failures = print_design_table(runs)
+    if failures:
+        raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--participants", type=int, default=100, help="participants per run")
@@ -416,7 +504,13 @@ def main() -> None:
     parser.add_argument("--kill-worker-every", type=float, metavar="SECONDS",
                         help="two paced runs, the second while a gunicorn worker is killed every SECONDS")
     parser.add_argument("--max-kills", type=int, default=30, help="at most this many workers killed")
+    parser.add_argument("--design", choices=DESIGNS, default="simulation", help="the bench study's design")
+    parser.add_argument("--compare-designs", action="store_true",
+                        help="the saturated run once per design, one table side by side")
     args = parser.parse_args()
+    if args.compare_designs:
+        main_compare_designs(args)
+        return
     if args.kill_worker_every is not None:
         if args.kill_worker_every <= 0 or args.max_kills < 1:
             parser.error("--kill-worker-every must be above 0 and --max-kills at least 1")
@@ -428,7 +522,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
         env = server_env(database_url, Path(work))
-        prepare(env, args.items)
+        prepare(env, args.items, args.design)
         server = start_gunicorn(env, args.port, args.workers)
         try:
             wait_until_up(base)
@@ -440,7 +534,7 @@ def main() -> None:
             server.wait(timeout=30)
         check_nothing_lost(database_url, 2 * args.participants, args.items)
 
-    print(f"\ngunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
+    print(f"\n{args.design} design; gunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
           f"{args.participants} participants x {args.items} questions per run, {args.concurrency} at once; "
           f"{os.cpu_count()} CPUs shared with this client; load average (1, 5, 15 min) before "
           f"{', '.join(f'{x:.2f}' for x in load_before)}, "
