@@ -17,8 +17,19 @@ are idempotent: a retried POST writes nothing twice), and the table counts respo
 connection errors, retries, workers killed, gunicorn worker timeouts and the answers lost (expected
 minus answered trials in the database).
 
+--design builds the study in that design (study.survey.designs; simulation by default; distinction with
+the class names shown and the correct-class question, its heaviest form). --compare-designs instead builds
+one study per design in one database behind one gunicorn, walks a warm-up round of participants through
+each (not timed: the first run on a fresh server is the slowest whatever its design), then --rounds
+saturated rounds, each running the designs one after the other in a rotated order, and prints one table:
+answers per second over the rounds, their ratio to the simulation design's, responses 5xx, participants
+stopped and answers lost (per study, in the database); it fails when a design is more than 20% slower
+than simulation, a response is 5xx or an answer is lost.
+
     .venv/bin/python bench/survey_load.py [--participants 100] [--concurrency 50] [--think-ms 400]
     .venv/bin/python bench/survey_load.py --participants 60 --concurrency 20 --kill-worker-every 10
+    .venv/bin/python bench/survey_load.py --design agreement
+    .venv/bin/python bench/survey_load.py --compare-designs --participants 40 --concurrency 10 --items 10
 """
 import argparse
 import html
@@ -46,6 +57,11 @@ DB_NAME = os.environ.get("BENCH_DB_NAME", "explainlab_bench")  # one per checkou
 SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
+RADIO = re.compile(r'type="radio" name="([^"]+)" value="([^"]*)"')
+DESIGNS = ("simulation", "agreement", "distinction")
+# The design options each design's bench study gets (the design's defaults fill in the rest).
+DESIGN_OPTIONS = {"distinction": {"show_labels": True, "ask_correct_class": True}}
+SLOWER_AT_MOST = 0.2  # --compare-designs: a design's answers/s at least 80% of simulation's
 # What a request sees when its worker dies mid-flight: a refused or reset connection, or a cut body.
 CONNECTION_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
 
@@ -69,13 +85,16 @@ def server_env(database_url: str, work: Path) -> dict[str, str]:
             "LOG_LEVEL": "WARNING"}
 
 
-def prepare(env: dict[str, str], items: int) -> None:
-    """Migrate the bench database, collect static files, build the study (one Django start-up)."""
+def prepare(env: dict[str, str], items: int, designs: dict[str, str] | None = None) -> None:
+    """Migrate the bench database, collect static files, build one study per slug of `designs` (slug ->
+    design; default: SLUG in the design given by --design) (one Django start-up)."""
     n_correct = items // 2 + items % 2
     code = ("from django.core.management import call_command; from tests.factories import make_study; "
             "call_command('migrate', verbosity=0); "
-            "call_command('collectstatic', interactive=False, verbosity=0); "
-            f"make_study(slug={SLUG!r}, n_correct={n_correct}, n_incorrect={items - n_correct})")
+            "call_command('collectstatic', interactive=False, verbosity=0); ")
+    for slug, design in (designs or {SLUG: "simulation"}).items():
+        code += (f"make_study(slug={slug!r}, n_correct={n_correct}, n_incorrect={items - n_correct}, "
+                 f"design={design!r}, design_options={DESIGN_OPTIONS.get(design, {})!r}); ")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     if result.returncode:
@@ -133,8 +152,8 @@ class Participant:
     request that met a connection error is sent again (the participant reloads)."""
 
     def __init__(self, base: str, think_s: float, timings: dict[str, list[float]], seed: int,
-                 tally: Tally | None = None, retries: int = 0):
-        self.base, self.think_s, self.timings = base, think_s, timings
+                 tally: Tally | None = None, retries: int = 0, slug: str = SLUG):
+        self.base, self.think_s, self.timings, self.slug = base, think_s, timings, slug
         self.tally, self.retries = tally or Tally(), retries
         self.session = requests.Session()
         self.rng = random.Random(seed)
@@ -174,10 +193,10 @@ class Participant:
 
     def walk(self) -> int:
         """The whole study; returns the number of answers given (also kept in `answers` as they go)."""
-        landing = self.timed("landing", "GET", f"{self.base}/s/{SLUG}/")
+        landing = self.timed("landing", "GET", f"{self.base}/s/{self.slug}/")
         self.think()
         form = {name: field(landing.text, name) for name in ("csrfmiddlewaretoken", "consent_key")}
-        consent = self.timed("consent", "POST", f"{self.base}/s/{SLUG}/", data=form)
+        consent = self.timed("consent", "POST", f"{self.base}/s/{self.slug}/", data=form)
         page_url = self.base + consent.headers["Location"]
         intro = self.timed("intro", "GET", page_url)
         self.think()
@@ -192,8 +211,9 @@ class Participant:
                 return self.answers
             self.timings["question"].append(elapsed)
             self.think()
-            form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial", "option")}
-            self.timed("answer", "POST", page_url + "answer/", data={**form, "rt_ms": "1500"})
+            form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial")}
+            answer = first_choices(page.text)
+            self.timed("answer", "POST", page_url + "answer/", data={**form, **answer, "rt_ms": "1500"})
             self.answers += 1
 
     def walk_or_stop(self) -> int:
@@ -213,14 +233,25 @@ def field(text: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
+def first_choices(text: str) -> dict[str, str]:
+    """The first value of every radio group of a question page (the option, and per design the correct
+    class or a confidence rating), as a participant who always picks the first would send."""
+    choices: dict[str, str] = {}
+    for name, value in RADIO.findall(text):
+        choices.setdefault(name, html.unescape(value))
+    if "option" not in choices:
+        raise BenchError("no option in the question page")
+    return choices
+
+
 def run_participants(base: str, n: int, concurrency: int, think_s: float,
-                     tally: Tally | None = None) -> tuple[int, float, dict]:
-    """Walk n participants, `concurrency` at a time; (answers, seconds, timings per page). The first error
-    stops the run, unless `tally` is given: then each request is retried once after a connection error,
-    and a participant who meets an error stops alone, counted there."""
+                     tally: Tally | None = None, slug: str = SLUG) -> tuple[int, float, dict]:
+    """Walk n participants through study `slug`, `concurrency` at a time; (answers, seconds, timings per
+    page). The first error stops the run, unless `tally` is given: then each request is retried once after
+    a connection error, and a participant who meets an error stops alone, counted there."""
     timings: dict[str, list[float]] = defaultdict(list)
-    participants = [Participant(base, think_s, timings, seed, tally, retries=int(tally is not None))
-                    for seed in range(n)]
+    retries = int(tally is not None)
+    participants = [Participant(base, think_s, timings, seed, tally, retries, slug) for seed in range(n)]
     walk = Participant.walk if tally is None else Participant.walk_or_stop
     start = time.perf_counter()
     with ThreadPoolExecutor(concurrency) as pool:
@@ -319,7 +350,7 @@ def run_with_kills(args: argparse.Namespace, database_url: str, work: Path) -> l
     """The paced run twice on one gunicorn served as `make serve` does: as is, then while a worker is
     killed every args.kill_worker_every seconds. One dict of figures per run."""
     env = server_env(database_url, work)
-    prepare(env, args.items)
+    prepare(env, args.items, {SLUG: args.design})
     log = work / "gunicorn.log"
     base = f"http://127.0.0.1:{args.port}"
     server = start_gunicorn(env, args.port, args.workers, preload=False, log=log)
@@ -404,6 +435,91 @@ def main_with_kills(args: argparse.Namespace) -> None:
         raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
 
 
+def answered_by_study(database_url: str) -> dict[str, int]:
+    """Answered trials per study slug in the bench database."""
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute(
+            "SELECT s.slug, count(*) FROM study_trial t JOIN study_participant p ON p.id = t.participant_id"
+            " JOIN study_study s ON s.id = p.study_id WHERE t.answered_at IS NOT NULL GROUP BY s.slug"))
+
+
+def compare_designs(args: argparse.Namespace) -> list[dict]:
+    """One study per design (slug bench-<design>) behind one gunicorn: a warm-up round, then args.rounds
+    saturated rounds (no think time) in a rotated design order; one dict of figures per design. Requests
+    are retried once after a connection error and a participant who meets an error stops alone, counted."""
+    slugs = {f"{SLUG}-{design}": design for design in DESIGNS}
+    database_url = fresh_database()
+    base = f"http://127.0.0.1:{args.port}"
+    runs = {design: {"design": design, "answers": 0, "seconds": 0.0, "tally": Tally(), "walked": 0}
+            for design in DESIGNS}
+    with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
+        env = server_env(database_url, Path(work))
+        prepare(env, args.items, slugs)
+        server = start_gunicorn(env, args.port, args.workers)
+        try:
+            wait_until_up(base)
+            for slug, design in slugs.items():  # warm-up, not timed
+                run_participants(base, args.concurrency, args.concurrency, 0, runs[design]["tally"], slug)
+                runs[design]["walked"] += args.concurrency
+            for round_ in range(args.rounds):
+                order = list(slugs.items())[round_ % len(slugs):] + list(slugs.items())[:round_ % len(slugs)]
+                for slug, design in order:
+                    run = runs[design]
+                    answers, seconds, _ = run_participants(base, args.participants, args.concurrency, 0,
+                                                           run["tally"], slug)
+                    run["answers"] += answers
+                    run["seconds"] += seconds
+                    run["walked"] += args.participants
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait(timeout=30)
+    in_database = answered_by_study(database_url)
+    for slug, design in slugs.items():
+        run = runs[design]
+        run |= {"answers/s": run["answers"] / run["seconds"], "expected": run["walked"] * args.items,
+                "in database": in_database.get(slug, 0)}
+    return list(runs.values())
+
+
+def print_design_table(runs: list[dict]) -> list[str]:
+    """One row per design: answers/s, ratio to simulation's, 5xx, participants stopped, answers expected,
+    in the database and lost; the failures (slower than SLOWER_AT_MOST, a 5xx, a stop, a loss)."""
+    columns = ("design", "answers/s", "vs simulation", "5xx", "stopped", "expected", "in database", "lost")
+    reference = next(run["answers/s"] for run in runs if run["design"] == "simulation")
+    rows, failures = [], []
+    for run in runs:
+        counts, ratio = run["tally"].counts, run["answers/s"] / reference
+        lost = run["expected"] - run["in database"]
+        rows.append([run["design"], f"{run['answers/s']:.1f}", f"{ratio:.2f}", str(counts["5xx"]),
+                     str(counts["participants stopped"]), str(run["expected"]), str(run["in database"]),
+                     str(lost)])
+        failures += [f"{run['design']}: {reason}" for reason in run["tally"].stops]
+        if ratio < 1 - SLOWER_AT_MOST:
+            failures.append(f"{run['design']}: {ratio:.2f} times simulation's answers/s")
+        if counts["5xx"] or lost:
+            failures.append(f"{run['design']}: {counts['5xx']} responses 5xx, {lost} answers lost")
+    widths = [max(len(cell) for cell in column) for column in zip(columns, *rows)]
+    print("| " + " | ".join(f"{c:<{w}}" for c, w in zip(columns, widths)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for cells in rows:
+        print("| " + " | ".join(f"{cell:>{w}}" for cell, w in zip(cells, widths)) + " |")
+    return failures
+
+
+def main_compare_designs(args: argparse.Namespace) -> None:
+    load_before = os.getloadavg()
+    runs = compare_designs(args)
+    print(f"\ngunicorn {args.workers} sync workers (preloaded), PostgreSQL, DEBUG=0; per design a warm-up"
+          f" of {args.concurrency} participants, then {args.rounds} rounds of {args.participants}"
+          f" participants x {args.items} questions, {args.concurrency} at once, no think time; distinction"
+          f" with {DESIGN_OPTIONS['distinction']}; {os.cpu_count()} CPUs shared with this client;"
+          f" load average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in load_before)},"
+          f" after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
+    failures = print_design_table(runs)
+    if failures:
+        raise SystemExit("\n".join(["", "FAILED:", *failures[:20]]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--participants", type=int, default=100, help="participants per run")
@@ -416,7 +532,14 @@ def main() -> None:
     parser.add_argument("--kill-worker-every", type=float, metavar="SECONDS",
                         help="two paced runs, the second while a gunicorn worker is killed every SECONDS")
     parser.add_argument("--max-kills", type=int, default=30, help="at most this many workers killed")
+    parser.add_argument("--design", choices=DESIGNS, default="simulation", help="the bench study's design")
+    parser.add_argument("--compare-designs", action="store_true",
+                        help="the saturated run per design on one server, one table side by side")
+    parser.add_argument("--rounds", type=int, default=3, help="--compare-designs: timed rounds per design")
     args = parser.parse_args()
+    if args.compare_designs:
+        main_compare_designs(args)
+        return
     if args.kill_worker_every is not None:
         if args.kill_worker_every <= 0 or args.max_kills < 1:
             parser.error("--kill-worker-every must be above 0 and --max-kills at least 1")
@@ -428,7 +551,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{args.port}"
     with tempfile.TemporaryDirectory(prefix="survey-load-") as work:
         env = server_env(database_url, Path(work))
-        prepare(env, args.items)
+        prepare(env, args.items, {SLUG: args.design})
         server = start_gunicorn(env, args.port, args.workers)
         try:
             wait_until_up(base)
@@ -440,7 +563,7 @@ def main() -> None:
             server.wait(timeout=30)
         check_nothing_lost(database_url, 2 * args.participants, args.items)
 
-    print(f"\ngunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
+    print(f"\n{args.design} design; gunicorn {args.workers} sync workers, PostgreSQL, DEBUG=0; "
           f"{args.participants} participants x {args.items} questions per run, {args.concurrency} at once; "
           f"{os.cpu_count()} CPUs shared with this client; load average (1, 5, 15 min) before "
           f"{', '.join(f'{x:.2f}' for x in load_before)}, "

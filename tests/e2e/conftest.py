@@ -53,3 +53,22 @@ def page(browser):
     yield page
     context.close()
     assert violations == []
+
+
+@pytest.fixture
+def new_page(browser):
+    """Pages in fresh contexts (no shared cookies: a new browser each); fails on a CSP violation."""
+    contexts, violations = [], []
+
+    def make(**options):
+        context = browser.new_context(**options)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("console", lambda message: violations.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+    assert violations == []

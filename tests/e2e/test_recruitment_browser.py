@@ -18,25 +18,6 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touc
 
 
 @pytest.fixture
-def new_page(browser):
-    """Pages in fresh contexts (no shared cookies: a new browser each); fails on a CSP violation."""
-    contexts, violations = [], []
-
-    def make(**options):
-        context = browser.new_context(**options)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("console", lambda message: violations.append(message.text)
-                if "Content Security Policy" in message.text else None)
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
-    assert violations == []
-
-
-@pytest.fixture
 def shots(tmp_path) -> Path:
     folder = Path(os.environ.get("SCREENSHOTS_DIR", tmp_path))
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import pytest
 from django.contrib.auth.models import Permission
 
 from study.models import Participant, Study
-from tests.e2e.test_recruitment_browser import DESKTOP, PHONE, new_page  # noqa: F401 (fixture)
+from tests.e2e.test_recruitment_browser import DESKTOP, PHONE
 from tests.integration.builder.conftest import FIXTURE, train_tiny, write_csv_dataset
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True),
@@ -92,7 +92,7 @@ def csv_frame(page, url: str):
     return pd.read_csv(io.StringIO(response.text()), dtype=str, keep_default_na=False)
 
 
-def test_a_study_from_build_to_analysis(new_page, live_server, django_user_model,  # noqa: F811
+def test_a_study_from_build_to_analysis(new_page, live_server, django_user_model,
                                         tmp_path, shots):
     checkpoint, archive, classes = upload_zip(tmp_path)
     user = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
