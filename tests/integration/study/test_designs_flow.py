@@ -3,10 +3,12 @@ stored and scored, and attention checks failing participants in every design."""
 import pytest
 from django.test import Client
 
-from study.models import Item, Participant, Stimulus, Trial
+from django.urls import reverse
+
+from study.models import Item, Participant, Stimulus, Study, Trial
 from study.models.study import CONTROL
 from study.research.dashboard import summarize
-from study.research.export import participants_dataframe
+from study.research.export import participants_dataframe, trials_dataframe
 from study.survey.designs.agreement import HIVE_SCALE
 from tests.factories import CLASSES, make_study
 from tests.integration.study.design_helpers import OPTION_VALUES, answer_all, page_of, panel_of, post
@@ -189,3 +191,21 @@ def test_failed_attention_checks_count_in_every_design(design):
     assert summarize(study).total.attention_failures == 2
     failures = participants_dataframe(study).set_index("participant")["attention_failures"]
     assert failures.to_dict() == {careless.pk: 2, careful.pk: 0}
+
+
+@pytest.mark.parametrize("design, techniques", [(Study.Design.AGREEMENT, ("gradcam", CONTROL)),
+                                                (Study.Design.DISTINCTION, ("gradcam", "gradcam++"))])
+def test_each_arm_of_a_design_can_be_previewed_to_the_end_and_counts_nowhere(django_user_model, design,
+                                                                             techniques):
+    study = make_study(f"preview-{design}", techniques=techniques, design=design, status=Study.Status.DRAFT)
+    client = Client()
+    client.force_login(django_user_model.objects.create_superuser("res-preview", password="pw-Secret-123"))
+    for arm in study.arms.all():
+        response = client.post(reverse("researcher-preview", args=[study.slug]), {"arm": arm.pk})
+        assert response.status_code == 302
+        participant = Participant.objects.get(is_preview=True, arm=arm)
+        answer_all(client, participant, right=lambda item: True)
+        participant.refresh_from_db()
+        assert participant.status == Participant.Status.COMPLETED
+        assert participant.trials.filter(correct_guess=True).count() == study.items.count()
+    assert trials_dataframe(study).empty
