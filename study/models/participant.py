@@ -94,10 +94,12 @@ class Trial(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["participant", "item"], name="trial_one_per_participant_item"),
             models.UniqueConstraint(fields=["participant", "presented_position"], name="trial_unique_position"),
+            # An answer has a chosen option; correct_guess is empty for a trial that asks no question (a
+            # training image, clicks on an image), and set for every other answer (study.survey.designs).
             models.CheckConstraint(
                 condition=Q(answered_at__isnull=True, chosen_option="", correct_guess__isnull=True)
-                | (Q(answered_at__isnull=False, correct_guess__isnull=False) & ~Q(chosen_option="")),
-                name="trial_answer_complete_or_empty",
+                | (Q(answered_at__isnull=False) & ~Q(chosen_option="")),
+                name="trial_answer_has_option_or_is_empty",
             ),
             models.CheckConstraint(
                 condition=Q(confidence__isnull=True)

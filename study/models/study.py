@@ -162,6 +162,8 @@ class Item(models.Model):
     # The answer options shown in every arm, CANT_TELL included; presented order varies per participant.
     options = models.JSONField()
     is_attention_check = models.BooleanField(default=False)
+    # The design's part of the item (study.survey.designs), e.g. {"round": 1, "phase": "train"}.
+    details = models.JSONField(default=dict, blank=True)
     # For an attention check, the option an attentive participant picks (the prediction otherwise).
     expected_option = models.CharField(max_length=200, blank=True)
 

@@ -4,7 +4,6 @@ Consenting twice, or from a second tab, finds the participant the first consent 
 
 import hashlib
 import hmac
-import random
 import re
 import secrets
 
@@ -165,13 +164,10 @@ def _check_ready(study: Study, items: list[Item]) -> None:
 
 
 def build_trials(participant: Participant, items: list[Item]) -> list[Trial]:
-    """One unsaved Trial per item: question order and option order (as the study's design presents them)
-    drawn from the participant's seed."""
+    """One unsaved Trial per item: question order and option order (as the study's design orders and
+    presents them) drawn from the participant's seed."""
     study = participant.study
-    ordered = list(items)
-    if study.question_order == Study.QuestionOrder.SHUFFLED:
-        random.Random(f"{participant.seed}:order").shuffle(ordered)
     design = design_of(study)
     return [Trial(participant=participant, item=item, presented_position=position,
                   presented_options=design.presented_options(study, item, participant.seed))
-            for position, item in enumerate(ordered)]
+            for position, item in enumerate(design.order(study, items, participant.seed))]

@@ -109,8 +109,9 @@ def client_of(request: HttpRequest) -> str:
 def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
-    context = {"page": page, "study": page.participant.study, "arm": page.participant.arm,
-               "design": design_of(page.participant.study),
+    design = design_of(page.participant.study)
+    context = {"page": page, "study": page.participant.study, "arm": page.participant.arm, "design": design,
+               "design_context": design.page_context(page.trial) if page.trial else {},
                "completion_url": completion.completion_url(page.participant),
                "preview": page.participant.is_preview}
     if page.block is not None:

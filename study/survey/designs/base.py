@@ -18,10 +18,10 @@ from study.survey.errors import BadInput
 @dataclass(frozen=True)
 class Answer:
     """A checked answer: the option text stored as Trial.chosen_option, whether it counts as right
-    (Trial.correct_guess) and the design's part (Trial.details)."""
+    (Trial.correct_guess; None for a trial that asks no question) and the design's part (Trial.details)."""
 
     chosen_option: str
-    correct_guess: bool
+    correct_guess: bool | None
     details: dict
 
 
@@ -53,6 +53,18 @@ class Design:
     def describe(self, options: Mapping) -> str:
         """The design `options` in words, for the study page ("" without options)."""
         return ""
+
+    def order(self, study: Study, items: list[Item], seed: int) -> list[Item]:
+        """The items in the order this participant meets them: by position, or shuffled from their `seed`
+        under a shuffled question order."""
+        ordered = list(items)
+        if study.question_order == Study.QuestionOrder.SHUFFLED:
+            random.Random(f"{seed}:order").shuffle(ordered)
+        return ordered
+
+    def page_context(self, trial) -> dict:
+        """What the design's templates need beyond the page (e.g. the last answer's feedback)."""
+        return {}
 
     def presented_options(self, study: Study, item: Item, seed: int) -> list[str]:
         """The item's options in the order this participant sees them (drawn from their `seed`)."""

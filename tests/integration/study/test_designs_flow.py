@@ -2,7 +2,6 @@
 stored and scored, and attention checks failing participants in every design."""
 import pytest
 from django.test import Client
-
 from django.urls import reverse
 
 from study.models import Item, Participant, Stimulus, Study, Trial
