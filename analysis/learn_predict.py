@@ -47,7 +47,8 @@ def test_accuracies(trials: pd.DataFrame, participants: pd.DataFrame | None = No
     frame = trials.assign(round=rounds.astype(int))[phase == "test"]
     frame = simulatability.answers(frame, participants)
     grouped = frame.groupby(["participant", "arm", "technique", "round"], sort=True)
-    result = grouped.agg(n_questions=("correct_guess", "size"), n_right=("correct_guess", "sum")).reset_index()
+    result = grouped.agg(n_questions=("correct_guess", "size"),
+                         n_right=("correct_guess", "sum")).reset_index()
     result["n_right"] = result["n_right"].astype(int)
     result["accuracy"] = result["n_right"] / result["n_questions"]
     return result[list(ACCURACY_COLUMNS)]
@@ -75,7 +76,8 @@ def with_all_rounds(accuracies: pd.DataFrame) -> pd.DataFrame:
               .sum().reset_index())
     pooled["round"] = ALL_ROUNDS
     pooled["accuracy"] = pooled["n_right"] / pooled["n_questions"]
-    return pd.concat([accuracies.astype({"round": object}), pooled[list(ACCURACY_COLUMNS)]], ignore_index=True)
+    return pd.concat([accuracies.astype({"round": object}), pooled[list(ACCURACY_COLUMNS)]],
+                     ignore_index=True)
 
 
 def _by_round(frame: pd.DataFrame):
@@ -92,8 +94,8 @@ def _control_arm(accuracies: pd.DataFrame, control: str | None) -> str:
         return control
     controls = sorted(arms.index[arms == CONTROL_TECHNIQUE])
     if len(controls) != 1:
-        raise AnalysisError(f"utility needs one control arm (technique {CONTROL_TECHNIQUE!r}), found {controls}; "
-                            "name it with control=")
+        raise AnalysisError(f"utility needs one control arm (technique {CONTROL_TECHNIQUE!r}), "
+                            f"found {controls}; name it with control=")
     return controls[0]
 
 
@@ -110,7 +112,8 @@ def utility(
     control: the control arm's name (default: the one arm of technique CONTROL_TECHNIQUE).
     ci_low, ci_high: percentile bootstrap interval at `confidence`, participants resampled with
     replacement within each arm independently, `n_boot` resamples from `numpy.random.default_rng(seed)`
-    (a fresh generator per row); a resample whose control mean is 0 gives an infinite ratio.
+    (a fresh generator per row); a resample whose control mean is 0 counts as an infinite ratio
+    (so ci_high may be inf).
     ci_degenerate: every resample gave the same ratio. Columns: UTILITY_COLUMNS.
     AnalysisError when there is no control arm or the control's mean accuracy in a row is 0.
     """
@@ -118,11 +121,14 @@ def utility(
     everything = with_all_rounds(accuracies)
     rows = []
     tail = (1 - confidence) / 2 * 100
+    if not 0 < confidence < 1 or n_boot < 1:
+        raise AnalysisError(f"confidence must be in (0, 1) and n_boot >= 1, got {confidence} and {n_boot}")
     for (arm, technique), in_arm in everything.groupby(["arm", "technique"], sort=True):
         if arm == control:
             continue
         for round_, group in _by_round(in_arm):
-            base = everything.loc[(everything["arm"] == control) & (everything["round"] == round_), "accuracy"]
+            in_control = (everything["arm"] == control) & (everything["round"] == round_)
+            base = everything.loc[in_control, "accuracy"]
             if base.empty:
                 continue
             a, c = group["accuracy"].to_numpy(float), base.to_numpy(float)
@@ -132,14 +138,21 @@ def utility(
             rng = np.random.default_rng(seed)
             boot_a = a[rng.integers(0, a.size, (n_boot, a.size))].mean(axis=1)
             boot_c = c[rng.integers(0, c.size, (n_boot, c.size))].mean(axis=1)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratios = boot_a / boot_c
-            low, high = np.percentile(ratios, [tail, 100 - tail])
+            ratios = np.divide(boot_a, boot_c, out=np.full(n_boot, np.inf), where=boot_c > 0)
+            low, high = _percentiles(ratios, [tail, 100 - tail])
             rows.append({"arm": arm, "technique": technique, "control": control, "round": round_, "n": a.size,
                          "n_control": c.size, "accuracy": a.mean(), "control_accuracy": c.mean(),
                          "utility": a.mean() / c.mean(), "ci_low": float(low), "ci_high": float(high),
                          "ci_degenerate": bool(np.all(ratios == ratios[0]))})
     return pd.DataFrame(rows, columns=list(UTILITY_COLUMNS))
+
+
+def _percentiles(values: np.ndarray, percents: list[float]) -> np.ndarray:
+    """np.percentile (linear) of `values` `(n,)` that may hold +inf: a percentile interpolated towards an
+    infinite value is infinite (numpy alone gives NaN or a wrong finite value there)."""
+    finite = values[np.isfinite(values)]
+    clipped = np.percentile(np.minimum(values, np.finfo(float).max), percents)
+    return np.where(clipped > (finite.max() if finite.size else -np.inf), np.inf, clipped)
 
 
 def _alternative(alternatives: dict[str, str] | None) -> str:

@@ -108,7 +108,8 @@ def write_learn_predict_report(
     try:
         utility, utility_note = learn_predict.utility(accuracies), ""
     except AnalysisError as error:
-        utility, utility_note = pd.DataFrame(columns=list(learn_predict.UTILITY_COLUMNS)), f"not computed: {error}"
+        utility = pd.DataFrame(columns=list(learn_predict.UTILITY_COLUMNS))
+        utility_note = f"not computed: {error}"
     tests = learn_predict.compare_rounds(accuracies, method=method)
     markdown = "".join(f"{line}\n" for line in ["## Study notes\n", *notes, ""]) if notes else ""
     markdown += ("## Learning curve: per-participant test accuracy per round (mean ± SE)\n\n"
@@ -118,7 +119,8 @@ def write_learn_predict_report(
                  + (to_markdown(format_utility(utility)) if utility_note == "" else utility_note + "\n"))
     if len(tests):
         markdown += ("\n## Mann-Whitney U on per-participant test accuracies per round (control arm "
-                     "first, one-sided; other pairs two-sided)\n\n" + to_markdown(format_round_tests(tests)) + _warnings(tests))
+                     "first, one-sided; other pairs two-sided)\n\n" + to_markdown(format_round_tests(tests))
+                     + _warnings(tests))
     figure = figure_png(curve_figure(curve), dpi=120)
     files = {
         "learning_curve.csv": curve.to_csv(index=False),
