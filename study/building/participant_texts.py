@@ -24,7 +24,7 @@ SHOWN = {
     },
     "distinction": {
         False: "You will see {n} images, each with several explanations of an image classifier's decision, "
-               "one for each of the classes it found most likely, and pick the one of the class it "
+               "one for each of the classes it found most likely, and pick the one for the class it "
                "predicted.",
     },
 }
@@ -114,8 +114,8 @@ RENDERING_NOTES = {
 
 # A control arm's introduction (HTML), per design: no technique, no explanation and no worked example.
 CONTROL_INTROS = {
-    "simulation": "<h2>The image only</h2><p>In each question you will see an image only, with no explanation "
-                  "of the model's decision, and guess which class the model predicted for it.</p>",
+    "simulation": "<h2>The image only</h2><p>In each question you will see an image only, with no "
+                  "explanation of the model's decision, and guess which class the model predicted for it.</p>",
     "agreement": "<h2>The prediction only</h2><p>In each question you will see an image and the model's "
                  "prediction for it, with no explanation, and say whether you think the prediction is "
                  "correct.</p>",
@@ -127,7 +127,7 @@ TASKS = {
     "agreement": "In each question you will see an image, the model's prediction and such an explanation of "
                  "it, and say whether you think the prediction is correct.",
     "distinction": "In each question you will see an image and {k} such explanations, numbered, each for one "
-                   "of the {k} classes the model found most likely, and pick the one of the class the model "
+                   "of the {k} classes the model found most likely, and pick the one for the class the model "
                    "predicted.",
 }
 
