@@ -115,7 +115,8 @@ RENDERING_NOTES = {
 # A control arm's introduction (HTML), per design: no technique, no explanation and no worked example.
 CONTROL_INTROS = {
     "simulation": "<h2>The image only</h2><p>In each question you will see an image only, with no "
-                  "explanation of the model's decision, and guess which class the model predicted for it.</p>",
+                  "explanation of the model's decision, and guess which class the model predicted for "
+                  "it.</p>",
     "agreement": "<h2>The prediction only</h2><p>In each question you will see an image and the model's "
                  "prediction for it, with no explanation, and say whether you think the prediction is "
                  "correct.</p>",
