@@ -47,7 +47,7 @@ def test_clicks_make_the_gfdm_of_the_same_points_imported_as_a_fixation_table(
 ):
     observers = {key: answer_clicks(study, clicks) for key, clicks in CLICKS.items()}
     answer_clicks(study, {2: [[1.0, 1.0, 10.0]]}, is_preview=True)  # a preview counts nowhere
-    answer_clicks(study, {2: [[2.0, 2.0, 10.0]]}, status=Participant.Status.ACTIVE)  # nor an unfinished participant
+    answer_clicks(study, {2: [[2.0, 2.0, 10.0]]}, status=Participant.Status.ACTIVE)  # nor an unfinished one
     dataset = clicks_dataset(study, options=ImportOptions(sigma_px=SIGMA))
 
     assert (dataset.name, dataset.source_format, dataset.n_observers, dataset.sigma_px) == (
