@@ -58,14 +58,16 @@ def import_gaze_path(
 
 def import_gaze(
     name: str, entries: Entries, options: ImportOptions = ImportOptions(), *, progress: bool = False,
-    report: Report = silent, staging_prefix: str = "gaze-import-",
+    report: Report = silent, staging_prefix: str = "gaze-import-", origin: dict | None = None,
 ) -> GazeDataset:
     """Check every entry, then store the data set in one transaction; raises `GazeImportError`
     listing every problem, in which case the database and MEDIA_ROOT are left as they were.
     `report` hears each file checked; the staging folder under TMP_DIR is named `staging_prefix...`
-    (a job names itself there, see study.jobs.staging_prefix)."""
+    (a job names itself there, see study.jobs.staging_prefix). `origin` updates the provenance
+    (e.g. study.gaze.clicks: {"source_format": "clicks", "study": slug})."""
     with tempfile.TemporaryDirectory(prefix=staging_prefix, dir=tmp_dir()) as staging:
         staged, provenance = _stage(name, entries, options, Path(staging), progress, report)
+        provenance.update(origin or {})
         try:
             return store_dataset(name, staged, provenance, options)
         except (DatabaseError, OSError) as error:

@@ -18,6 +18,7 @@ class GazeDataset(models.Model):
         MAPS = "maps", "Density maps (images or arrays)"
         FIXATIONS = "fixations", "Fixation table"
         MAPS_AND_FIXATIONS = "maps+fixations", "Density maps and fixations"
+        CLICKS = "clicks", "Clicks of a study's participants (study.gaze.clicks)"
 
     name = models.SlugField(max_length=100, unique=True)
     description = models.TextField(blank=True)

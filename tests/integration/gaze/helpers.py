@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus
+from django.utils import timezone
+
+from study.models import GazeDataset, GazeFixations, GazeMap, GazeStimulus, Participant, Study, Trial
 
 
 def image_bytes(array: np.ndarray, fmt: str = "PNG") -> bytes:
@@ -66,3 +68,20 @@ def db_state() -> list:
         list(model.objects.order_by("pk").values())
         for model in (GazeDataset, GazeStimulus, GazeMap, GazeFixations)
     ]
+
+
+def answer_clicks(study: Study, clicks: dict[int, list], size: tuple[int, int] = (32, 32),
+                  **fields) -> Participant:
+    """A participant of `study` (completed unless told otherwise) who clicked `clicks` [[x, y, t_ms], ...] per
+    item position on its image shown at `size` (W, H)."""
+    fields.setdefault("status", Participant.Status.COMPLETED)
+    if fields["status"] == Participant.Status.COMPLETED:
+        fields["completed_at"] = timezone.now()
+    participant = Participant.objects.create(study=study, arm=study.arms.first(), **fields)
+    for place, (position, points) in enumerate(clicks.items()):
+        item = study.items.get(position=position)
+        Trial.objects.create(participant=participant, item=item, presented_position=place,
+                             presented_options=item.options, chosen_option="clicked",
+                             answered_at=timezone.now(),
+                             details={"clicks": points, "width": size[0], "height": size[1]})
+    return participant
