@@ -26,7 +26,8 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
                status: str = Study.Status.OPEN, n_attention: int = 0, design: str = Study.Design.SIMULATION,
                design_options: dict | None = None, **fields) -> Study:
     """An open study of `design` (with `design_options`) with one arm per technique (CONTROL: an arm without
-    stimuli) and n_correct + n_incorrect (+ attention) items, each with the stimuli its design explains.
+    stimuli, but for its design's control_targets) and n_correct + n_incorrect (+ attention) items, each with
+    the stimuli its design explains and the Item.details its design keeps (32 x 32 images).
 
     No limit of new participants per client unless given: tests and benches start many from one address."""
     fields.setdefault("new_participants_per_client_hour", 0)
@@ -49,15 +50,17 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
         ranked = [prediction, *(c for c in CLASSES if c != prediction)]
         options = DESIGNS[design].item_options(checked, ranked, [prediction, *options, CANT_TELL])
         attention = position >= n_correct + n_incorrect
+        image = Image.open(io.BytesIO(png_bytes(position)))
         item = Item(study=study, position=position, name=f"img{position:03d}.png", model_prediction=prediction,
                     true_labels=[truth], model_correct=correct, options=options,
-                    is_attention_check=attention,
+                    is_attention_check=attention, details=DESIGNS[design].item_details(image, image),
                     expected_option=options[1] if attention and design == Study.Design.SIMULATION else "")
         item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
         item.save()
         targets = DESIGNS[design].explained_classes(prediction, options)
-        for arm in (arm for arm in arms if not arm.is_control):  # a control arm: the image alone
-            for j, target in enumerate(targets):
+        # a control arm: the image alone, or its design's control_targets (attention: the blurred image)
+        for arm in arms:
+            for j, target in enumerate(DESIGNS[design].control_targets if arm.is_control else targets):
                 stimulus = Stimulus(item=item, arm=arm, target=target)
                 stimulus.image.save(f"{slug}-{position}-{arm.technique}-{j}.png",
                                     ContentFile(png_bytes(1000 * (arm.position + 1) + 100_000 * j + position)),

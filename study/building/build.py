@@ -85,6 +85,10 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         renders[technique] = [{} for _ in explained]
         for (i, name), png in zip(pairs, pngs):
             renders[technique][i][name] = png
+    if CONTROL in request.arms and design.control_targets:  # attention: the blurred images
+        renders[CONTROL] = [design.control_stimuli(design_options, image, display)
+                            for image, display in zip(images, displays)]
+    details = [design.item_details(image, display) for image, display in zip(images, displays)]
     provenance = build_provenance(
         request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
     ) | {"design": {"name": request.design, "options": design_options}}
@@ -92,7 +96,8 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     check_options = [design.item_options(design_options, c.ranked, item_options(c, mode, pool, rng))
                      for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
-        study = save_study(request, design_options, provenance, chosen, options, displays, renders, example)
+        study = save_study(request, design_options, provenance, chosen, options, displays, renders, example,
+                           details)
         if checks:
             add_attention_checks(study, request, checks, check_pngs, check_options)
     return study
@@ -110,6 +115,11 @@ def _check_request(request: BuildRequest) -> dict:
     if CONTROL in request.arms and not design.allows_control:
         raise BuildError(f"the {request.design} design has no control arm ({CONTROL!r}): its panels are the "
                          "explanations")
+    if not design.allows_explanations and set(request.arms) != {CONTROL}:
+        raise BuildError(f"the {request.design} design shows no explanations: give the control arm "
+                         f"({CONTROL!r}) alone, not {list(request.arms)}")
+    if request.attention_checks and not design.asks_question:
+        raise BuildError(f"the {request.design} design asks no question, so it has no attention checks")
     if not request.arms or len(set(request.arms)) != len(request.arms):
         raise BuildError(f"give one or more distinct arms, got {list(request.arms)}")
     unknown = [arm for arm in request.arms if arm not in (*explainers.METHODS, CONTROL)]

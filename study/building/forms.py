@@ -12,6 +12,8 @@ from study.models import Study
 from study.models.study import CONTROL
 from study.building.options import DISTRACTORS, TOPK_MIN_CLASSES, distractors_problem, parse_class_list
 from study.survey.designs import DESIGNS
+from study.survey.designs.attention import BOUNDS as ATTENTION
+from study.survey.designs.attention import DEFAULT_TASK, MAX_TASK
 from study.survey.designs.distinction import DEFAULTS as DISTINCTION_DEFAULTS
 from study.survey.designs.distinction import MAX_K, MIN_K
 from study.survey.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
@@ -77,6 +79,21 @@ class StudyBuilderForm(forms.Form):
         required=False, widget=forms.Textarea(attrs={"rows": 4}), label="Agreement scale (agreement)",
         help_text="One label per line, most confident that the prediction is correct first; an even number of "
                   "points. Empty: HIVE's four points.")
+    attention_sigma = forms.IntegerField(
+        initial=ATTENTION["sigma"][0], required=False, label="Blur sigma, source-image pixels (attention)",
+        validators=[MinValueValidator(ATTENTION["sigma"][1]), MaxValueValidator(ATTENTION["sigma"][2])])
+    attention_radius = forms.IntegerField(
+        initial=ATTENTION["radius"][0], required=False, label="Bubble radius, source-image pixels (attention)",
+        validators=[MinValueValidator(ATTENTION["radius"][1]), MaxValueValidator(ATTENTION["radius"][2])])
+    attention_min_clicks = forms.IntegerField(initial=ATTENTION["min_clicks"][0], required=False,
+                                              label="Clicks needed per image (attention)")
+    attention_max_clicks = forms.IntegerField(initial=ATTENTION["max_clicks"][0], required=False,
+                                              label="Most clicks per image (attention)")
+    attention_time_limit_s = forms.IntegerField(
+        initial=0, required=False, label="Time limit per image, seconds (attention)",
+        help_text="0: none; else 5 to 600. Once it runs out, Next is enabled with fewer clicks.")
+    attention_task = forms.CharField(required=False, max_length=MAX_TASK, label="Task shown (attention)",
+                                     initial=DEFAULT_TASK)
     arms = forms.MultipleChoiceField(
         choices=[(m, m) for m in METHODS] + [(CONTROL, "No explanation (control)")],
         widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"],
@@ -202,6 +219,11 @@ class StudyBuilderForm(forms.Form):
                        "ask_correct_class": data["ask_correct_class"]}
         elif data["design"] == Study.Design.AGREEMENT and data["agreement_scale"].strip():
             options = {"scale": [line.strip() for line in data["agreement_scale"].splitlines() if line.strip()]}
+        elif data["design"] == Study.Design.ATTENTION:
+            options = {name: data[f"attention_{name}"] for name in ATTENTION
+                       if data.get(f"attention_{name}") is not None}
+            if (data.get("attention_task") or "").strip():
+                options["task"] = data["attention_task"]
         try:
             data["design_options"] = design.check_options(options)
         except ValueError as error:
@@ -209,3 +231,6 @@ class StudyBuilderForm(forms.Form):
         if CONTROL in data.get("arms", ()) and not design.allows_control:
             self.add_error("arms", f"the {data['design']} design has no control arm: its panels are the "
                                    "explanations")
+        if not design.allows_explanations and set(data.get("arms", ())) - {CONTROL}:
+            self.add_error("arms", f"the {data['design']} design shows no explanations: choose the control arm "
+                                   "alone")

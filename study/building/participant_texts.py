@@ -27,6 +27,10 @@ SHOWN = {
                "one for each of the classes it found most likely, and pick the one for the class it "
                "predicted.",
     },
+    "attention": {
+        True: "You will see {n} blurred images. Clicking or tapping an image shows a small sharp circle of it "
+              "around that point; click where you would look to make out the image.",
+    },
 }
 CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
     "<p>{shown} It takes about 10 minutes.</p>"
@@ -120,6 +124,10 @@ CONTROL_INTROS = {
     "agreement": "<h2>The prediction only</h2><p>In each question you will see an image and the model's "
                  "prediction for it, with no explanation, and say whether you think the prediction is "
                  "correct.</p>",
+    "attention": "<h2>Blurred images</h2><p>In each question you will see a blurred image. Click or tap it: "
+                 "a small circle around that point becomes sharp (one circle at a time). Click where you would "
+                 "look to make out what the image shows; the counter says how many clicks you made, and "
+                 "<em>Next</em> becomes available once you have made enough.</p>",
 }
 # What an explained arm's participant does in each question, per design ({k}: the panels of distinction).
 TASKS = {

@@ -101,10 +101,12 @@ def save_study(
     displays: list[Image.Image],
     renders: dict[str, list[bytes]],
     example: Classified,
+    details: list[dict],
 ) -> Study:
     """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
     remove the files this call created. `renders`: per explained arm, the stimuli of each item (class ->
-    PNG), the example's last; a CONTROL arm gets no stimulus and no worked example."""
+    PNG), the example's last; a CONTROL arm gets no worked example, and no stimulus unless its design
+    makes some (renders[CONTROL]: attention's blurred images). `details`: each item's Item.details."""
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -145,6 +147,7 @@ def save_study(
                     true_labels=list(c.image.labels),
                     model_correct=bool(c.correct),
                     options=item_options,
+                    details=details[position],
                 )
                 item.image.name = _store("items", png_bytes(displays[position]), written)
                 item.save()
@@ -158,11 +161,11 @@ def save_study(
                             provenance={
                                 "method": arm.technique,
                                 "target": target,
-                                "params": provenance["methods"][arm.technique],
+                                "params": provenance["methods"].get(arm.technique, {}),
                             },
                         )
                         for arm in arms
-                        if not arm.is_control
+                        if arm.technique in renders
                         for target, png in renders[arm.technique][position].items()
                     ]
                 )

@@ -25,6 +25,7 @@ class Study(models.Model):
         SIMULATION = "simulation", "Simulation: guess the model's prediction among options (the PV paper)"
         AGREEMENT = "agreement", "Agreement: is the model's prediction correct? (HIVE)"
         DISTINCTION = "distinction", "Distinction: which of k explanations is the predicted class's? (HIVE)"
+        ATTENTION = "attention", "Attention: click to reveal a blurred image, bubble by bubble (BubbleView)"
 
     class Status(models.TextChoices):
         DRAFT = "draft"

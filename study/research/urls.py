@@ -15,6 +15,8 @@ urlpatterns = [
     path("studies/<slug:slug>/analysis/<int:pk>/<str:name>", researcher.analysis_file, name="study-analysis-file"),
     path("<slug:slug>/trials.csv", researcher.export_file, {"table": "trials", "fmt": "csv"},
          name="researcher-trials-csv"),
+    path("<slug:slug>/clicks.csv", researcher.export_file, {"table": "clicks", "fmt": "csv"},
+         name="researcher-clicks-csv"),
     path("<slug:slug>/participants.csv", researcher.export_file, {"table": "participants", "fmt": "csv"},
          name="researcher-participants-csv"),
     path("<slug:slug>/trials.parquet", researcher.export_file, {"table": "trials", "fmt": "parquet"},

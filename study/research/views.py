@@ -21,6 +21,7 @@ from study.building import planning
 from study.building.options import describe_distractors
 from study.models import Access, Job, Participant, Study
 from study.research import analysis_page, dashboard, export
+from study.research.clicks import clicks_csv
 from study.research.forms import StudySettingsForm
 from study.survey import enrolment, errors
 from study.survey.designs import design_of
@@ -87,8 +88,11 @@ def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
 def export_file(request: HttpRequest, slug: str, table: str, fmt: str) -> StreamingHttpResponse:
     """trials or participants, as CSV (safe to open in a spreadsheet) or Parquet (exact values)."""
     study = _study(request, slug)
+    if table == "clicks" and study.design != Study.Design.ATTENTION:
+        raise Http404("Only an attention study has clicks.")
     if fmt == "csv":
-        chunks = (chunk.encode() for chunk in export.EXPORTS[f"{table}.csv"](study))
+        exports = export.EXPORTS | {"clicks.csv": clicks_csv}
+        chunks = (chunk.encode() for chunk in exports[f"{table}.csv"](study))
         content_type = "text/csv; charset=utf-8"
     else:
         chunks = [export.parquet_bytes(export.FRAMES[table](study))]

@@ -152,14 +152,16 @@ def _same_study(participant: Participant, study: Study) -> Participant:
 
 def _check_ready(study: Study, items: list[Item]) -> None:
     """NotReady unless the study has arms, items, and a stimulus for each item in each explained arm (a
-    control arm has none)."""
+    control arm has none, or its design's control_targets: attention's blurred image)."""
     techniques = list(study.arms.values_list("technique", flat=True))
     if not techniques or not items:
         raise NotReady("This study is not ready yet (it has no arms or no questions).")
     explained = sum(technique != CONTROL for technique in techniques)
     design = design_of(study)
     per_arm = sum(len(design.explained_classes(item.model_prediction, item.options)) for item in items)
-    if Stimulus.objects.filter(item__study=study).count() != explained * per_arm:
+    per_control = len(design.control_targets) * len(items)
+    expected = explained * per_arm + (len(techniques) - explained) * per_control
+    if Stimulus.objects.filter(item__study=study).count() != expected:
         raise NotReady("This study is not ready yet (explanation images are missing).")
 
 

@@ -36,9 +36,9 @@ class PageKind(Enum):
 @dataclass(frozen=True)
 class Page:
     """The page a participant is on; `trial` and `stimulus` only for a question (no stimulus in a control
-    arm: the item's image alone), `panels` instead of `stimulus` in a design with one explanation per
-    presented option (distinction: the stimuli in the trial's presented order), `number` 1-based; `block`
-    only for a questionnaire block."""
+    arm: the item's image alone; attention's control arm: the blurred image), `panels` instead of `stimulus`
+    in a design with one explanation per presented option (distinction: the stimuli in the trial's presented
+    order), `number` 1-based; `block` only for a questionnaire block."""
 
     kind: PageKind
     participant: Participant
@@ -106,13 +106,15 @@ def current_page(participant: Participant) -> Page:
             **completion(participant, timezone.now()))
         participant.refresh_from_db()
         return Page(PageKind.COMPLETE, participant)
-    if trial.stimulus_pk is None and not participant.arm.is_control:
+    needs_stimulus = not participant.arm.is_control or design_of(participant.study).control_targets
+    if trial.stimulus_pk is None and needs_stimulus:
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    stimulus = None if participant.arm.is_control else Stimulus(
+    # A control arm has no stimulus, except in a design with control_targets (attention: the blurred image).
+    stimulus = None if trial.stimulus_pk is None else Stimulus(
         pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining

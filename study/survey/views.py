@@ -29,7 +29,7 @@ class AnswerForm(forms.Form):
     """The fields every design's answer has; the design checks the rest of the POST (study.survey.designs)."""
 
     trial = forms.IntegerField(min_value=1)
-    option = forms.CharField(max_length=200, strip=False)
+    option = forms.CharField(max_length=200, strip=False, required=False)  # checked by the design
     rt_ms = forms.IntegerField(required=False, min_value=0, max_value=flow.MAX_RT_MS)
     confidence = forms.IntegerField(required=False, min_value=1, max_value=MAX_CONFIDENCE_LEVELS)
 

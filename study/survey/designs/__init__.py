@@ -2,11 +2,13 @@
 (study.survey.designs.base.Design). DESIGNS maps Study.design to its design."""
 from study.models import Study
 from study.survey.designs.agreement import Agreement
+from study.survey.designs.attention import Attention
 from study.survey.designs.base import Answer, Design
 from study.survey.designs.distinction import Distinction
 from study.survey.designs.simulation import Simulation
 
-DESIGNS: dict[str, Design] = {design.name: design for design in (Simulation(), Agreement(), Distinction())}
+DESIGNS: dict[str, Design] = {design.name: design for design in (Simulation(), Agreement(), Distinction(),
+                                                                Attention())}
 
 
 def design_of(study: Study) -> Design:

@@ -30,9 +30,14 @@ class Design:
 
     name = ""
     allows_control = True
+    allows_explanations = True  # False: only a control arm (attention: the blurred image, no explanation)
+    asks_question = True  # False: no question, so no attention checks (attention: clicks only)
     panelled = False  # one explanation per presented option, shown as numbered panels (flow.Page.panels)
     # Trial.details keys exported as columns after the common ones (study.research.export), in order.
     export_columns: tuple[str, ...] = ()
+    # The stimuli (targets) every item has in a control arm, made by control_stimuli (attention: its blurred
+    # image); none in the other designs: a control arm shows the item's image alone.
+    control_targets: tuple[str, ...] = ()
 
     @property
     def figures_template(self) -> str:
@@ -80,6 +85,15 @@ class Design:
         """The classes an explained arm shows a stimulus of, for an item with this `prediction` and
         `options` (what the build renders and enrolment checks)."""
         return [prediction]
+
+    def control_stimuli(self, options: Mapping, image, display) -> dict[str, bytes]:
+        """A control arm's stimuli of one item, target -> PNG (keys: control_targets), from the source
+        `image` and the item's `display` image (PIL images)."""
+        return {}
+
+    def item_details(self, image, display) -> dict:
+        """Item.details of an item built from the source `image` and shown as `display` (PIL images)."""
+        return {}
 
     def score(self, study: Study, item: Item, presented: list[str], data: Mapping) -> Answer:
         """Check the answer fields `data` (the page's POST) against the options `presented`; BadInput when
