@@ -27,6 +27,15 @@ SHOWN = {
                "one for each of the classes it found most likely, and pick the one of the class it "
                "predicted.",
     },
+    "learn_predict": {
+        False: "You will see {n} images in rounds: first some with an image classifier's decision and an "
+               "explanation of it, to learn how the classifier decides, then some without, where you predict "
+               "its decision.",
+        True: "You will see {n} images in rounds: first some with an image classifier's decision, to learn "
+              "how the classifier decides, then some without, where you predict its decision. Depending on "
+              "the group you are placed in, each decision you learn from comes with an explanation, or "
+              "without one.",
+    },
 }
 CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
     "<p>{shown} It takes about 10 minutes.</p>"
@@ -119,6 +128,9 @@ CONTROL_INTROS = {
     "agreement": "<h2>The prediction only</h2><p>In each question you will see an image and the model's "
                  "prediction for it, with no explanation, and say whether you think the prediction is "
                  "correct.</p>",
+    "learn_predict": "<h2>The decision only</h2><p>The study comes in rounds. First you will see images "
+                     "with the model's decision on each, with no explanation, to learn how the model "
+                     "decides; then images alone, where you predict the model's decision.</p>",
 }
 # What an explained arm's participant does in each question, per design ({k}: the panels of distinction).
 TASKS = {
@@ -129,6 +141,9 @@ TASKS = {
     "distinction": "In each question you will see an image and {k} such explanations, numbered, each for one "
                    "of the {k} classes the model found most likely, and pick the one of the class the model "
                    "predicted.",
+    "learn_predict": "The study comes in rounds. First you will see images with the model's decision "
+                     "and such an explanation of it, to learn how the model decides; then images alone, "
+                     "where you predict the model's decision.",
 }
 
 

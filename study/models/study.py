@@ -25,6 +25,8 @@ class Study(models.Model):
         SIMULATION = "simulation", "Simulation: guess the model's prediction among options (the PV paper)"
         AGREEMENT = "agreement", "Agreement: is the model's prediction correct? (HIVE)"
         DISTINCTION = "distinction", "Distinction: which of k explanations is the predicted class's? (HIVE)"
+        LEARN_PREDICT = "learn_predict", ("Learn, then predict: rounds of learning the model, then predicting "
+                                          "it (Colin et al.)")
 
     class Status(models.TextChoices):
         DRAFT = "draft"

@@ -4,9 +4,11 @@ from study.models import Study
 from study.survey.designs.agreement import Agreement
 from study.survey.designs.base import Answer, Design
 from study.survey.designs.distinction import Distinction
+from study.survey.designs.learn_predict import LearnPredict
 from study.survey.designs.simulation import Simulation
 
-DESIGNS: dict[str, Design] = {design.name: design for design in (Simulation(), Agreement(), Distinction())}
+DESIGNS: dict[str, Design] = {design.name: design for design in (Simulation(), Agreement(), Distinction(),
+                                                                    LearnPredict())}
 
 
 def design_of(study: Study) -> Design:
