@@ -76,7 +76,7 @@ class LearnPredict(Design):
         """The round and phase, and with feedback the verdict on the test answer just before this page."""
         details = trial.item.details
         context = {"round": details.get("round"), "rounds": trial.participant.study.design_options["rounds"],
-                   "training": details.get("phase") == TRAIN}
+                   "training": details.get("phase") == TRAIN, "seen": SEEN}
         if trial.participant.study.design_options["feedback"] and trial.presented_position:
             previous = (trial.participant.trials.select_related("item")
                         .filter(presented_position=trial.presented_position - 1).first())
@@ -96,9 +96,11 @@ class LearnPredict(Design):
 
     def score(self, study: Study, item: Item, presented: list[str], data: Mapping) -> Answer:
         details = {"round": item.details.get("round"), "phase": item.details.get("phase")}
-        if details["phase"] != TEST:
-            return Answer(SEEN, None, details)
         option = data.get("option", "")
+        if details["phase"] != TEST:
+            if option != SEEN:  # the training page's Next sends it
+                raise BadInput("Please use the Next button.")
+            return Answer(SEEN, None, details)
         if option not in presented:
             raise BadInput("Please choose one of the options shown.")
         return Answer(option, option == item.answer, details)

@@ -51,7 +51,8 @@ def test_blocks_hold_their_error_shares_and_only_training_items_have_stimuli(
 def test_the_command_takes_the_design_options(tiny_spec, csv_dataset, isolated_media):
     call_command("build_study", "lp1", "--model", str(tiny_spec), "--dataset", str(csv_dataset),
                  "--arms", "gradcam", "--design", "learn_predict", "--design-options",
-                 '{"rounds": 1, "train_per_round": 2, "test_per_round": 2, "error_share": 0, "feedback": true}',
+                 '{"rounds": 1, "train_per_round": 2, "test_per_round": 2, "error_share": 0, '
+                 '"feedback": true}',
                  verbosity=0)
     study = Study.objects.get(slug="lp1")
     assert study.design_options["feedback"] is True
@@ -79,7 +80,8 @@ def test_attention_checks_are_refused(tiny_spec, csv_dataset):
 
 
 def test_blocks_round_the_error_share_per_block():
-    blocks = LearnPredict().blocks({"rounds": 1, "train_per_round": 5, "test_per_round": 2, "error_share": 0.3})
+    blocks = LearnPredict().blocks({"rounds": 1, "train_per_round": 5, "test_per_round": 2,
+                                    "error_share": 0.3})
     # 0.3 * 5 = 1.5 rounds up to 2; 0.3 * 2 = 0.6 rounds to 1.
     assert blocks == [({"round": 1, "phase": "train"}, 3, 2), ({"round": 1, "phase": "test"}, 1, 1)]
 
