@@ -114,8 +114,9 @@ def utility(
     replacement within each arm independently, `n_boot` resamples from `numpy.random.default_rng(seed)`
     (a fresh generator per row); a resample whose control mean is 0 counts as an infinite ratio
     (so ci_high may be inf).
-    ci_degenerate: every resample gave the same ratio. Columns: UTILITY_COLUMNS.
-    AnalysisError when there is no control arm or the control's mean accuracy in a row is 0.
+    ci_degenerate: every resample gave the same ratio. A row whose control mean is 0 has utility inf (NaN
+    when the arm's is 0 too), the other rows are unaffected. Columns: UTILITY_COLUMNS.
+    AnalysisError when there is no control arm.
     """
     control = _control_arm(accuracies, control)
     everything = with_all_rounds(accuracies)
@@ -132,9 +133,6 @@ def utility(
             if base.empty:
                 continue
             a, c = group["accuracy"].to_numpy(float), base.to_numpy(float)
-            if c.mean() == 0:
-                raise AnalysisError(f"the control arm {control!r} has mean accuracy 0 in round {round_}: "
-                                    "no utility ratio")
             rng = np.random.default_rng(seed)
             boot_a = a[rng.integers(0, a.size, (n_boot, a.size))].mean(axis=1)
             boot_c = c[rng.integers(0, c.size, (n_boot, c.size))].mean(axis=1)
@@ -142,9 +140,14 @@ def utility(
             low, high = _percentiles(ratios, [tail, 100 - tail])
             rows.append({"arm": arm, "technique": technique, "control": control, "round": round_, "n": a.size,
                          "n_control": c.size, "accuracy": a.mean(), "control_accuracy": c.mean(),
-                         "utility": a.mean() / c.mean(), "ci_low": float(low), "ci_high": float(high),
+                         "utility": ratio(a.mean(), c.mean()), "ci_low": float(low), "ci_high": float(high),
                          "ci_degenerate": bool(np.all(ratios == ratios[0]))})
     return pd.DataFrame(rows, columns=list(UTILITY_COLUMNS))
+
+
+def ratio(a: float, b: float) -> float:
+    """a / b, inf for b = 0 < a and NaN for 0 / 0."""
+    return a / b if b else (np.inf if a else np.nan)
 
 
 def _percentiles(values: np.ndarray, percents: list[float]) -> np.ndarray:

@@ -4,7 +4,9 @@ with no verdict; a test page shows the image alone and is scored like simulation
 page; the export's round and phase columns."""
 from html import unescape
 
+import pandas as pd
 import pytest
+from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
@@ -155,3 +157,28 @@ def test_each_arm_can_be_previewed_to_the_end_and_counts_nowhere(django_user_mod
         verdicts = list(trials.values_list("correct_guess", flat=True))
         assert verdicts == [None] * 4 + [True] * 2 + [None] * 4 + [True] * 2
     assert trials_dataframe(study).empty
+
+
+def test_analyze_study_writes_the_learning_curve_and_the_utility_against_the_control_arm(tmp_path):
+    """Two explained and two control participants: explained ones predict every test item, control ones
+    only round 2's first test item they meet (1 of 2); the report's curve and utility say so."""
+    make_study("lp-analysis", design="learn_predict", design_options=OPTIONS,
+                       techniques=("gradcam", CONTROL))
+    seen_test = {}
+    for _ in range(4):  # round-robin: gradcam, none, gradcam, none
+        client = Client()
+        participant = consent(client, "lp-analysis")
+
+        def right(item, participant=participant):
+            if item.details["phase"] != "test" or participant.arm.technique != CONTROL:
+                return True
+            count = seen_test.setdefault(participant.pk, [0])
+            count[0] += 1
+            return count[0] == 3  # the first test item of round 2
+        answer_all(client, participant, right)
+    call_command("analyze_study", "lp-analysis", "--out", str(tmp_path))
+    curve = pd.read_csv(tmp_path / "learning_curve.csv").set_index(["arm", "round"])["mean"].to_dict()
+    assert curve == {("gradcam", 1): 1.0, ("gradcam", 2): 1.0, (CONTROL, 1): 0.0, (CONTROL, 2): 0.5}
+    utility = pd.read_csv(tmp_path / "utility.csv", dtype={"round": str}).set_index("round")
+    assert utility.loc["all", "utility"] == pytest.approx(1.0 / 0.25)  # 4 of 4 against 1 of 4
+    assert (tmp_path / "learning_curve.png").stat().st_size > 0

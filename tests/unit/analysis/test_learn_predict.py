@@ -130,12 +130,12 @@ def test_utility_interval_properties():
     assert risky["utility"] == 3.5 and risky["ci_low"] == 1.5 and risky["ci_high"] == np.inf
 
 
-def test_utility_needs_a_control_with_a_nonzero_mean():
+def test_utility_needs_a_control_arm_and_a_control_mean_of_0_gives_an_infinite_ratio():
     accuracies = accuracies_frame([0.5, 0.25], [0.75, 1.0])
     with pytest.raises(AnalysisError, match="control arm"):
         learn_predict.utility(accuracies[accuracies["arm"] == "gradcam"])
-    with pytest.raises(AnalysisError, match="mean accuracy 0"):
-        learn_predict.utility(accuracies_frame([0.0, 0.0], [0.75, 1.0]))
+    assert learn_predict.utility(accuracies_frame([0.0, 0.0], [0.75, 1.0]))["utility"].iloc[0] == np.inf
+    assert np.isnan(learn_predict.utility(accuracies_frame([0.0, 0.0], [0.0, 0.0]))["utility"].iloc[0])
     # a named control arm need not have technique "none"
     table = learn_predict.utility(accuracies, control="gradcam")
     assert table["arm"].tolist() == ["none", "none"]
