@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('study', '0012_trials_without_question'),
+        ('study', '0013_gaze_clicks'),
     ]
 
     operations = [
