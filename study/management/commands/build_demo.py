@@ -1,5 +1,5 @@
 """python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery
-and the photo studies of the agreement and distinction designs."""
+and the photo studies of the agreement, distinction and attention designs."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -17,8 +17,8 @@ PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 class Command(BaseCommand):
     help = (
         "Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
-        "explain a few photos for the gallery, build the photo studies 'demo-agreement' and "
-        "'demo-distinction' on them, and print the logins. The 'demo' participant link comes last. "
+        "explain a few photos for the gallery, build the photo studies 'demo-agreement', "
+        "'demo-distinction' and 'demo-attention' on them, and print the logins. The 'demo' participant link comes last. "
         "The demo login (a known password) is made only with DEBUG=1; with DEBUG=0 the study has no "
         "owner (superusers see it) and a demo password left in the database is disabled."
     )

@@ -36,7 +36,9 @@ PHOTO_STUDIES = (
     "study 'demo-agreement' (agreement design, arms gradcam, none): 5 items, {state}: "
     "http://127.0.0.1:8000/s/demo-agreement/\n"
     "study 'demo-distinction' (distinction design, arms gradcam, gradcam++): 5 items, {state}: "
-    "http://127.0.0.1:8000/s/demo-distinction/"
+    "http://127.0.0.1:8000/s/demo-distinction/\n"
+    "study 'demo-attention' (attention design, arms none): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-attention/"
 )
 
 
