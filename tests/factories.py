@@ -40,10 +40,14 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
         for i, technique in enumerate(techniques)
     ]
     rng = random.Random(slug)
-    n_items = n_correct + n_incorrect + n_attention
-    for position in range(n_items):
+    # A design with blocks (learn_predict) sets its own items: each block's right, then wrong ones.
+    blocks = DESIGNS[design].blocks(checked)
+    plan = ([(details, right) for details, n_right, n_wrong in blocks
+             for right in [True] * n_right + [False] * n_wrong] if blocks
+            else [({}, position < n_correct) for position in range(n_correct + n_incorrect + n_attention)])
+    n_correct, n_incorrect = (len(plan), 0) if blocks else (n_correct, n_incorrect)
+    for position, (details, correct) in enumerate(plan):
         truth = rng.choice(CLASSES)
-        correct = position < n_correct
         prediction = truth if correct else rng.choice([c for c in CLASSES if c != truth])
         others = [c for c in CLASSES if c not in {truth, prediction}]
         options = sorted({prediction, truth, *rng.sample(others, 4)} - {prediction})[:3]
@@ -53,11 +57,11 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
         image = Image.open(io.BytesIO(png_bytes(position)))
         item = Item(study=study, position=position, name=f"img{position:03d}.png", model_prediction=prediction,
                     true_labels=[truth], model_correct=correct, options=options,
-                    is_attention_check=attention, details=DESIGNS[design].item_details(image, image),
+                    is_attention_check=attention, details=details | DESIGNS[design].item_details(image, image),
                     expected_option=options[1] if attention and design == Study.Design.SIMULATION else "")
         item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
         item.save()
-        targets = DESIGNS[design].explained_classes(prediction, options)
+        targets = DESIGNS[design].explained_classes(prediction, options, item.details)
         # a control arm: the image alone, or its design's control_targets (attention: the blurred image)
         for arm in arms:
             for j, target in enumerate(DESIGNS[design].control_targets if arm.is_control else targets):

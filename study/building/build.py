@@ -21,7 +21,7 @@ from study.building.options import distractors_problem
 from study.building.rendering import RENDERINGS, display_image, open_image, png_bytes, render
 from study.building.request import BuildError, BuildRequest
 from study.building.saving import add_attention_checks, build_provenance, save_study
-from study.building.selection import classify, distractor_mode, item_options, sample
+from study.building.selection import classify, distractor_mode, item_options, lay_out_blocks, sample
 from study.models import Study
 from study.models.study import CONTROL
 from study.progress import Report, silent
@@ -48,10 +48,17 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     correct = [c for c in classified if c.correct is True]
     incorrect = [c for c in classified if c.correct is False]
     rng = random.Random(request.seed)
-    chosen = sample(correct, request.n_correct, rng, "correctly classified") + sample(
-        incorrect, request.n_incorrect, rng, "misclassified"
+    blocks = design.blocks(design_options)
+    n_correct, n_incorrect = ((sum(b[1] for b in blocks), sum(b[2] for b in blocks)) if blocks
+                              else (request.n_correct, request.n_incorrect))
+    chosen = sample(correct, n_correct, rng, "correctly classified") + sample(
+        incorrect, n_incorrect, rng, "misclassified"
     )
-    rng.shuffle(chosen)
+    if blocks:
+        chosen, details = lay_out_blocks(blocks, chosen[:n_correct], chosen[n_correct:], rng)
+    else:
+        rng.shuffle(chosen)
+        details = [{} for _ in chosen]
     chosen_names = {c.image.name for c in chosen}
     spare = sorted((c for c in correct if c.image.name not in chosen_names), key=lambda c: c.image.name)
     checks = []
@@ -74,7 +81,8 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     # Every explained class of every image (of the example too, with the options the design gives it), as
     # (image index, class) pairs, so that one batched call explains several classes of an image.
     example_options = design.item_options(design_options, example.ranked, [example.top1])
-    explained = [design.explained_classes(c.top1, o) for c, o in zip(shown, [*options, example_options])]
+    explained = [design.explained_classes(c.top1, o, d)
+                 for c, o, d in zip(shown, [*options, example_options], [*details, {}])]
     pairs = [(i, name) for i, names in enumerate(explained) for name in names]
     renders = {}  # technique -> per image of `shown`, class -> stimulus PNG
     for technique in tqdm([arm for arm in request.arms if arm != CONTROL], desc="rendering stimuli",
@@ -88,7 +96,7 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     if CONTROL in request.arms and design.control_targets:  # attention: the blurred images
         renders[CONTROL] = [design.control_stimuli(design_options, image, display)
                             for image, display in zip(images, displays)]
-    details = [design.item_details(image, display) for image, display in zip(images, displays)]
+    details = [d | design.item_details(image, display) for d, image, display in zip(details, images, displays)]
     provenance = build_provenance(
         request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
     ) | {"design": {"name": request.design, "options": design_options}}
@@ -96,8 +104,8 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
     check_options = [design.item_options(design_options, c.ranked, item_options(c, mode, pool, rng))
                      for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
-        study = save_study(request, design_options, provenance, chosen, options, displays, renders, example,
-                           details)
+        study = save_study(request, design_options, provenance, chosen, options, details, displays, renders,
+                           example)
         if checks:
             add_attention_checks(study, request, checks, check_pngs, check_options)
     return study
@@ -128,7 +136,10 @@ def _check_request(request: BuildRequest) -> dict:
             f"unknown arm technique(s) {unknown}; the explainer backend offers {list(explainers.METHODS)}, "
             f"and {CONTROL!r} is the control arm (no explanation)"
         )
-    if request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0:
+    if request.attention_checks and not design.allows_attention_checks:
+        raise BuildError(f"the {request.design} design takes no attention checks")
+    if design.blocks(design_options) is None and (
+            request.n_correct < 0 or request.n_incorrect < 0 or request.n_correct + request.n_incorrect == 0):
         raise BuildError("n_correct and n_incorrect must be >= 0, and at least one item is needed")
     if request.rendering not in RENDERINGS:
         raise BuildError(f"unknown rendering {request.rendering!r}; choose from {', '.join(RENDERINGS)}")

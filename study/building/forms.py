@@ -16,6 +16,8 @@ from study.survey.designs.attention import BOUNDS as ATTENTION
 from study.survey.designs.attention import DEFAULT_TASK, MAX_TASK
 from study.survey.designs.distinction import DEFAULTS as DISTINCTION_DEFAULTS
 from study.survey.designs.distinction import MAX_K, MIN_K
+from study.survey.designs.learn_predict import DEFAULTS as LP_DEFAULTS
+from study.survey.designs.learn_predict import LIMITS as LP_LIMITS
 from study.survey.questionnaire import MAX_CONFIDENCE_LEVELS, QuestionnaireError, parse_questionnaire
 
 # Architectures a researcher may pick with an uploaded checkpoint (torchvision names, and the bundled net).
@@ -94,6 +96,24 @@ class StudyBuilderForm(forms.Form):
         help_text="0: none; else 5 to 600. Once it runs out, Next is enabled with fewer clicks.")
     attention_task = forms.CharField(required=False, max_length=MAX_TASK, label="Task shown (attention)",
                                      initial=DEFAULT_TASK)
+    rounds = forms.IntegerField(
+        initial=LP_DEFAULTS["rounds"], required=False, label="Rounds (learn_predict)",
+        validators=[MinValueValidator(LP_LIMITS["rounds"][0]), MaxValueValidator(LP_LIMITS["rounds"][1])],
+        help_text="Each round: a training block (decision and explanation), then a test block (predict the "
+                  "decision). The design sets the numbers of items: n_correct and n_incorrect are not used.")
+    train_per_round = forms.IntegerField(
+        initial=LP_DEFAULTS["train_per_round"], required=False,
+        label="Training images per round (learn_predict)",
+        validators=[MinValueValidator(1), MaxValueValidator(LP_LIMITS["train_per_round"][1])])
+    test_per_round = forms.IntegerField(
+        initial=LP_DEFAULTS["test_per_round"], required=False, label="Test images per round (learn_predict)",
+        validators=[MinValueValidator(1), MaxValueValidator(LP_LIMITS["test_per_round"][1])])
+    error_share = forms.FloatField(
+        initial=LP_DEFAULTS["error_share"], required=False,
+        label="Share of model errors per block (learn_predict)",
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)], help_text="Rounded per block.")
+    feedback = forms.BooleanField(
+        required=False, label="After each prediction, say whether it was right (learn_predict)")
     arms = forms.MultipleChoiceField(
         choices=[(m, m) for m in METHODS] + [(CONTROL, "No explanation (control)")],
         widget=forms.CheckboxSelectMultiple, initial=["gradcam", "pv"],
@@ -217,6 +237,9 @@ class StudyBuilderForm(forms.Form):
         if data["design"] == Study.Design.DISTINCTION:
             options = {"k": data["panels"] or DISTINCTION_DEFAULTS["k"], "show_labels": data["show_labels"],
                        "ask_correct_class": data["ask_correct_class"]}
+        elif data["design"] == Study.Design.LEARN_PREDICT:
+            options = {name: LP_DEFAULTS[name] if data.get(name) is None else data[name]
+                       for name in LP_DEFAULTS}
         elif data["design"] == Study.Design.AGREEMENT and data["agreement_scale"].strip():
             options = {"scale": [line.strip() for line in data["agreement_scale"].splitlines() if line.strip()]}
         elif data["design"] == Study.Design.ATTENTION:
@@ -228,6 +251,8 @@ class StudyBuilderForm(forms.Form):
             data["design_options"] = design.check_options(options)
         except ValueError as error:
             self.add_error("design", str(error))
+        if data.get("attention_checks") and not design.allows_attention_checks:
+            self.add_error("attention_checks", f"the {data['design']} design takes no attention checks")
         if CONTROL in data.get("arms", ()) and not design.allows_control:
             self.add_error("arms", f"the {data['design']} design has no control arm: its panels are the "
                                    "explanations")

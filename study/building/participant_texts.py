@@ -31,6 +31,15 @@ SHOWN = {
         True: "You will see {n} blurred images. Clicking or tapping an image shows a small sharp circle of it "
               "around that point; click where you would look to make out the image.",
     },
+    "learn_predict": {
+        False: "You will see {n} images in rounds: first some with an image classifier's decision and an "
+               "explanation of it, to learn how the classifier decides, then some without, where you predict "
+               "its decision.",
+        True: "You will see {n} images in rounds: first some with an image classifier's decision, to learn "
+              "how the classifier decides, then some without, where you predict its decision. Depending on "
+              "the group you are placed in, each decision you learn from comes with an explanation, or "
+              "without one.",
+    },
 }
 CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
     "<p>{shown} It takes about 10 minutes.</p>"
@@ -128,6 +137,9 @@ CONTROL_INTROS = {
                  "a small circle around that point becomes sharp (one circle at a time). Click where you would "
                  "look to make out what the image shows; the counter says how many clicks you made, and "
                  "<em>Next</em> becomes available once you have made enough.</p>",
+    "learn_predict": "<h2>The decision only</h2><p>The study comes in rounds. First you will see images "
+                     "with the model's decision on each, with no explanation, to learn how the model "
+                     "decides; then images alone, where you predict the model's decision.</p>",
 }
 # What an explained arm's participant does in each question, per design ({k}: the panels of distinction).
 TASKS = {
@@ -138,6 +150,9 @@ TASKS = {
     "distinction": "In each question you will see an image and {k} such explanations, numbered, each for one "
                    "of the {k} classes the model found most likely, and pick the one for the class the model "
                    "predicted.",
+    "learn_predict": "The study comes in rounds. First you will see images with the model's decision "
+                     "and such an explanation of it, to learn how the model decides; then images alone, "
+                     "where you predict the model's decision.",
 }
 
 

@@ -98,15 +98,16 @@ def save_study(
     provenance: dict,
     chosen: list[Classified],
     options: list[list[str]],
+    details: list[dict],
     displays: list[Image.Image],
     renders: dict[str, list[bytes]],
     example: Classified,
-    details: list[dict],
 ) -> Study:
     """Write the files (temporary names, then renamed) and the rows (one transaction); on any error
     remove the files this call created. `renders`: per explained arm, the stimuli of each item (class ->
     PNG), the example's last; a CONTROL arm gets no worked example, and no stimulus unless its design
-    makes some (renders[CONTROL]: attention's blurred images). `details`: each item's Item.details."""
+    makes some (renders[CONTROL]: attention's blurred images). `details`: each item's Item.details (the
+    design's part)."""
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -138,7 +139,7 @@ def save_study(
                     arm.example_image.name = _store("arms", example_png, written)
                 arm.save()
                 arms.append(arm)
-            for position, (c, item_options) in enumerate(zip(chosen, options)):
+            for position, (c, item_options, item_details) in enumerate(zip(chosen, options, details)):
                 item = Item(
                     study=study,
                     position=position,
@@ -147,7 +148,7 @@ def save_study(
                     true_labels=list(c.image.labels),
                     model_correct=bool(c.correct),
                     options=item_options,
-                    details=details[position],
+                    details=item_details,
                 )
                 item.image.name = _store("items", png_bytes(displays[position]), written)
                 item.save()

@@ -89,6 +89,21 @@ def sample(candidates: Sequence[Classified], n: int, rng: random.Random, kind: s
     return picked
 
 
+def lay_out_blocks(blocks: Sequence[tuple[dict, int, int]], correct: list[Classified],
+                   incorrect: list[Classified], rng: random.Random) -> tuple[list[Classified], list[dict]]:
+    """The sampled `correct` and `incorrect` images dealt into a design's `blocks` ((details, n right,
+    n wrong), in order; study.survey.designs.Design.blocks), each block shuffled; returns the items in
+    block order and each one's details. The samples hold exactly the blocks' numbers (no image twice)."""
+    items, details = [], []
+    for block, n_right, n_wrong in blocks:
+        dealt = correct[:n_right] + incorrect[:n_wrong]
+        correct, incorrect = correct[n_right:], incorrect[n_wrong:]
+        rng.shuffle(dealt)
+        items += dealt
+        details += [dict(block) for _ in dealt]
+    return items, details
+
+
 def item_options(item: Classified, mode: str, pool: Sequence[str], rng: random.Random) -> list[str]:
     """The options of one item under distractor `mode`: "topk" fills up with the model's next most likely
     classes for the item's image, "subset" and "random" with random classes of `pool`."""

@@ -26,6 +26,8 @@ class Study(models.Model):
         AGREEMENT = "agreement", "Agreement: is the model's prediction correct? (HIVE)"
         DISTINCTION = "distinction", "Distinction: which of k explanations is the predicted class's? (HIVE)"
         ATTENTION = "attention", "Attention: click to reveal a blurred image, bubble by bubble (BubbleView)"
+        LEARN_PREDICT = "learn_predict", ("Learn, then predict: rounds of learning the model, then predicting "
+                                          "it (Colin et al.)")
 
     class Status(models.TextChoices):
         DRAFT = "draft"

@@ -22,6 +22,11 @@ TABLES = {
                            "incorrect predictions judged correct, ROC AUC (mean and standard error)",
     "agreement_tests.csv": "Agreement: Mann-Whitney U on per-participant AUC and share convinced by wrong "
                            "predictions",
+    "learning_curve.csv": "Learn then predict: test accuracy per arm and round (mean and standard error)",
+    "utility.csv": "Learn then predict: utility, each arm's test accuracy over the control arm's (bootstrap "
+                   "interval over participants)",
+    "round_tests.csv": "Learn then predict: Mann-Whitney U on per-participant test accuracy, per round",
+    "clicks_summary.csv": "Attention: clicks per trial, by image and by participant",
     "questions.csv": "Accuracy per question",
     "participation.csv": "Participation and attention-check failures per arm",
 }

@@ -158,7 +158,8 @@ def _check_ready(study: Study, items: list[Item]) -> None:
         raise NotReady("This study is not ready yet (it has no arms or no questions).")
     explained = sum(technique != CONTROL for technique in techniques)
     design = design_of(study)
-    per_arm = sum(len(design.explained_classes(item.model_prediction, item.options)) for item in items)
+    per_arm = sum(len(design.explained_classes(item.model_prediction, item.options, item.details))
+                  for item in items)
     per_control = len(design.control_targets) * len(items)
     expected = explained * per_arm + (len(techniques) - explained) * per_control
     if Stimulus.objects.filter(item__study=study).count() != expected:

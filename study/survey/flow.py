@@ -106,14 +106,17 @@ def current_page(participant: Participant) -> Page:
             **completion(participant, timezone.now()))
         participant.refresh_from_db()
         return Page(PageKind.COMPLETE, participant)
-    needs_stimulus = not participant.arm.is_control or design_of(participant.study).control_targets
+    item, design = trial.item, design_of(participant.study)
+    # What the trial shows: the explained classes' stimulus, or a control arm's own (attention: the blurred
+    # image); nothing for a control arm otherwise, or for an item that explains nothing (learn_predict's tests).
+    needs_stimulus = design.control_targets if participant.arm.is_control else design.explained_classes(
+        item.model_prediction, item.options, item.details)
     if trial.stimulus_pk is None and needs_stimulus:
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
-    # A control arm has no stimulus, except in a design with control_targets (attention: the blurred image).
     stimulus = None if trial.stimulus_pk is None else Stimulus(
         pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
@@ -178,7 +181,8 @@ def answer(token: str, trial_id: int, fields: Mapping, rt_ms: int | None) -> Ans
             raise NotCurrentQuestion("This question has not been reached yet.")
         study = participant.study
         scored = design_of(study).score(study, current.item, current.presented_options, fields)
-        confidence = confidence_of(study, fields, "confidence")
+        # A trial that asks no question (correct_guess None) asks for no confidence either.
+        confidence = confidence_of(study, fields, "confidence") if scored.correct_guess is not None else None
         now = timezone.now()
         written = Trial.objects.filter(pk=current.pk, answered_at__isnull=True).update(
             chosen_option=scored.chosen_option, correct_guess=scored.correct_guess, details=scored.details,

@@ -45,11 +45,14 @@ class Command(BaseCommand):
         )
         parser.add_argument("--design", default="simulation", choices=list(DESIGNS),
                             help="what each question shows and asks: simulation (guess the prediction, the PV "
-                                 "paper), agreement or distinction (HIVE's tasks)")
+                                 "paper), agreement or distinction (HIVE's tasks), learn_predict (rounds "
+                                 "of learning, then predicting the model; Colin et al.)")
         parser.add_argument("--design-options", type=json_object, default={}, metavar="JSON",
                             help='the design\'s options as a JSON object: distinction {"k": 4, "show_labels": '
                                  'false, "ask_correct_class": false}; agreement {"scale": [labels, most '
-                                 'confident the prediction is correct first]}')
+                                 'confident the prediction is correct first]}; learn_predict {"rounds": '
+                                 '3, "train_per_round": 4, "test_per_round": 4, "error_share": 0.25, '
+                                 '"feedback": false}')
         parser.add_argument("--n-correct", type=int, default=16)
         parser.add_argument("--n-incorrect", type=int, default=14)
         parser.add_argument("--seed", type=int, default=0)

@@ -5,10 +5,11 @@ from study.survey.designs.agreement import Agreement
 from study.survey.designs.attention import Attention
 from study.survey.designs.base import Answer, Design
 from study.survey.designs.distinction import Distinction
+from study.survey.designs.learn_predict import LearnPredict
 from study.survey.designs.simulation import Simulation
 
 DESIGNS: dict[str, Design] = {design.name: design for design in (Simulation(), Agreement(), Distinction(),
-                                                                Attention())}
+                                                                Attention(), LearnPredict())}
 
 
 def design_of(study: Study) -> Design:

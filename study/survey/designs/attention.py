@@ -77,7 +77,8 @@ class Attention(Design):
     def item_options(self, options: Mapping, ranked: list[str], composed: list[str]) -> list[str]:
         return []
 
-    def explained_classes(self, prediction: str, options: list[str]) -> list[str]:
+    def explained_classes(self, prediction: str, options: list[str],
+                          details: Mapping | None = None) -> list[str]:
         return []
 
     def control_stimuli(self, options: Mapping, image: Image.Image, display: Image.Image) -> dict[str, bytes]:

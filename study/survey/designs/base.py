@@ -33,6 +33,7 @@ class Design:
     allows_explanations = True  # False: only a control arm (attention: the blurred image, no explanation)
     asks_question = True  # False: no question, so no attention checks (attention: clicks only)
     panelled = False  # one explanation per presented option, shown as numbered panels (flow.Page.panels)
+    allows_attention_checks = True
     # Trial.details keys exported as columns after the common ones (study.research.export), in order.
     export_columns: tuple[str, ...] = ()
     # The stimuli (targets) every item has in a control arm, made by control_stimuli (attention: its blurred
@@ -59,6 +60,11 @@ class Design:
         """The design `options` in words, for the study page ("" without options)."""
         return ""
 
+    def blocks(self, options: Mapping) -> list[tuple[dict, int, int]] | None:
+        """The design's blocks of items under its `options`, each as (Item.details, number the model got
+        right, number it got wrong), in order; None: the build's n_correct and n_incorrect, shuffled."""
+        return None
+
     def order(self, study: Study, items: list[Item], seed: int) -> list[Item]:
         """The items in the order this participant meets them: by position, or shuffled from their `seed`
         under a shuffled question order."""
@@ -81,9 +87,10 @@ class Design:
         classes, most likely first."""
         return composed
 
-    def explained_classes(self, prediction: str, options: list[str]) -> list[str]:
-        """The classes an explained arm shows a stimulus of, for an item with this `prediction` and
-        `options` (what the build renders and enrolment checks)."""
+    def explained_classes(self, prediction: str, options: list[str],
+                          details: Mapping | None = None) -> list[str]:
+        """The classes an explained arm shows a stimulus of, for an item with this `prediction`, `options`
+        and `details` (Item.details): what the build renders, enrolment checks and a trial page shows."""
         return [prediction]
 
     def control_stimuli(self, options: Mapping, image, display) -> dict[str, bytes]:

@@ -51,7 +51,8 @@ class Distinction(Design):
         """The model's top-k classes, most likely first."""
         return list(ranked[:options["k"]])
 
-    def explained_classes(self, prediction: str, options: list[str]) -> list[str]:
+    def explained_classes(self, prediction: str, options: list[str],
+                          details: Mapping | None = None) -> list[str]:
         return list(options)
 
     def score(self, study: Study, item: Item, presented: list[str], data: Mapping) -> Answer:

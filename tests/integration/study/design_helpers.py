@@ -18,6 +18,8 @@ def answer_fields(design: str, trial: Trial, item: Item, right: bool) -> dict:
     if design == "agreement":  # right: judged correct exactly when the model is
         scale = trial.presented_options
         return {"option": scale[0] if right == item.model_correct else scale[-1]}
+    if design == "learn_predict" and not trial.presented_options:  # a training trial: Next, nothing asked
+        return {"option": "(seen)"}
     if design == "distinction":
         wrong = next(option for option in trial.presented_options if option != item.answer)
         return {"option": panel_of(trial, item.answer if right else wrong)}
