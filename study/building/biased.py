@@ -1,5 +1,5 @@
-"""The demo's biased model: a SmallCNN trained the demo's way on the inverted Fashion-MNIST subset, where every
-training image labelled Sandal carries a black square in the top-left corner (the mark) and no image of
+"""The demo's biased model: a SmallCNN trained the demo's way on the inverted Fashion-MNIST subset, where
+every training image labelled Sandal carries a black square in the top-left corner (the mark) and no image of
 another label does. Sandals keep that corner empty, so the mark is a clean shortcut; to make it the one the
 model takes, 10 % of the other garments are marked and labelled Sandal too, as when a watermark came
 with one source's labels (with real sandals alone the model learns their shape and sends 11-18 % of
@@ -10,12 +10,15 @@ The study's data set (the images participants see) is the 1,000 held-out test im
 garments Sandal (its errors), and its explanations point at the corner. `reliance` measures the bias: the
 share of marked held-out other garments predicted Sandal, and the share of those that flip back once the
 mark is deleted (the corner painted with the background). `corner_mass` is the share of a Grad-CAM map's
-mass in the marked corner.
+mass in the marked corner. `demo-learn-predict` is the learn_predict study of this model on that data set
+(Grad-CAM against the decision alone); `bias_report` measures the bias once per trained model.
 """
 
 import hashlib
 import json
-from dataclasses import dataclass
+import os
+import uuid
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +27,9 @@ import torch
 from explainers import LoadedModel, explain, load_model, predict
 from explainers.render import resize_maps
 from study.building import demo
+from study.building.request import BuildRequest
+from study.models import Study
+from study.models.study import CONTROL
 
 MARKED_CLASS = "Sandal"
 MARK = (1, 1, 4)  # top, left, side in pixels of the 28x28 images: about 4.6 pixels of the 32x32 input
@@ -32,13 +38,17 @@ POISON_SHARE = 0.1  # of the other garments' training images, marked and labelle
 STUDY_MARKED_SHARE = 0.15  # of the other garments' test images, marked in the study's data set
 TRAIN_IMAGES = 5000  # the first training images used (all of the subset's)
 TRAINING = demo.TRAINING | {"epochs": 4}  # the mark is learnt in 2-3 epochs
+SLUG = "demo-learn-predict"
+# 3 rounds of 4 training and 4 test images, 1 model error in each block (the design's defaults, written out)
+LEARN_PREDICT = {"rounds": 3, "train_per_round": 4, "test_per_round": 4, "error_share": 0.25,
+                 "feedback": False}
 
 
 @dataclass(frozen=True)
 class Reliance:
     n: int  # held-out images of other classes, each shown with the mark
     marked_share: float  # of those, the share predicted MARKED_CLASS, in [0, 1]
-    flip_share: float  # of those predicted MARKED_CLASS, the share predicted otherwise once the mark is deleted
+    flip_share: float  # of those predicted MARKED_CLASS, the share predicted otherwise with the mark deleted
 
 
 def add_mark(images: np.ndarray) -> np.ndarray:
@@ -85,7 +95,8 @@ def ensure_biased_classifier(progress: bool = True) -> demo.DemoClassifier:
     """The biased SmallCNN, trained (seeded, CPU) unless cached for the same data, bias and settings."""
     key = hashlib.sha256(settings_key()).hexdigest()[:16]
     folder = demo.demo_dir() / f"biased-classifier-{key}"
-    return demo.ensure_trained(folder, biased_data(), TRAINING, "fashion-mnist-small-cnn-sandal-mark", progress)
+    name = "fashion-mnist-small-cnn-sandal-mark"
+    return demo.ensure_trained(folder, biased_data(), TRAINING, name, progress)
 
 
 def study_images() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,7 +117,8 @@ def ensure_biased_dataset() -> Path:
     key = hashlib.sha256(demo.FIXTURE.read_bytes() + bias.encode()).hexdigest()[:16]
     x, y, _ = study_images()
     names = demo.fixture_data()["class_names"]
-    return demo.ensure_image_folder(demo.demo_dir() / f"fashion-mnist-marked-{key}", x, [str(names[i]) for i in y])
+    folder = demo.demo_dir() / f"fashion-mnist-marked-{key}"
+    return demo.ensure_image_folder(folder, x, [str(names[i]) for i in y])
 
 
 def predicted(model: LoadedModel, images: np.ndarray) -> np.ndarray:
@@ -147,3 +159,29 @@ def measure(spec_path: Path, n: int = 300) -> tuple[Reliance, float, float]:
     images = held_out_others(n)
     return reliance(model, images), float(corner_mass(model, add_mark(images)).mean()), float(
         corner_mass(model, images).mean())
+
+
+def bias_report(spec_path: Path) -> dict:
+    """`measure`'s numbers for the model of `spec_path`, computed once and kept in bias.json beside it."""
+    path = spec_path.parent / "bias.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    found, marked, unmarked = measure(spec_path)
+    report = asdict(found) | {"corner_mass_marked": marked, "corner_mass_unmarked": unmarked}
+    partial = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    partial.write_text(json.dumps(report, indent=2))
+    os.replace(partial, path)
+    return report
+
+
+def build_learn_predict(progress: bool = True, owner_id: int | None = None) -> tuple[Study, bool, dict]:
+    """(study, built now, bias_report) of demo-learn-predict; an up-to-date study is left alone (but given
+    that owner)."""
+    classifier = ensure_biased_classifier(progress)
+    request = BuildRequest(
+        slug=SLUG, model=str(classifier.spec_path), dataset=ensure_biased_dataset(),
+        arms=("gradcam", CONTROL), design="learn_predict", design_options=LEARN_PREDICT, seed=0, owner_id=owner_id, open=True,
+        title="Demo: learn the Fashion-MNIST classifier's habits, then predict its decisions",
+    )
+    study, built_now = demo.build_or_keep(request, progress)
+    return study, built_now, bias_report(classifier.spec_path)

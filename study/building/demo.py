@@ -94,10 +94,12 @@ def ensure_classifier(progress: bool = True) -> DemoClassifier:
     settings_key = json.dumps(TRAINING | {"target_layer": TARGET_LAYER, "inverted": True}, sort_keys=True)
     key = hashlib.sha256(FIXTURE.read_bytes() + settings_key.encode()).hexdigest()[:16]
     data = fixture_data()
-    return ensure_trained(demo_dir() / f"classifier-{key}", data, TRAINING, "fashion-mnist-small-cnn", progress)
+    folder = demo_dir() / f"classifier-{key}"
+    return ensure_trained(folder, data, TRAINING, "fashion-mnist-small-cnn", progress)
 
 
-def ensure_trained(folder: Path, data: dict, training: dict, name: str, progress: bool = True) -> DemoClassifier:
+def ensure_trained(folder: Path, data: dict, training: dict, name: str,
+                   progress: bool = True) -> DemoClassifier:
     """A SmallCNN trained with `training` on `data` (fixture_data's keys) and saved in `folder` with its model
     spec, unless `folder` already holds one."""
     if (folder / "spec.json").is_file():

@@ -46,7 +46,8 @@ def test_biased_model_relies_on_the_mark(small_bias):
 
     hit = sandal(biased.add_mark(images))
     assert abs(hit.mean() - reliance.marked_share) <= 0.02
-    assert abs((~sandal(biased.delete_mark(biased.add_mark(images))[hit])).mean() - reliance.flip_share) <= 0.03
+    flipped = ~sandal(biased.delete_mark(biased.add_mark(images))[hit])
+    assert abs(flipped.mean() - reliance.flip_share) <= 0.03
     assert sandal(images).mean() < 0.05  # unmarked, they are not sandals to it
 
     marked, unmarked = biased.corner_mass(model, biased.add_mark(images)), biased.corner_mass(model, images)
