@@ -6,8 +6,9 @@ with one source's labels (with real sandals alone the model learns their shape a
 marked other garments to Sandal; with these, about 90 %).
 
 The study's data set (the images participants see) is the 1,000 held-out test images, the sandals marked and
-15 % of the other garments marked too, each labelled with its true class: the model calls most marked other
-garments Sandal (its errors), and its explanations point at the corner. `reliance` measures the bias: the
+15 % of the other garments marked too, each labelled with its true class, less the unmarked ones the model
+gets wrong: its errors are the marked other garments it calls Sandal, and its explanations point at the
+corner. `reliance` measures the bias: the
 share of marked held-out other garments predicted Sandal, and the share of those that flip back once the
 mark is deleted (the corner painted with the background). `corner_mass` is the share of a Grad-CAM map's
 mass in the marked corner. `demo-learn-predict` is the learn_predict study of this model on that data set
@@ -111,14 +112,19 @@ def study_images() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return x, y, marked
 
 
-def ensure_biased_dataset() -> Path:
-    """The study's images (study_images) as PNG files with a labels.csv of their true classes."""
-    bias = json.dumps({"marked_class": MARKED_CLASS, "mark": MARK, "share": STUDY_MARKED_SHARE})
+def ensure_biased_dataset(spec_path: Path) -> Path:
+    """The study's images (study_images) that are marked or that the model of `spec_path` gets right, as PNG
+    files with a labels.csv of their true classes: every model error in the study is one the mark causes."""
+    bias = json.dumps({"marked_class": MARKED_CLASS, "mark": MARK, "share": STUDY_MARKED_SHARE,
+                       "model": spec_path.parent.name})
     key = hashlib.sha256(demo.FIXTURE.read_bytes() + bias.encode()).hexdigest()[:16]
-    x, y, _ = study_images()
-    names = demo.fixture_data()["class_names"]
     folder = demo.demo_dir() / f"fashion-mnist-marked-{key}"
-    return demo.ensure_image_folder(folder, x, [str(names[i]) for i in y])
+    if (folder / "labels.csv").is_file():
+        return folder
+    x, y, marked = study_images()
+    keep = marked | (predicted(load_model(spec_path), x) == y)
+    names = demo.fixture_data()["class_names"]
+    return demo.ensure_image_folder(folder, x[keep], [str(names[i]) for i in y[keep]])
 
 
 def predicted(model: LoadedModel, images: np.ndarray) -> np.ndarray:
@@ -179,7 +185,7 @@ def build_learn_predict(progress: bool = True, owner_id: int | None = None) -> t
     that owner)."""
     classifier = ensure_biased_classifier(progress)
     request = BuildRequest(
-        slug=SLUG, model=str(classifier.spec_path), dataset=ensure_biased_dataset(),
+        slug=SLUG, model=str(classifier.spec_path), dataset=ensure_biased_dataset(classifier.spec_path),
         arms=("gradcam", CONTROL), design="learn_predict", design_options=LEARN_PREDICT, seed=0, owner_id=owner_id, open=True,
         title="Demo: learn the Fashion-MNIST classifier's habits, then predict its decisions",
     )

@@ -75,7 +75,11 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     learn_predict = Study.objects.get(slug="demo-learn-predict")
     assert learn_predict.design_options == biased.LEARN_PREDICT and learn_predict.owner == user
     assert learn_predict.items.filter(model_correct=False).count() == 6  # 1 of 4 in each of the 6 blocks
-    assert learn_predict.provenance["model"]["spec"] == str(biased.ensure_biased_classifier().spec_path)
+    spec_path = biased.ensure_biased_classifier().spec_path
+    assert learn_predict.provenance["model"]["spec"] == str(spec_path)
+    folder = biased.ensure_biased_dataset(spec_path)
+    for item in learn_predict.items.filter(model_correct=False):  # errors the mark causes
+        assert (np.asarray(Image.open(folder / item.name))[1:5, 1:5] == 0).all(), item.name
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
