@@ -186,7 +186,8 @@ def build_learn_predict(progress: bool = True, owner_id: int | None = None) -> t
     classifier = ensure_biased_classifier(progress)
     request = BuildRequest(
         slug=SLUG, model=str(classifier.spec_path), dataset=ensure_biased_dataset(classifier.spec_path),
-        arms=("gradcam", CONTROL), design="learn_predict", design_options=LEARN_PREDICT, seed=0, owner_id=owner_id, open=True,
+        arms=("gradcam", CONTROL), design="learn_predict", design_options=LEARN_PREDICT, seed=0,
+        owner_id=owner_id, open=True,
         title="Demo: learn the Fashion-MNIST classifier's habits, then predict its decisions",
     )
     study, built_now = demo.build_or_keep(request, progress)
