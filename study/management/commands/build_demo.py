@@ -1,12 +1,13 @@
 """python manage.py build_demo: the demo study, its researcher login (DEBUG=1 only), the explanations gallery
-and the photo studies of the agreement and distinction designs."""
+the photo studies of the agreement, distinction and attention designs, and the learn_predict study of a
+model trained with a bias (biased.py)."""
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from explainers import ExplainerError
-from study.building import demo, photos
+from study.building import biased, demo, photos
 from study.building.request import BuildError
 from study.building.options import describe_distractors
 from study.building.datasets import DatasetError
@@ -17,8 +18,10 @@ PARTICIPANT_URL = "http://127.0.0.1:8000/s/{slug}/"
 class Command(BaseCommand):
     help = (
         "Train (or reuse) the demo's Fashion-MNIST classifier and PV decoder, build the 'demo' study, "
-        "explain a few photos for the gallery, build the photo studies 'demo-agreement' and "
-        "'demo-distinction' on them, and print the logins. The 'demo' participant link comes last. "
+        "explain a few photos for the gallery, build the photo studies 'demo-agreement', "
+        "'demo-distinction' and 'demo-attention' on them, train (or reuse) a classifier biased by a corner "
+        "mark on Sandal and build 'demo-learn-predict' on it, and print the logins. The 'demo' participant "
+        "link comes last. "
         "The demo login (a known password) is made only with DEBUG=1; with DEBUG=0 the study has no "
         "owner (superusers see it) and a demo password left in the database is disabled."
     )
@@ -34,6 +37,7 @@ class Command(BaseCommand):
             owner = get_user_model().objects.get(username=login[0]).pk if login else None
             result = demo.build_demo(progress=progress, owner_id=owner)
             photo_studies = photos.build_photo_studies(progress=progress, owner_id=owner)
+            learn_predict, lp_built, bias = biased.build_learn_predict(progress=progress, owner_id=owner)
         except (BuildError, DatasetError, ExplainerError) as error:
             raise CommandError(str(error)) from error
         write = self.stdout.write
@@ -51,7 +55,13 @@ class Command(BaseCommand):
         )
         write(describe_distractors(result.study.provenance))
         write(f"gallery: {result.gallery_entries} photos explained")
-        for study, built_now in photo_studies:
+        write(
+            f"biased classifier (a corner mark on {biased.MARKED_CLASS}): {bias['marked_share']:.0%} of "
+            f"{bias['n']} marked held-out garments predicted {biased.MARKED_CLASS}, "
+            f"{bias['flip_share']:.0%} of those flip with the mark deleted; Grad-CAM mass in the corner "
+            f"{bias['corner_mass_marked']:.2f} marked, {bias['corner_mass_unmarked']:.2f} unmarked"
+        )
+        for study, built_now in [*photo_studies, (learn_predict, lp_built)]:
             arms = ", ".join(study.arms.order_by("pk").values_list("technique", flat=True))
             write(
                 f"study {study.slug!r} ({study.design} design, arms {arms}): {study.items.count()} items, "

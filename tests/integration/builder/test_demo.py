@@ -1,9 +1,9 @@
-"""build_demo end to end with short training: the demo study, the photo studies with their links, the login
-(DEBUG=1 only), the demo's link printed last, a second run that reuses everything and leaves the studies
-alone, and a run with DEBUG=0 that leaves no known password behind. The demo's stimuli follow the PV
-paper's rule: dark garments on white, the Grad-CAM white mask keeps the garment where the map is high and
-is white where it is 0, and the PV images of the grey images are grey. Grad-CAM and the PV decoder both
-use the last convolutional block."""
+"""build_demo end to end with short training: the demo study, the photo studies and demo-learn-predict (on the
+biased model) with their links, the login (DEBUG=1 only), the demo's link printed last, a second run that
+reuses everything and leaves the studies alone, and a run with DEBUG=0 that leaves no known password behind.
+The demo's stimuli follow the PV paper's rule: dark garments on white, the Grad-CAM white mask keeps the
+garment where the map is high and is white where it is 0, and the PV images of the grey images are grey.
+Grad-CAM and the PV decoder both use the last convolutional block."""
 
 import io
 
@@ -17,7 +17,7 @@ from explainers import explain, load_model
 from explainers.pv import encoder_of
 from explainers.render import resize_maps
 from study.models import Study
-from study.building import demo
+from study.building import biased, demo
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -30,13 +30,19 @@ def quick_demo(monkeypatch, isolated_media):
     # A decoder trained for one epoch on 64 images cannot beat the mean image; the gate has its own tests.
     monkeypatch.setattr(demo, "DECODER_MARGINS", (-1.0, -100.0))
     monkeypatch.setattr(demo, "GALLERY_METHODS", ("gradcam",))  # on every photo: the photo studies need them
+    monkeypatch.setattr(biased, "TRAIN_IMAGES", 500)  # the bias itself is tested in test_biased.py
+    monkeypatch.setattr(biased, "TRAINING", biased.TRAINING | {"epochs": 1})
 
 
 PHOTO_STUDIES = (
     "study 'demo-agreement' (agreement design, arms gradcam, none): 5 items, {state}: "
     "http://127.0.0.1:8000/s/demo-agreement/\n"
     "study 'demo-distinction' (distinction design, arms gradcam, gradcam++): 5 items, {state}: "
-    "http://127.0.0.1:8000/s/demo-distinction/"
+    "http://127.0.0.1:8000/s/demo-distinction/\n"
+    "study 'demo-attention' (attention design, arms none): 5 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-attention/\n"
+    "study 'demo-learn-predict' (learn_predict design, arms gradcam, none): 24 items, {state}: "
+    "http://127.0.0.1:8000/s/demo-learn-predict/"
 )
 
 
@@ -65,12 +71,22 @@ def test_build_demo_builds_once_and_then_reuses_everything(quick_demo, settings)
     check_images_are_dark_garments_on_white(study)
     check_stimuli_follow_the_papers_rule(study)
     assert PHOTO_STUDIES.format(state="built now") in "\n".join(first)
+    assert any(line.startswith("biased classifier (a corner mark on Sandal): ") for line in first)
+    learn_predict = Study.objects.get(slug="demo-learn-predict")
+    assert learn_predict.design_options == biased.LEARN_PREDICT and learn_predict.owner == user
+    assert learn_predict.items.filter(model_correct=False).count() == 6  # 1 of 4 in each of the 6 blocks
+    spec_path = biased.ensure_biased_classifier().spec_path
+    assert learn_predict.provenance["model"]["spec"] == str(spec_path)
+    folder = biased.ensure_biased_dataset(spec_path)
+    for item in learn_predict.items.filter(model_correct=False):  # errors the mark causes
+        assert (np.asarray(Image.open(folder / item.name))[1:5, 1:5] == 0).all(), item.name
 
     second = run_build_demo()
     assert second[-1] == "http://127.0.0.1:8000/s/demo/"
     assert any("(cached)" in line for line in second) and any("left as it was" in line for line in second)
     assert Study.objects.get(slug="demo").pk == study.pk
     assert PHOTO_STUDIES.format(state="already built, left as it was") in "\n".join(second)
+    assert Study.objects.get(slug="demo-learn-predict").pk == learn_predict.pk
 
     settings.DEBUG = False
     production = run_build_demo()
