@@ -11,7 +11,8 @@ import pandas as pd
 
 from analysis import hive, simulatability
 from analysis.errors import AnalysisError
-from analysis.reports import default_comparisons, format_table1, format_tests, to_markdown, write_text
+from analysis.reports import (default_comparisons, format_table1, format_tests, to_markdown,
+                              warning_lines, write_texts)
 
 SCORE_LABELS = {"mean_agreement_correct": "Mean agreement, model correct",
                 "mean_agreement_incorrect": "Mean agreement, model incorrect",
@@ -20,11 +21,6 @@ SCORE_LABELS = {"mean_agreement_correct": "Mean agreement, model correct",
 
 def _study_notes(notes: Sequence[str]) -> str:
     return "".join(f"{line}\n" for line in ["## Study\n", *notes, ""]) if notes else ""
-
-
-def _warnings(tests: pd.DataFrame) -> str:
-    unique = dict.fromkeys(warning for warning in tests["warning"] if warning)
-    return "".join(f"\n**Warning:** {warning}.\n" for warning in unique)
 
 
 def format_agreement_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -82,16 +78,14 @@ def write_agreement_report(
                  "mean ± SE)\n\n" + to_markdown(format_agreement_table(table)))
     if len(tests):
         markdown += ("\n## Mann-Whitney U on per-participant scores (two-sided)\n\n"
-                     + to_markdown(format_score_tests(tests)) + _warnings(tests))
+                     + to_markdown(format_score_tests(tests)) + warning_lines(tests))
     files = {
         "agreement_scores.csv": scores.to_csv(index=False),
         "agreement_table.csv": table.to_csv(index=False),
         "agreement_tests.csv": tests.to_csv(index=False),
         "table1.md": markdown,
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_text(out_dir / name, text) for name, text in files.items()]
+    return write_texts(out_dir, files)
 
 
 def format_binomial(binomial: pd.DataFrame) -> pd.DataFrame:
@@ -142,7 +136,7 @@ def write_distinction_report(
                  + to_markdown(format_binomial(binomial)))
     if len(tests):
         markdown += ("\n## Mann-Whitney U on per-participant accuracies\n\n"
-                     + to_markdown(format_tests(tests)) + _warnings(tests))
+                     + to_markdown(format_tests(tests)) + warning_lines(tests))
     files = {
         "table1.csv": table.to_csv(index=False),
         "binomial.csv": binomial.to_csv(index=False),
@@ -153,6 +147,4 @@ def write_distinction_report(
         markdown += ("\n## Second question: which panel is the true class (answers where it was asked)\n\n"
                      + to_markdown(correct_class.round(3)))
     files["table1.md"] = markdown
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return [write_text(out_dir / name, text) for name, text in files.items()]
+    return write_texts(out_dir, files)

@@ -14,7 +14,7 @@ from matplotlib.ticker import MaxNLocator
 from analysis import learn_predict
 from analysis.errors import AnalysisError
 from analysis.gaze_figures import figure_png
-from analysis.reports import format_tests, to_markdown, write_bytes, write_text
+from analysis.reports import format_tests, to_markdown, warning_lines, write_bytes, write_texts
 
 
 def _percent(mean: float, se: float) -> str:
@@ -82,11 +82,6 @@ def curve_figure(curve: pd.DataFrame) -> Figure:
     return figure
 
 
-def _warnings(tests: pd.DataFrame) -> str:
-    unique = dict.fromkeys(warning for warning in tests["warning"] if warning)
-    return "".join(f"\n**Warning:** {warning}.\n" for warning in unique)
-
-
 def write_learn_predict_report(
     trials: pd.DataFrame,
     participants: pd.DataFrame | None,
@@ -120,7 +115,7 @@ def write_learn_predict_report(
     if len(tests):
         markdown += ("\n## Mann-Whitney U on per-participant test accuracies per round (control arm "
                      "first, one-sided; other pairs two-sided)\n\n" + to_markdown(format_round_tests(tests))
-                     + _warnings(tests))
+                     + warning_lines(tests))
     figure = figure_png(curve_figure(curve), dpi=120)
     files = {
         "learning_curve.csv": curve.to_csv(index=False),
@@ -128,7 +123,4 @@ def write_learn_predict_report(
         "round_tests.csv": tests.to_csv(index=False),
         "table1.md": markdown,
     }
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [write_text(out_dir / name, text) for name, text in files.items()]
-    return paths + [write_bytes(out_dir / "learning_curve.png", figure)]
+    return write_texts(out_dir, files) + [write_bytes(Path(out_dir) / "learning_curve.png", figure)]

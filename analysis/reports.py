@@ -318,6 +318,19 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def warning_lines(tests: pd.DataFrame) -> str:
+    """Markdown: each distinct non-empty `warning` of a tests frame once, in order."""
+    unique = dict.fromkeys(warning for warning in tests["warning"] if warning)
+    return "".join(f"\n**Warning:** {warning}.\n" for warning in unique)
+
+
+def write_texts(out_dir: str | os.PathLike, texts: dict[str, str]) -> list[Path]:
+    """Write each name -> text of `texts` into `out_dir` (created if missing), each whole or not at all."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [write_text(out_dir / name, text) for name, text in texts.items()]
+
+
 def write_simulatability_report(
     trials: pd.DataFrame,
     participants: pd.DataFrame | None,
@@ -345,8 +358,7 @@ def write_simulatability_report(
     markdown += "## Simulatability (Table 1)\n\n" + to_markdown(table1)
     if len(tests):
         markdown += "\n## Mann-Whitney U on per-participant accuracies\n\n" + to_markdown(tests)
-        for warning in dict.fromkeys(w for w in report.tests["warning"] if w):
-            markdown += f"\n**Warning:** {warning}.\n"
+        markdown += warning_lines(report.tests)
     markdown += ("\n## Logistic mixed model of each answer (random participant and question intercepts)\n\n"
                  + (to_markdown(format_mixed_model(report.mixed)) if report.mixed_note == ""
                     else report.mixed_note + "\n"))
