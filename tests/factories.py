@@ -8,6 +8,7 @@ from PIL import Image
 from study.models import Arm, Item, Stimulus, Study
 from study.models.study import CANT_TELL
 from study.survey.designs import DESIGNS
+from study.survey.designs.attention import BLURRED
 
 CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
@@ -24,16 +25,20 @@ def png_bytes(seed: int, size: int = 32) -> bytes:
 
 def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techniques=("gradcam", "pv"),
                status: str = Study.Status.OPEN, n_attention: int = 0, design: str = Study.Design.SIMULATION,
-               design_options: dict | None = None, **fields) -> Study:
+               design_options: dict | None = None, attention_block: dict | None = None, **fields) -> Study:
     """An open study of `design` (with `design_options`) with one arm per technique (CONTROL: an arm without
     stimuli, but for its design's control_targets) and n_correct + n_incorrect (+ attention) items, each with
-    the stimuli its design explains and the Item.details its design keeps (32 x 32 images).
+    the stimuli its design explains and the Item.details its design keeps (32 x 32 images). With
+    `attention_block` (the attention design's options) every item but the attention checks also has a blurred
+    image in every arm, shown before the questions.
 
     No limit of new participants per client unless given: tests and benches start many from one address."""
     fields.setdefault("new_participants_per_client_hour", 0)
     checked = DESIGNS[design].check_options(design_options or {})
+    attention = DESIGNS[Study.Design.ATTENTION]
+    block = {} if attention_block is None else attention.check_options(attention_block)
     study = Study.objects.create(slug=slug, title=f"Study {slug}", status=status, design=design,
-                                 design_options=checked, **fields)
+                                 design_options=checked, attention_block=block, **fields)
     arms = [
         Arm.objects.create(study=study, name=technique, technique=technique, position=i,
                            intro_html=f"<p>This is how {technique} explanations look.</p>")
@@ -53,18 +58,23 @@ def make_study(slug: str = "s1", n_correct: int = 3, n_incorrect: int = 2, techn
         options = sorted({prediction, truth, *rng.sample(others, 4)} - {prediction})[:3]
         ranked = [prediction, *(c for c in CLASSES if c != prediction)]
         options = DESIGNS[design].item_options(checked, ranked, [prediction, *options, CANT_TELL])
-        attention = position >= n_correct + n_incorrect
+        check = position >= n_correct + n_incorrect
+        in_block = bool(block) and not check
         image = Image.open(io.BytesIO(png_bytes(position)))
+        details |= DESIGNS[design].item_details(image, image)
+        if in_block:
+            details |= attention.item_details(image, image)
         item = Item(study=study, position=position, name=f"img{position:03d}.png", model_prediction=prediction,
-                    true_labels=[truth], model_correct=correct, options=options,
-                    is_attention_check=attention, details=details | DESIGNS[design].item_details(image, image),
-                    expected_option=options[1] if attention and design == Study.Design.SIMULATION else "")
+                    true_labels=[truth], model_correct=correct, options=options, is_attention_check=check,
+                    details=details,
+                    expected_option=options[1] if check and design == Study.Design.SIMULATION else "")
         item.image.save(f"{slug}-{position}.png", ContentFile(png_bytes(position)), save=False)
         item.save()
         targets = DESIGNS[design].explained_classes(prediction, options, item.details)
         # a control arm: the image alone, or its design's control_targets (attention: the blurred image)
         for arm in arms:
-            for j, target in enumerate(DESIGNS[design].control_targets if arm.is_control else targets):
+            shown = list(DESIGNS[design].control_targets if arm.is_control else targets)
+            for j, target in enumerate(shown + [BLURRED] * in_block):
                 stimulus = Stimulus(item=item, arm=arm, target=target)
                 stimulus.image.save(f"{slug}-{position}-{arm.technique}-{j}.png",
                                     ContentFile(png_bytes(1000 * (arm.position + 1) + 100_000 * j + position)),

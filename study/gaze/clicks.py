@@ -1,4 +1,5 @@
-"""A study's clicks (the BubbleView "attention" design) as a gaze data set of source format "clicks".
+"""A study's clicks (the BubbleView "attention" design, or an attention block before another design's
+questions) as a gaze data set of source format "clicks".
 
 Each answered trial of a completed, non-preview participant carries `details = {"clicks": [[x, y, t_ms],
 ...], "width": W, "height": H}`: pixel coordinates in the item's W x H image and milliseconds since the
@@ -22,7 +23,8 @@ from PIL import Image
 from study.archives import Problem
 from study.gaze.importer import GazeImportError, import_gaze
 from study.gaze.options import ImportOptions
-from study.models import GazeDataset, Participant, Study, Trial
+from study.models import GazeDataset, Participant, Study
+from study.survey.designs.attention import click_trials
 
 
 def clicks_table(study: Study) -> tuple[pd.DataFrame, dict[str, bytes]]:
@@ -32,8 +34,8 @@ def clicks_table(study: Study) -> tuple[pd.DataFrame, dict[str, bytes]]:
     pixel outside the image (the last half pixel) is moved onto its nearest pixel. Raises GazeImportError
     without any click."""
     trials = (
-        Trial.objects.filter(participant__study=study, participant__is_preview=False,
-                             participant__status=Participant.Status.COMPLETED, answered_at__isnull=False)
+        click_trials(study).filter(participant__is_preview=False, answered_at__isnull=False,
+                                   participant__status=Participant.Status.COMPLETED)
         .select_related("item").order_by("item__position", "participant_id")
     )
     frames, images = [], {}

@@ -1,4 +1,5 @@
-"""Participants and their trials (one per participant and item)."""
+"""Participants and their trials (one per participant and item, and one more per item of a BubbleView block
+before the questions)."""
 import secrets
 
 from django.db import models
@@ -75,6 +76,10 @@ class RecruitmentRecord(models.Model):
 class Trial(models.Model):
     """One question as one participant saw it, and their answer once given."""
 
+    class Block(models.TextChoices):
+        QUESTIONS = "", "The study design's question"
+        ATTENTION = "attention", "BubbleView clicks on the image, before the questions"
+
     participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="trials")
     item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="trials")
     presented_position = models.PositiveIntegerField(help_text="0-based place of the question for this participant.")
@@ -88,11 +93,15 @@ class Trial(models.Model):
     confidence = models.PositiveSmallIntegerField(null=True, blank=True)
     # The design's part of the answer (study.survey.designs), e.g. {"agreement": 3, "judged_correct": true}.
     details = models.JSONField(default=dict, blank=True)
+    # Which part of the study the trial belongs to: its design's questions, or the attention block before
+    # them (Study.attention_block; scored by the attention design).
+    block = models.CharField(max_length=10, choices=Block.choices, blank=True, default=Block.QUESTIONS)
 
     class Meta:
         ordering = ["participant", "presented_position"]
         constraints = [
-            models.UniqueConstraint(fields=["participant", "item"], name="trial_one_per_participant_item"),
+            models.UniqueConstraint(fields=["participant", "item", "block"],
+                                    name="trial_one_per_participant_item_block"),
             models.UniqueConstraint(fields=["participant", "presented_position"], name="trial_unique_position"),
             # An answer has a chosen option; correct_guess is empty for a trial that asks no question (a
             # training image, clicks on an image), and set for every other answer (study.survey.designs).

@@ -67,6 +67,8 @@ class Study(models.Model):
     design = models.CharField(max_length=20, choices=Design.choices, default=Design.SIMULATION, editable=False)
     # The design's settings as built, e.g. {"k": 4, "show_labels": false} (study.survey.designs).
     design_options = models.JSONField(default=dict, blank=True, editable=False)
+    # The attention design's options of a BubbleView block on every image before the questions ({}: none).
+    attention_block = models.JSONField(default=dict, blank=True, editable=False)
     assignment_policy = models.CharField(max_length=20, choices=Assignment.choices, default=Assignment.ROUND_ROBIN)
     question_order = models.CharField(max_length=10, choices=QuestionOrder.choices, default=QuestionOrder.SHUFFLED)
     completion_redirect_url = models.URLField(blank=True)
@@ -120,6 +122,11 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.slug
+
+    @property
+    def collects_clicks(self) -> bool:
+        """Whether participants click on blurred images: the attention design, or an attention block."""
+        return self.design == self.Design.ATTENTION or bool(self.attention_block)
 
     @property
     def confidence_levels(self) -> list[int]:

@@ -26,7 +26,7 @@ TABLES = {
     "utility.csv": "Learn then predict: utility, each arm's test accuracy over the control arm's (bootstrap "
                    "interval over participants)",
     "round_tests.csv": "Learn then predict: Mann-Whitney U on per-participant test accuracy, per round",
-    "clicks_summary.csv": "Attention: clicks per trial, by image and by participant",
+    "clicks_summary.csv": "Attention (or the attention block): clicks per trial, by image and by participant",
     "questions.csv": "Accuracy per question",
     "participation.csv": "Participation and attention-check failures per arm",
 }

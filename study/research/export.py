@@ -86,11 +86,12 @@ def trial_columns(study: Study) -> tuple[str, ...]:
 
 
 def trials_rows(study: Study) -> Iterator[tuple]:
-    """One tuple per answered trial, in trial_columns(study) order, by participant then presented position."""
+    """One tuple per answered question (an attention block's clicks are in study.research.clicks), in
+    trial_columns(study) order, by participant then presented position."""
     design = design_of(study)
     trials = (
         Trial.objects.filter(participant__study=study, participant__is_preview=False)
-        .filter(answered_at__isnull=False)
+        .filter(answered_at__isnull=False, block=Trial.Block.QUESTIONS)
         .order_by("participant_id", "presented_position")
         .values_list(*TRIAL_FIELDS)
     )
@@ -138,7 +139,7 @@ def questionnaire_rows(study: Study) -> Iterator[tuple]:
 
 def participants_rows(study: Study) -> Iterator[tuple]:
     """One tuple per participant who consented, in PARTICIPANT_COLUMNS order, by participant pk."""
-    answered = Q(trials__answered_at__isnull=False)
+    answered = Q(trials__answered_at__isnull=False, trials__block=Trial.Block.QUESTIONS)
     failed = Q(trials__in=failed_attention_checks(Trial.objects.filter(participant__study=study)))
     participants = (
         Participant.objects.filter(study=study, is_preview=False)

@@ -24,7 +24,7 @@ from study.research import analysis_page, dashboard, export
 from study.research.clicks import clicks_csv
 from study.research.forms import StudySettingsForm
 from study.survey import enrolment, errors
-from study.survey.designs import design_of
+from study.survey.designs import DESIGNS, design_of
 
 
 @researcher_required
@@ -62,6 +62,8 @@ def study_dashboard(request: HttpRequest, slug: str, settings_form: StudySetting
         "settings_form": settings_form or StudySettingsForm(instance=study),
         "can_edit": allowed(request.user, study, Access.EDIT),
         "design_note": design_of(study).describe(study.design_options),
+        "attention_block_note": (DESIGNS[Study.Design.ATTENTION].describe(study.attention_block)
+                                 if study.attention_block else ""),
     }, status=400 if settings_form else 200)
 
 
@@ -88,8 +90,8 @@ def study_preview(request: HttpRequest, slug: str) -> HttpResponse:
 def export_file(request: HttpRequest, slug: str, table: str, fmt: str) -> StreamingHttpResponse:
     """trials or participants, as CSV (safe to open in a spreadsheet) or Parquet (exact values)."""
     study = _study(request, slug)
-    if table == "clicks" and study.design != Study.Design.ATTENTION:
-        raise Http404("Only an attention study has clicks.")
+    if table == "clicks" and not study.collects_clicks:
+        raise Http404("Only an attention study, or one with an attention block, has clicks.")
     if fmt == "csv":
         exports = export.EXPORTS | {"clicks.csv": clicks_csv}
         chunks = (chunk.encode() for chunk in exports[f"{table}.csv"](study))

@@ -16,7 +16,7 @@ from study.models import Item, Participant, RecruitmentRecord, Stimulus, Study, 
 from study.models.study import CONTROL
 from study.survey.assignment import StudyFull, assign_arm
 from study.survey.completion import screened_out_url
-from study.survey.designs import design_of
+from study.survey.designs import DESIGNS, design_of
 from study.survey.errors import BadInput, Gone, NotFound, NotReady, Paused, ScreenedOut, TooManyParticipants
 from study.survey.recruitment import external_id, returning_participant
 
@@ -152,7 +152,8 @@ def _same_study(participant: Participant, study: Study) -> Participant:
 
 def _check_ready(study: Study, items: list[Item]) -> None:
     """NotReady unless the study has arms, items, and a stimulus for each item in each explained arm (a
-    control arm has none, or its design's control_targets: attention's blurred image)."""
+    control arm has none, or its design's control_targets: attention's blurred image), and with an attention
+    block the blurred image of each of its items in every arm."""
     techniques = list(study.arms.values_list("technique", flat=True))
     if not techniques or not items:
         raise NotReady("This study is not ready yet (it has no arms or no questions).")
@@ -162,15 +163,25 @@ def _check_ready(study: Study, items: list[Item]) -> None:
                   for item in items)
     per_control = len(design.control_targets) * len(items)
     expected = explained * per_arm + (len(techniques) - explained) * per_control
+    expected += len(techniques) * len(attention_block_items(study, items))
     if Stimulus.objects.filter(item__study=study).count() != expected:
         raise NotReady("This study is not ready yet (explanation images are missing).")
 
 
+def attention_block_items(study: Study, items: list[Item]) -> list[Item]:
+    """The `items` of the study's attention block: those that are not attention checks (none without one)."""
+    return [item for item in items if not item.is_attention_check] if study.attention_block else []
+
+
 def build_trials(participant: Participant, items: list[Item]) -> list[Trial]:
-    """One unsaved Trial per item: question order and option order (as the study's design orders and
-    presents them) drawn from the participant's seed."""
-    study = participant.study
+    """The participant's unsaved trials: the attention block's first, if the study has one (by position, or
+    shuffled under a shuffled question order), then one per item, as the study's design orders and presents
+    them; orders drawn from the participant's seed."""
+    study, seed = participant.study, participant.seed
     design = design_of(study)
-    return [Trial(participant=participant, item=item, presented_position=position,
-                  presented_options=design.presented_options(study, item, participant.seed))
-            for position, item in enumerate(design.order(study, items, participant.seed))]
+    block = DESIGNS[Study.Design.ATTENTION].order(study, attention_block_items(study, items), seed)
+    trials = [Trial(participant=participant, item=item, presented_position=position, presented_options=[],
+                    block=Trial.Block.ATTENTION) for position, item in enumerate(block)]
+    return trials + [Trial(participant=participant, item=item, presented_position=len(block) + position,
+                           presented_options=design.presented_options(study, item, seed))
+                     for position, item in enumerate(design.order(study, items, seed))]

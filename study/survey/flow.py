@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from enum import Enum
 
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, QuerySet, Subquery, Window
+from django.db.models import Case, Count, Exists, F, OuterRef, QuerySet, Subquery, Value, When, Window
 from django.utils import timezone
 
 from study.models import (Participant, QuestionnaireAnswer, QuestionnaireBlock, QuestionnaireQuestion,
                           Stimulus, Study, Trial)
 from study.survey.completion import completion, completion_url
-from study.survey.designs import design_of
+from study.survey.designs import Design, design_of, design_of_trial
+from study.survey.designs.attention import BLURRED
 from study.survey.designs.base import confidence_of
 from study.survey.errors import BadInput, Gone, NotCurrentQuestion, NotFound, NotReady
 from study.survey.questionnaire import BlockForm
@@ -86,10 +87,10 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.COMPLETE, participant)
     if participant.intro_seen_at is None:
         return Page(PageKind.INTRO, participant)
-    # The arm's explanation image of the item comes with the trial, in the same query (a panelled design's
-    # several come after, in `panels`).
-    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id)
-    trial = waiting_trials(participant).annotate(
+    # The stimulus the trial shows (its explanation or blurred image) comes with it, in the same query (a
+    # panelled design's several come after, in `panels`).
+    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id, target=OuterRef("target"))
+    trial = waiting_trials(participant).annotate(target=shown_target(participant)).annotate(
         stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
     ).first()
     if trial is not None and trial.presented_position == 0:
@@ -106,29 +107,39 @@ def current_page(participant: Participant) -> Page:
             **completion(participant, timezone.now()))
         participant.refresh_from_db()
         return Page(PageKind.COMPLETE, participant)
-    item, design = trial.item, design_of(participant.study)
-    # What the trial shows: the explained classes' stimulus, or a control arm's own (attention: the blurred
+    design = design_of_trial(participant.study, trial)
+    # What the trial shows: the explained class's stimulus, or a control arm's own (attention: the blurred
     # image); nothing for a control arm otherwise, or for an item that explains nothing (learn_predict's tests).
-    needs_stimulus = design.control_targets if participant.arm.is_control else design.explained_classes(
-        item.model_prediction, item.options, item.details)
-    if trial.stimulus_pk is None and needs_stimulus:
+    if trial.stimulus_pk is None and design.stimulus_targets(participant.arm.is_control, trial.item):
         raise NotReady("This study is not ready yet (explanation images are missing).")
     if trial.shown_at is None:
         now = timezone.now()
         Trial.objects.filter(pk=trial.pk, shown_at__isnull=True).update(shown_at=now)
         trial.shown_at = now
     stimulus = None if trial.stimulus_pk is None else Stimulus(
-        pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, image=trial.stimulus_image)
+        pk=trial.stimulus_pk, item=trial.item, arm=participant.arm, target=trial.target,
+        image=trial.stimulus_image)
     # Answers come strictly in order, so every trial before the current one is answered.
     total = trial.presented_position + trial.remaining
     return Page(PageKind.QUESTION, participant, trial, stimulus, trial.presented_position + 1, total,
-                panels=panels(participant, trial))
+                panels=panels(participant, trial, design))
 
 
-def panels(participant: Participant, trial: Trial) -> tuple[Stimulus, ...]:
-    """The arm's stimuli of the trial's presented options, in the presented order, when its design shows
+def shown_target(participant: Participant) -> Case:
+    """The target of the stimulus a trial of `participant` shows first (Design.stimulus_targets): the blurred
+    image on an attention page (its design, or an attention block); in a control arm its design's control
+    target; else the explanation of the item's prediction (in a control arm without a control target, and
+    in a design that shows none, no such stimulus exists)."""
+    design, is_control = design_of(participant.study), participant.arm.is_control
+    question = Value(design.control_targets[0]) if is_control and design.control_targets else F(
+        "item__model_prediction")
+    return Case(When(block=Trial.Block.ATTENTION, then=Value(BLURRED)), default=question)
+
+
+def panels(participant: Participant, trial: Trial, design: Design) -> tuple[Stimulus, ...]:
+    """The arm's stimuli of the trial's presented options, in the presented order, when its `design` shows
     one per option (distinction); () otherwise. NotReady when one is missing."""
-    if not design_of(participant.study).panelled or participant.arm.is_control:
+    if not design.panelled or participant.arm.is_control:
         return ()
     by_target = {stimulus.target: stimulus for stimulus in
                  Stimulus.objects.filter(item=trial.item_id, arm=participant.arm_id)}
@@ -180,7 +191,7 @@ def answer(token: str, trial_id: int, fields: Mapping, rt_ms: int | None) -> Ans
         if participant.intro_seen_at is None or current.shown_at is None:
             raise NotCurrentQuestion("This question has not been reached yet.")
         study = participant.study
-        scored = design_of(study).score(study, current.item, current.presented_options, fields)
+        scored = design_of_trial(study, current).score(study, current.item, current.presented_options, fields)
         # A trial that asks no question (correct_guess None) asks for no confidence either.
         confidence = confidence_of(study, fields, "confidence") if scored.correct_guess is not None else None
         now = timezone.now()

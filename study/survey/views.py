@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from study.models import Participant, Study
 from study.models.questionnaire import MAX_CONFIDENCE_LEVELS
 from study.survey import completion, enrolment, errors, flow, recruitment
-from study.survey.designs import design_of
+from study.survey.designs import design_of, design_of_trial
 from study.survey.questionnaire import BlockForm
 
 TEMPLATES = {
@@ -109,7 +109,8 @@ def client_of(request: HttpRequest) -> str:
 def participant_page(request: HttpRequest, token: str) -> HttpResponse:
     """Whichever page the participant is on: intro, the current question, or completion."""
     page = flow.current_page(flow.participant_for(token))
-    design = design_of(page.participant.study)
+    study = page.participant.study
+    design = design_of_trial(study, page.trial) if page.trial else design_of(study)
     context = {"page": page, "study": page.participant.study, "arm": page.participant.arm, "design": design,
                "design_context": design.page_context(page.trial) if page.trial else {},
                "completion_url": completion.completion_url(page.participant),

@@ -3,6 +3,10 @@ blurred; each click or tap reveals a circular bubble of the original around that
 closes). The clicks approximate where people look. No question and no explanation: only the control arm,
 whose stimulus of each item is its blurred image (target BLURRED, made at build time).
 
+The same pages can come as a block before the questions of another design (Study.attention_block: its
+options; Trial.block ATTENTION): every arm then has the blurred image of each item that is not an attention
+check, and each participant clicks on them all before the first question.
+
 An answer is the click list [[x, y, t_ms], ...] in the item image's pixels (x right, y down, from its
 top-left corner; 0 <= x < width) and milliseconds since the page was shown, increasing; stored as
 Trial.details {"clicks": [...], "width": W, "height": H} with chosen_option CLICKS and no correct_guess."""
@@ -17,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image, ImageFilter
 
-from study.models import Item, Study
+from study.models import Item, Study, Trial
 from study.survey.designs.base import Answer, Design
 from study.survey.errors import BadInput
 
@@ -37,6 +41,13 @@ def blurred_png(image: Image.Image, display: Image.Image, sigma: float) -> bytes
     buffer = io.BytesIO()
     blurred.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def click_trials(study: Study):
+    """The QuerySet of `study`'s trials on BubbleView pages: all of an attention study, or its attention
+    block's."""
+    trials = Trial.objects.filter(participant__study=study)
+    return trials if study.design == Study.Design.ATTENTION else trials.filter(block=Trial.Block.ATTENTION)
 
 
 class Attention(Design):
@@ -66,6 +77,13 @@ class Attention(Design):
             raise ValueError(f"task is the text shown to the participant, 1 to {MAX_TASK} characters")
         return checked | {"task": task.strip()}
 
+    def options_of(self, study: Study) -> dict:
+        """The options of `study`'s BubbleView pages: its design options, or those of its attention block."""
+        return study.design_options if study.design == self.name else study.attention_block
+
+    def stimulus_targets(self, is_control: bool, item: Item) -> list[str]:
+        return [BLURRED]
+
     def describe(self, options: Mapping) -> str:
         limit = f"{options['time_limit_s']} s limit" if options["time_limit_s"] else "no time limit"
         return (f"blur sigma {options['sigma']} px, bubble radius {options['radius']} px, "
@@ -89,9 +107,11 @@ class Attention(Design):
         return {"width": display.width, "height": display.height, "scale": display.width / image.width}
 
     def page_context(self, trial) -> dict:
-        """The bubble radius in item-image pixels (the options give it in source-image pixels)."""
-        options = trial.participant.study.design_options
-        return {"radius": round(options["radius"] * trial.item.details.get("scale", 1.0), 1)}
+        """The options, and the bubble radius in item-image pixels (the options give it in source-image
+        pixels)."""
+        options = self.options_of(trial.participant.study)
+        radius = options["radius"] * trial.item.details.get("scale", 1.0)
+        return {"options": options, "radius": round(radius, 1)}
 
     def score(self, study: Study, item: Item, presented: list[str], data: Mapping) -> Answer:
         """BadInput unless `clicks` is a JSON list of [x, y, t_ms] inside the item image, t_ms increasing,
@@ -111,7 +131,7 @@ class Attention(Design):
             raise BadInput("A click lies outside the image.")
         if any(later[2] < earlier[2] for earlier, later in zip(clicks, clicks[1:])):
             raise BadInput("The clicks' times are not in order.")
-        options = study.design_options
+        options = self.options_of(study)
         low = 0 if options["time_limit_s"] and data.get("timed_out") == "1" else options["min_clicks"]
         if not low <= len(clicks) <= options["max_clicks"]:
             raise BadInput(f"Please click {options['min_clicks']} to {options['max_clicks']} times.")
@@ -124,13 +144,7 @@ class Attention(Design):
                        notes: list[str]) -> list[Path]:
         """clicks_summary.csv: clicks per trial (n, mean, median) by image and by participant, completed
         participants only; table1.md the same as Markdown."""
-        done = trials[trials["outcome"] == "completed"]
-        tables = []
-        for by in ("item", "participant"):
-            table = done.groupby(by)["n_clicks"].agg(n="count", mean="mean", median="median").reset_index()
-            tables.append(table.rename(columns={by: "value"}).assign(by=by)[["by", "value", "n", "mean",
-                                                                               "median"]])
-        summary = pd.concat(tables, ignore_index=True)
+        summary = clicks_summary(trials[trials["outcome"] == "completed"])
         folder.mkdir(parents=True, exist_ok=True)
         csv_path, md_path = folder / "clicks_summary.csv", folder / "table1.md"
         summary.to_csv(csv_path, index=False)
@@ -140,3 +154,23 @@ class Attention(Design):
                   for row in summary.itertuples()]
         md_path.write_text("\n".join(lines) + "\n")
         return [csv_path, md_path]
+
+
+def clicks_summary(trials: pd.DataFrame) -> pd.DataFrame:
+    """Clicks per trial (n trials, mean, median) by item, then by participant, of a frame with columns item,
+    participant and n_clicks (one row per trial): columns by, value, n, mean, median."""
+    tables = []
+    for by in ("item", "participant"):
+        table = trials.groupby(by)["n_clicks"].agg(n="count", mean="mean", median="median").reset_index()
+        tables.append(table.rename(columns={by: "value"}).assign(by=by)[["by", "value", "n", "mean", "median"]])
+    return pd.concat(tables, ignore_index=True)
+
+
+def block_clicks_summary(study: Study) -> pd.DataFrame:
+    """clicks_summary of the attention block of `study`: its answered trials of completed participants
+    (not previews)."""
+    trials = click_trials(study).filter(participant__is_preview=False, answered_at__isnull=False,
+                                        participant__outcome="completed")
+    rows = [(item, participant, len(details.get("clicks", ())))
+            for item, participant, details in trials.values_list("item__name", "participant_id", "details")]
+    return clicks_summary(pd.DataFrame(rows, columns=["item", "participant", "n_clicks"]))

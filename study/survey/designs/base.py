@@ -93,6 +93,13 @@ class Design:
         and `details` (Item.details): what the build renders, enrolment checks and a trial page shows."""
         return [prediction]
 
+    def stimulus_targets(self, is_control: bool, item: Item) -> list[str]:
+        """The targets of the stimuli a trial of `item` shows in a control arm (`is_control`) or an explained
+        one, the one shown alone first ([]: the item's image alone)."""
+        if is_control:
+            return list(self.control_targets)
+        return self.explained_classes(item.model_prediction, item.options, item.details)
+
     def control_stimuli(self, options: Mapping, image, display) -> dict[str, bytes]:
         """A control arm's stimuli of one item, target -> PNG (keys: control_targets), from the source
         `image` and the item's `display` image (PIL images)."""

@@ -15,6 +15,7 @@ from study.gaze.compare import compare_datasets
 from study.gaze.importer import import_gaze, import_gaze_path
 from study.gaze.options import ImportOptions
 from analysis.gfdm import points_from_fixation_map
+from study.models.study import CONTROL
 from tests.factories import make_study
 from tests.integration.gaze.helpers import answer_clicks, write_tree
 
@@ -36,7 +37,7 @@ def test_clicks_from_a_subsample_of_real_fixations_match_all_fixations(mit1003_d
     mit = import_gaze("mit-map", {p: read for p, read in folder_entries(mit1003_dir).items()
                                   if "i210" in p or "i1000274881" in p})  # a stimuli/ folder is needed
 
-    study = make_study("mit-clicks", n_correct=1, n_incorrect=0)
+    study = make_study("mit-clicks", design="attention", techniques=(CONTROL,), n_correct=1, n_incorrect=0)
     item = study.items.get()
     item.name = "i210.jpg"
     item.image.save("i210.jpg", ContentFile(stimulus))

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
-from study.models import Access, Arm, Item, Participant, Study, StudyShare, Trial
+from study.models import Access, Arm, Item, Participant, Stimulus, Study, StudyShare, Trial
 from study.building import demo
 from study.research import export
 from study.survey import enrolment
@@ -171,6 +171,7 @@ def formula_study(client):
     item = Item.objects.get(study=study)
     options = [FORMULA, "+1", "@me", "\tx", "\rx", "-1", "plain"]
     Item.objects.filter(pk=item.pk).update(name="=1+1", model_prediction=FORMULA, options=options)
+    Stimulus.objects.filter(item=item).update(target=FORMULA)  # the stimulus explains the prediction
     participant = consent(client, "f")
     client.post(f"/p/{participant.token}/intro/")
     trial = participant.trials.get()
