@@ -26,13 +26,15 @@ from study.models import Study
 from study.models.study import CONTROL
 from study.progress import Report, silent
 from study.survey.designs import DESIGNS
+
+ATTENTION = DESIGNS[Study.Design.ATTENTION]  # the design of an attention block's pages
 from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
 def build_study(request: BuildRequest, progress: bool = True, report: Report = silent) -> Study:
     """Create the open study `request.slug` with its arms, intro pages, items and stimuli. `report` hears
     each batch of every stage (classifying, training the PV decoder, rendering each arm)."""
-    design_options = _check_request(request)
+    design_options, block_options = _check_request(request)
     design = DESIGNS[request.design]
     model = load_model(request.model).to(_device(request.device))
     if len(model.class_names) < design_options.get("k", 0):
@@ -97,22 +99,32 @@ def build_study(request: BuildRequest, progress: bool = True, report: Report = s
         renders[CONTROL] = [design.control_stimuli(design_options, image, display)
                             for image, display in zip(images, displays)]
     details = [d | design.item_details(image, display) for d, image, display in zip(details, images, displays)]
+    if block_options:  # every arm shows each item's blurred image (not the example's) before the questions
+        details = [d | ATTENTION.item_details(image, display)
+                   for d, image, display in zip(details, images, displays)]
+        for technique in request.arms:
+            per_image = renders.setdefault(technique, [{} for _ in shown])
+            for stimuli, image, display in zip(per_image[:-1], images, displays):
+                stimuli |= ATTENTION.control_stimuli(block_options, image, display)
     provenance = build_provenance(
         request, model, dataset, decoder_path, decoder_checks, len(correct), len(incorrect), mode
     ) | {"design": {"name": request.design, "options": design_options}}
+    if block_options:
+        provenance["design"]["attention_block"] = block_options
     check_pngs = [png_bytes(display_image(open_image(c.image))) for c in checks]
     check_options = [design.item_options(design_options, c.ranked, item_options(c, mode, pool, rng))
                      for c in checks]
     with transaction.atomic():  # the study and its attention checks, or nothing
-        study = save_study(request, design_options, provenance, chosen, options, details, displays, renders,
-                           example)
+        study = save_study(request, design_options, block_options, provenance, chosen, options, details,
+                           displays, renders, example)
         if checks:
             add_attention_checks(study, request, checks, check_pngs, check_options)
     return study
 
 
-def _check_request(request: BuildRequest) -> dict:
-    """BuildError for a request that cannot be built; returns the design's options as checked."""
+def _check_request(request: BuildRequest) -> tuple[dict, dict]:
+    """BuildError for a request that cannot be built; returns the design's options and the attention block's
+    ({} without one) as checked."""
     if request.design not in DESIGNS:
         raise BuildError(f"unknown design {request.design!r}; choose from {', '.join(DESIGNS)}")
     design = DESIGNS[request.design]
@@ -120,6 +132,14 @@ def _check_request(request: BuildRequest) -> dict:
         design_options = design.check_options(request.design_options)
     except ValueError as error:
         raise BuildError(f"{request.design} design: {error}") from None
+    block_options = {}
+    if request.attention_block is not None:
+        if design is ATTENTION:
+            raise BuildError("the attention design is a study of clicks already: it takes no attention block")
+        try:
+            block_options = ATTENTION.check_options(request.attention_block)
+        except ValueError as error:
+            raise BuildError(f"attention block: {error}") from None
     if CONTROL in request.arms and not design.allows_control:
         raise BuildError(f"the {request.design} design has no control arm ({CONTROL!r}): its panels are the "
                          "explanations")
@@ -166,7 +186,7 @@ def _check_request(request: BuildRequest) -> dict:
             f"study {request.slug!r} has {existing.participants.count()} participant(s); "
             f"refusing to replace it (their answers would be lost)"
         )
-    return design_options
+    return design_options, block_options
 
 
 def _device(name: str) -> str:

@@ -34,6 +34,7 @@ def start_build(data: dict, user) -> Job:
     params = {
         "slug": data["slug"], "title": data["title"], "arms": list(data["arms"]),
         "design": data["design"], "design_options": data["design_options"],
+        "attention_block": data["attention_block"],
         "rendering": data["rendering"], "n_correct": data["n_correct"], "n_incorrect": data["n_incorrect"],
         "seed": data["seed"], "attention_checks": data["attention_checks"],
         "attention_positions": list(data["attention_positions"]), "owner_id": user.pk,

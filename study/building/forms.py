@@ -96,6 +96,11 @@ class StudyBuilderForm(forms.Form):
         help_text="0: none; else 5 to 600. Once it runs out, Next is enabled with fewer clicks.")
     attention_task = forms.CharField(required=False, max_length=MAX_TASK, label="Task shown (attention)",
                                      initial=DEFAULT_TASK)
+    attention_block = forms.BooleanField(
+        required=False, label="Start with a BubbleView block (another design)",
+        help_text="Before the first question, each image blurred, to click on as in the attention design, "
+                  "with the attention fields' options: the clicks become a gaze data set of the same "
+                  "participants.")
     rounds = forms.IntegerField(
         initial=LP_DEFAULTS["rounds"], required=False, label="Rounds (learn_predict)",
         validators=[MinValueValidator(LP_LIMITS["rounds"][0]), MaxValueValidator(LP_LIMITS["rounds"][1])],
@@ -243,14 +248,21 @@ class StudyBuilderForm(forms.Form):
         elif data["design"] == Study.Design.AGREEMENT and data["agreement_scale"].strip():
             options = {"scale": [line.strip() for line in data["agreement_scale"].splitlines() if line.strip()]}
         elif data["design"] == Study.Design.ATTENTION:
-            options = {name: data[f"attention_{name}"] for name in ATTENTION
-                       if data.get(f"attention_{name}") is not None}
-            if (data.get("attention_task") or "").strip():
-                options["task"] = data["attention_task"]
+            options = self._attention_options(data)
         try:
             data["design_options"] = design.check_options(options)
         except ValueError as error:
             self.add_error("design", str(error))
+        if not data.get("attention_block"):
+            data["attention_block"] = None
+        elif data["design"] == Study.Design.ATTENTION:
+            self.add_error("attention_block", "the attention design is clicks already; untick the block")
+        else:
+            try:
+                data["attention_block"] = DESIGNS[Study.Design.ATTENTION].check_options(
+                    self._attention_options(data))
+            except ValueError as error:
+                self.add_error("attention_block", str(error))
         if data.get("attention_checks") and not design.allows_attention_checks:
             self.add_error("attention_checks", f"the {data['design']} design takes no attention checks")
         if CONTROL in data.get("arms", ()) and not design.allows_control:
@@ -259,3 +271,12 @@ class StudyBuilderForm(forms.Form):
         if not design.allows_explanations and set(data.get("arms", ())) - {CONTROL}:
             self.add_error("arms", f"the {data['design']} design shows no explanations: choose the control arm "
                                    "alone")
+
+    @staticmethod
+    def _attention_options(data: dict) -> dict:
+        """The attention design's options as the attention fields give them (the empty ones left out)."""
+        options = {name: data[f"attention_{name}"] for name in ATTENTION
+                   if data.get(f"attention_{name}") is not None}
+        if (data.get("attention_task") or "").strip():
+            options["task"] = data["attention_task"]
+        return options

@@ -23,6 +23,9 @@ class BuildRequest:
     arms: tuple[str, ...] = ("gradcam", "pv")
     design: str = "simulation"  # a key of study.survey.designs.DESIGNS
     design_options: dict = field(default_factory=dict)  # the design's options, e.g. {"k": 4}
+    # A BubbleView block on every image before the questions, with the attention design's options ({}: its
+    # defaults); None: no block.
+    attention_block: dict | None = None
     n_correct: int = 16
     n_incorrect: int = 14
     seed: int = 0
@@ -64,7 +67,8 @@ class BuildRequest:
         return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-_LATER_OPTIONS = ("design", "design_options", "rendering", "attention_checks", "attention_positions", "confidence_rating",
+_LATER_OPTIONS = ("design", "design_options", "attention_block", "rendering", "attention_checks",
+                  "attention_positions", "confidence_rating",
                   "questionnaire", "distractors", "distractor_classes", "decoder_layer",
                   "decoder_min_ssim_margin", "decoder_min_psnr_margin")
 

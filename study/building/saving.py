@@ -95,6 +95,7 @@ def _file_hash(path: Path) -> str:
 def save_study(
     request: BuildRequest,
     design_options: dict,
+    block_options: dict,
     provenance: dict,
     chosen: list[Classified],
     options: list[list[str]],
@@ -107,7 +108,7 @@ def save_study(
     remove the files this call created. `renders`: per explained arm, the stimuli of each item (class ->
     PNG), the example's last; a CONTROL arm gets no worked example, and no stimulus unless its design
     makes some (renders[CONTROL]: attention's blurred images). `details`: each item's Item.details (the
-    design's part)."""
+    design's part); `block_options`: the attention block's ({}: none)."""
     written: list[str] = []
     try:
         with transaction.atomic():
@@ -118,6 +119,7 @@ def save_study(
                 consent_text=consent_text(len(chosen), CONTROL in request.arms, request.design),
                 design=request.design,
                 design_options=design_options,
+                attention_block=block_options,
                 status=Study.Status.OPEN if request.open else Study.Status.DRAFT,
                 provenance=provenance,
                 owner_id=request.owner_id,

@@ -97,6 +97,17 @@ def test_the_bundled_model_needs_no_checkpoint(staff_client, tiny_spec, fashion,
     assert (jobs.output_dir(job) / "upload" / "dataset.zip").read_bytes() == data
 
 
+def test_the_job_is_asked_for_the_attention_block_the_page_ticked(staff_client, tiny_spec, fashion, class_names,
+                                                                  tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs.queue, "send", lambda job, shard=None: None)
+    data = zip_of(write_csv_dataset(tmp_path / "data", fashion, n=4))
+    changes = {"attention_block": "on", "attention_min_clicks": "2", "attention_task": "Where is it?"}
+    assert staff_client.post("/r/build/", form(tiny_spec, data, class_names, **changes)).status_code == 302
+    assert Job.objects.get().params["attention_block"] == {"sigma": 40, "radius": 40, "min_clicks": 2,
+                                                           "max_clicks": 100, "time_limit_s": 0,
+                                                           "task": "Where is it?"}
+
+
 @pytest.mark.parametrize("changes, field, message", [
     ({"checkpoint": None}, "checkpoint", "needed for small_cnn"),
     ({"class_names": None}, "class_names", "needed for small_cnn"),
