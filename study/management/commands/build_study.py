@@ -53,6 +53,11 @@ class Command(BaseCommand):
                                  'confident the prediction is correct first]}; learn_predict {"rounds": '
                                  '3, "train_per_round": 4, "test_per_round": 4, "error_share": 0.25, '
                                  '"feedback": false}')
+        parser.add_argument("--attention-block", type=json_object, metavar="JSON",
+                            help='a BubbleView block on every image before the questions, with the attention '
+                                 'design\'s options as a JSON object ({} for its defaults), e.g. '
+                                 '{"sigma": 40, "radius": 40, "min_clicks": 5, "max_clicks": 100, '
+                                 '"time_limit_s": 0, "task": "..."}')
         parser.add_argument("--n-correct", type=int, default=16)
         parser.add_argument("--n-incorrect", type=int, default=14)
         parser.add_argument("--seed", type=int, default=0)
@@ -106,6 +111,7 @@ class Command(BaseCommand):
             arms=tuple(arm.strip() for arm in options["arms"].split(",") if arm.strip()),
             design=options["design"],
             design_options=options["design_options"],
+            attention_block=options["attention_block"],
             n_correct=options["n_correct"],
             n_incorrect=options["n_incorrect"],
             seed=options["seed"],
@@ -173,7 +179,7 @@ def read_class_list(path: Path | None) -> tuple[str, ...]:
 
 
 def json_object(text: str) -> dict:
-    """--design-options: a JSON object."""
+    """--design-options and --attention-block: a JSON object."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as error:
