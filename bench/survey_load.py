@@ -18,21 +18,25 @@ connection errors, retries, workers killed, gunicorn worker timeouts and the ans
 minus answered trials in the database).
 
 --design builds the study in that design (study.survey.designs; simulation by default; distinction with
-the class names shown and the correct-class question, its heaviest form). --compare-designs instead builds
-one study per design in one database behind one gunicorn, walks a warm-up round of participants through
-each (not timed: the first run on a fresh server is the slowest whatever its design), then --rounds
-saturated rounds, each running the designs one after the other in a rotated order, and prints one table:
-answers per second over the rounds, their ratio to the simulation design's, responses 5xx, participants
-stopped and answers lost (per study, in the database); it fails when a design is more than 20% slower
-than simulation, a response is 5xx or an answer is lost.
+the class names shown and the correct-class question, its heaviest form; learn_predict in one round of
+half training and half test pages; attention with its control arm alone). A participant answers as the
+page's form does: the first value of every radio group, a learn_predict training page's hidden option
+(SEEN), an attention page's min_clicks clicks (as its script fills the field) and no option.
+--compare-designs instead builds one study per design (all five) in one database behind one gunicorn,
+walks a warm-up round of participants through each (not timed: the first run on a fresh server is the
+slowest whatever its design), then --rounds saturated rounds, each running the designs one after the other
+in a rotated order, and prints one table: answers per second over the rounds, their ratio to the
+simulation design's, responses 5xx, participants stopped and answers lost (per study, in the database); it
+fails when a design is more than 20% slower than simulation, a response is 5xx or an answer is lost.
 
     .venv/bin/python bench/survey_load.py [--participants 100] [--concurrency 50] [--think-ms 400]
     .venv/bin/python bench/survey_load.py --participants 60 --concurrency 20 --kill-worker-every 10
-    .venv/bin/python bench/survey_load.py --design agreement
+    .venv/bin/python bench/survey_load.py --design agreement  # or distinction, learn_predict, attention
     .venv/bin/python bench/survey_load.py --compare-designs --participants 40 --concurrency 10 --items 10
 """
 import argparse
 import html
+import json
 import os
 import random
 import re
@@ -58,9 +62,8 @@ SLUG = "bench"
 PAGES = ("landing", "consent", "intro", "intro done", "question", "answer", "completion")
 FIELD = r'name="{}" value="([^"]*)"'
 RADIO = re.compile(r'type="radio" name="([^"]+)" value="([^"]*)"')
-DESIGNS = ("simulation", "agreement", "distinction")
-# The design options each design's bench study gets (the design's defaults fill in the rest).
-DESIGN_OPTIONS = {"distinction": {"show_labels": True, "ask_correct_class": True}}
+DESIGNS = ("simulation", "agreement", "distinction", "learn_predict", "attention")
+ITEM_PX = 32  # make_study's item images are ITEM_PX x ITEM_PX pixels (attention clicks fall inside them)
 SLOWER_AT_MOST = 0.2  # --compare-designs: a design's answers/s at least 80% of simulation's
 # What a request sees when its worker dies mid-flight: a refused or reset connection, or a cut body.
 CONNECTION_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError)
@@ -68,6 +71,19 @@ CONNECTION_ERRORS = (requests.ConnectionError, requests.exceptions.ChunkedEncodi
 
 class BenchError(Exception):
     """A request failed or data went missing: the figures would not count."""
+
+
+def study_arguments(design: str, items: int) -> dict:
+    """make_study's arguments for the bench study of `design` with `items` questions besides its slug,
+    design and items right and wrong (the design's defaults fill in the options not given)."""
+    half = items // 2
+    return {
+        "distinction": {"design_options": {"show_labels": True, "ask_correct_class": True}},
+        # the design makes its own items, block by block: one round of `items` pages in all
+        "learn_predict": {"design_options": {"rounds": 1, "train_per_round": half,
+                                             "test_per_round": items - half}},
+        "attention": {"techniques": ("none",)},  # the control arm alone: the design shows no explanation
+    }.get(design, {})
 
 
 def fresh_database() -> str:
@@ -85,16 +101,16 @@ def server_env(database_url: str, work: Path) -> dict[str, str]:
             "LOG_LEVEL": "WARNING"}
 
 
-def prepare(env: dict[str, str], items: int, designs: dict[str, str] | None = None) -> None:
+def prepare(env: dict[str, str], items: int, designs: dict[str, str]) -> None:
     """Migrate the bench database, collect static files, build one study per slug of `designs` (slug ->
-    design; default: SLUG in the design given by --design) (one Django start-up)."""
+    design) with study_arguments (one Django start-up)."""
     n_correct = items // 2 + items % 2
     code = ("from django.core.management import call_command; from tests.factories import make_study; "
             "call_command('migrate', verbosity=0); "
             "call_command('collectstatic', interactive=False, verbosity=0); ")
-    for slug, design in (designs or {SLUG: "simulation"}).items():
+    for slug, design in designs.items():
         code += (f"make_study(slug={slug!r}, n_correct={n_correct}, n_incorrect={items - n_correct}, "
-                 f"design={design!r}, design_options={DESIGN_OPTIONS.get(design, {})!r}); ")
+                 f"design={design!r}, **{study_arguments(design, items)!r}); ")
     result = subprocess.run([sys.executable, "manage.py", "shell", "-v0", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True)
     if result.returncode:
@@ -212,7 +228,7 @@ class Participant:
             self.timings["question"].append(elapsed)
             self.think()
             form = {name: field(page.text, name) for name in ("csrfmiddlewaretoken", "trial")}
-            answer = first_choices(page.text)
+            answer = answer_fields(page.text, self.rng)
             self.timed("answer", "POST", page_url + "answer/", data={**form, **answer, "rt_ms": "1500"})
             self.answers += 1
 
@@ -233,14 +249,21 @@ def field(text: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
-def first_choices(text: str) -> dict[str, str]:
-    """The first value of every radio group of a question page (the option, and per design the correct
-    class or a confidence rating), as a participant who always picks the first would send."""
+def answer_fields(text: str, rng: random.Random) -> dict[str, str]:
+    """The answer fields of a question page, as a participant who always does the least sends them: on an
+    attention page `clicks`, min_clicks [x, y, t_ms] at random inside the item image, 300 ms apart, and
+    `timed_out` empty (no option); else the first value of every radio group (the option, and per design
+    the correct class or a confidence rating), or the hidden option of a learn_predict training page."""
+    if 'name="clicks"' in text:
+        n = int(re.search(r'data-min-clicks="(\d+)"', text).group(1))
+        clicks = [[rng.randrange(10 * ITEM_PX) / 10, rng.randrange(10 * ITEM_PX) / 10, 300 * (i + 1)]
+                  for i in range(n)]
+        return {"clicks": json.dumps(clicks), "timed_out": ""}
     choices: dict[str, str] = {}
     for name, value in RADIO.findall(text):
         choices.setdefault(name, html.unescape(value))
     if "option" not in choices:
-        raise BenchError("no option in the question page")
+        choices["option"] = field(text, "option")
     return choices
 
 
@@ -509,10 +532,13 @@ def print_design_table(runs: list[dict]) -> list[str]:
 def main_compare_designs(args: argparse.Namespace) -> None:
     load_before = os.getloadavg()
     runs = compare_designs(args)
+    studies = ", ".join(f"{design} {arguments}" for design in DESIGNS
+                        if (arguments := study_arguments(design, args.items)))
     print(f"\ngunicorn {args.workers} sync workers (preloaded), PostgreSQL, DEBUG=0; per design a warm-up"
           f" of {args.concurrency} participants, then {args.rounds} rounds of {args.participants}"
-          f" participants x {args.items} questions, {args.concurrency} at once, no think time; distinction"
-          f" with {DESIGN_OPTIONS['distinction']}; {os.cpu_count()} CPUs shared with this client;"
+          f" participants x {args.items} questions, {args.concurrency} at once, no think time; bench"
+          f" studies {studies};"
+          f" {os.cpu_count()} CPUs shared with this client;"
           f" load average (1, 5, 15 min) before {', '.join(f'{x:.2f}' for x in load_before)},"
           f" after {', '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     failures = print_design_table(runs)
