@@ -69,6 +69,20 @@ def _gaze_report_finish(job, report) -> dict:
     return {"data set": reverse("gaze-dataset", args=[job.params["dataset"]]), **_files(job, result.files)}
 
 
+# clicks to gaze: params {study, name, options: ImportOptions fields}
+
+
+def _clicks_gaze(job, report) -> dict:
+    from study.gaze.clicks import clicks_dataset
+    from study.gaze.options import ImportOptions
+    from study.models import Study
+
+    report(0, 1, "importing the clicks")
+    study = Study.objects.get(slug=job.params["study"])
+    dataset = clicks_dataset(study, job.params["name"], ImportOptions(**job.params["options"]))
+    return {"data set": reverse("gaze-dataset", args=[dataset.name])}
+
+
 # study build: params = study.building.request.BuildRequest fields (see build_from_job)
 
 
@@ -111,6 +125,7 @@ register(JobKind("gaze_import", "Gaze data set import", run=_gaze_import))
 register(JobKind("gaze_report", "Gaze report", plan=_gaze_report_plan, run_shard=_precompute_shard,
                  finish=_gaze_report_finish))
 register(JobKind("precompute", "Precompute maps", plan=_precompute_plan, run_shard=_precompute_shard))
+register(JobKind("clicks_gaze", "Clicks to gaze data set", run=_clicks_gaze))
 register(JobKind("build_study", "Study build", run=_build_study))
 register(JobKind("analysis", "Study analysis", run=_analysis))
 register(JobKind("evaluation", "Explainer evaluation", run=_evaluation))

@@ -1,9 +1,9 @@
-"""The study settings form on a study's page."""
+"""The forms on a study's page: its settings, and its clicks made a gaze data set."""
 import markdown
 import nh3
 from django import forms
 
-from study.models import Arm, Study
+from study.models import Arm, GazeDataset, Study
 
 
 def render_markdown(text: str) -> str:
@@ -55,3 +55,19 @@ class StudySettingsForm(forms.ModelForm):
             for name, arm in self.arm_caps.items():
                 Arm.objects.filter(pk=arm.pk).update(max_participants=self.cleaned_data[name])
         return study
+
+
+class ClicksGazeForm(forms.Form):
+    """A gaze data set of a study's clicks (study.gaze.clicks): its name and its GFDMs' sigma."""
+
+    name = forms.SlugField(max_length=100, help_text="Letters, digits, - and _.")
+    sigma_px = forms.FloatField(
+        min_value=0.1, max_value=1000, initial=20, label="GFDM sigma (item-image pixels)",
+        help_text="The Gaussian each click is blurred with, as imported fixations are (about one degree of "
+                  "visual angle).")
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        if GazeDataset.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"a gaze data set {name!r} exists already; choose another name")
+        return name

@@ -10,6 +10,7 @@ urlpatterns = [
     path("studies/<slug:slug>/", researcher.study_dashboard, name="researcher-dashboard"),
     path("studies/<slug:slug>/preview/", researcher.study_preview, name="researcher-preview"),
     path("studies/<slug:slug>/settings/", researcher.study_settings, name="study-settings"),
+    path("studies/<slug:slug>/clicks-gaze/", researcher.clicks_gaze_start, name="study-clicks-gaze"),
     path("studies/<slug:slug>/analysis/", researcher.analysis, name="study-analysis"),
     path("studies/<slug:slug>/analysis/start/", researcher.analysis_start, name="study-analysis-start"),
     path("studies/<slug:slug>/analysis/<int:pk>/<str:name>", researcher.analysis_file, name="study-analysis-file"),

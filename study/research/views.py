@@ -7,6 +7,8 @@ user sees the studies they own or that are shared with them (study.access); othe
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from django import forms
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
@@ -22,7 +24,8 @@ from study.building.options import describe_distractors
 from study.models import Access, Job, Participant, Study
 from study.research import analysis_page, dashboard, export
 from study.research.clicks import clicks_csv
-from study.research.forms import StudySettingsForm
+from study.gaze.options import ImportOptions
+from study.research.forms import ClicksGazeForm, StudySettingsForm
 from study.survey import enrolment, errors
 from study.survey.designs import DESIGNS, design_of
 
@@ -64,6 +67,7 @@ def study_dashboard(request: HttpRequest, slug: str, settings_form: StudySetting
         "design_note": design_of(study).describe(study.design_options),
         "attention_block_note": (DESIGNS[Study.Design.ATTENTION].describe(study.attention_block)
                                  if study.attention_block else ""),
+        "clicks_gaze_form": ClicksGazeForm(initial={"name": f"{study.slug}-clicks"}),
     }, status=400 if settings_form else 200)
 
 
@@ -121,6 +125,26 @@ def study_settings(request: HttpRequest, slug: str) -> HttpResponse:
         form.save()
         return redirect("researcher-dashboard", slug=study.slug)
     return study_dashboard(request, slug, settings_form=form)
+
+
+@require_POST
+@researcher_required
+def clicks_gaze_start(request: HttpRequest, slug: str) -> HttpResponse:
+    """Queue a "clicks_gaze" job: the study's clicks as a gaze data set owned by the researcher; 400 with
+    the reasons for a bad name or sigma."""
+    study = _study(request, slug)
+    if not study.collects_clicks:
+        raise Http404("Only an attention study, or one with an attention block, has clicks.")
+    form = ClicksGazeForm(request.POST)
+    if not form.is_valid():
+        reasons = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in form.errors.items())
+        return HttpResponse(reasons, status=400, content_type="text/plain")
+    name = form.cleaned_data["name"]
+    options = ImportOptions(sigma_px=form.cleaned_data["sigma_px"], task=f"clicks in study {study.slug}",
+                            owner_id=request.user.pk)
+    job = jobs.enqueue("clicks_gaze", {"study": study.slug, "name": name, "options": asdict(options)},
+                       request.user, claim=f"gaze:{name}")
+    return redirect("job-detail", pk=job.pk)
 
 
 @require_safe

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from study.gaze.clicks import clicks_dataset
 from study.gaze.options import ImportOptions
-from study.models import Participant, Stimulus, Trial
+from study.models import GazeDataset, Job, Participant, Stimulus, Study, Trial
 from study.research.analysis import write_study_analysis
 from study.research.clicks import clicks_rows
 from study.research.export import participants_dataframe, trials_dataframe
@@ -174,3 +174,34 @@ def test_a_participant_has_one_trial_per_item_and_block():
         Trial.objects.create(participant=participant, item=trial.item, presented_position=99,
                              presented_options=[], block=Trial.Block.QUESTIONS)
     assert participant.trials.filter(item=trial.item).count() == 2  # its question and its block page
+
+
+def test_the_study_page_makes_the_clicks_a_gaze_data_set_in_a_job(two_done, client, django_user_model,
+                                                                 jobs_inline, isolated_media):
+    researcher = django_user_model.objects.create_user("res", password="pw-Secret-123", is_staff=True)
+    study, _ = two_done
+    Study.objects.filter(pk=study.pk).update(owner=researcher)
+    url = reverse("study-clicks-gaze", args=["ab"])
+    assert client.post(url, {"name": "ab-clicks", "sigma_px": "3"}).status_code == 302  # to the login page
+    client.force_login(researcher)
+    page = client.get(reverse("researcher-dashboard", args=["ab"])).content.decode()
+    assert f'action="{url}"' in page and 'value="ab-clicks"' in page
+    bad_posts = [({"name": "no spaces", "sigma_px": "3"}, "name:"),
+                 ({"name": "x", "sigma_px": "0"}, "sigma_px:"), ({"name": "x"}, "sigma_px:")]
+    for bad, reason in bad_posts:
+        response = client.post(url, bad)
+        assert response.status_code == 400 and reason in response.content.decode()
+    assert not Job.objects.exists()
+    with jobs_inline():
+        response = client.post(url, {"name": "ab-clicks", "sigma_px": "3"})
+    job = Job.objects.get()
+    assert response.url == f"/r/jobs/{job.pk}/" and job.state == "done", job.error
+    dataset = GazeDataset.objects.get(name="ab-clicks")
+    assert (dataset.owner, dataset.source_format, dataset.sigma_px, dataset.n_observers) == (
+        researcher, "clicks", 3.0, 2)
+    assert job.result == {"data set": reverse("gaze-dataset", args=["ab-clicks"])}
+    response = client.post(url, {"name": "ab-clicks", "sigma_px": "3"})
+    assert response.status_code == 400 and "exists already" in response.content.decode()
+    make_study("plain", owner=researcher)
+    assert client.post(reverse("study-clicks-gaze", args=["plain"]),
+                       {"name": "p", "sigma_px": "3"}).status_code == 404
