@@ -41,6 +41,9 @@ SHOWN = {
               "without one.",
     },
 }
+# An attention block (Study.attention_block) before the questions, said after SHOWN.
+BLOCK_SHOWN = ("Before that, you will see {n} of the images blurred: clicking or tapping one shows a small "
+               "sharp circle of it around that point; click where you would look to make out the image.")
 CONSENT_TEXT = (  # HTML, shown as it is (a study's consent_text), after consent_text fills in what is shown
     "<p>{shown} It takes about 10 minutes.</p>"
     "<p>We store your answers and response times under a random code. If you came from a recruitment "
@@ -156,10 +159,11 @@ TASKS = {
 }
 
 
-def consent_text(n: int, control: bool, design: str = "simulation") -> str:
+def consent_text(n: int, control: bool, design: str = "simulation", block: int = 0) -> str:
     """The consent text (HTML) of a study of `n` questions in `design`; `control`: it has a control arm, so
-    not every participant sees explanations."""
-    return CONSENT_TEXT.format(shown=SHOWN[design][control].format(n=n))
+    not every participant sees explanations; `block`: the images of an attention block before them."""
+    shown = SHOWN[design][control].format(n=n)
+    return CONSENT_TEXT.format(shown=f"{shown} {BLOCK_SHOWN.format(n=block)}" if block else shown)
 
 
 def intro_html(technique: str, example_prediction: str, rendering: str = "white_mask",

@@ -116,7 +116,8 @@ def save_study(
             study = Study.objects.create(
                 slug=request.slug,
                 title=request.title or f"Study {request.slug}",
-                consent_text=consent_text(len(chosen), CONTROL in request.arms, request.design),
+                consent_text=consent_text(len(chosen), CONTROL in request.arms, request.design,
+                                          len(chosen) if block_options else 0),
                 design=request.design,
                 design_options=design_options,
                 attention_block=block_options,
@@ -217,7 +218,9 @@ def add_attention_checks(
                 for target, name in names.items()
             ])
         # the checks are questions too
-        study.consent_text = consent_text(len(order), any(arm.is_control for arm in arms), study.design)
+        block = len(order) - len(checks) if study.attention_block else 0
+        control = any(arm.is_control for arm in arms)
+        study.consent_text = consent_text(len(order), control, study.design, block)
         study.save(update_fields=["consent_text"])
     except BaseException:
         for name in written:

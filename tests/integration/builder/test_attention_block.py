@@ -46,6 +46,9 @@ def test_every_arm_has_each_items_blurred_image_beside_its_explanation(tiny_spec
         for arm in (gradcam, control):
             stimulus = Stimulus.objects.get(item=item, arm=arm, target=BLURRED)
             assert np.array_equal(np.asarray(Image.open(stimulus.image).convert("RGB")), expected)
+    # 3 questions and the check; the block's 3 images before them
+    assert "You will see 4 images" in study.consent_text
+    assert "you will see 3 of the images blurred" in study.consent_text
     (check,) = study.items.filter(is_attention_check=True)
     assert not Stimulus.objects.filter(item=check, target=BLURRED).exists() and check.details == {}
     enrolment._check_ready(study, list(study.items.all()))  # all there: no NotReady
