@@ -75,12 +75,15 @@ def _gaze_report_finish(job, report) -> dict:
 def _clicks_gaze(job, report) -> dict:
     from study.gaze.clicks import clicks_dataset
     from study.gaze.options import ImportOptions
-    from study.models import Study
+    from study.models import GazeDataset, Study
 
     report(0, 1, "importing the clicks")
-    study = Study.objects.get(slug=job.params["study"])
-    dataset = clicks_dataset(study, job.params["name"], ImportOptions(**job.params["options"]))
-    return {"data set": reverse("gaze-dataset", args=[dataset.name])}
+    name = job.params["name"]
+    # A retry after a worker was killed between the import's commit and the job's end finds it made.
+    if not GazeDataset.objects.filter(name=name, provenance__job=job.pk).exists():
+        study = Study.objects.get(slug=job.params["study"])
+        clicks_dataset(study, name, ImportOptions(**job.params["options"]), origin={"job": job.pk})
+    return {"data set": reverse("gaze-dataset", args=[name])}
 
 
 # study build: params = study.building.request.BuildRequest fields (see build_from_job)

@@ -61,11 +61,11 @@ def clicks_table(study: Study) -> tuple[pd.DataFrame, dict[str, bytes]]:
     return pd.concat(frames, ignore_index=True), images
 
 
-def clicks_dataset(
-    study: Study, name: str | None = None, options: ImportOptions = ImportOptions()
-) -> GazeDataset:
+def clicks_dataset(study: Study, name: str | None = None, options: ImportOptions = ImportOptions(),
+                   origin: dict | None = None) -> GazeDataset:
     """Import the clicks of `study` as gaze data set `name` (default "<slug>-clicks"), one stimulus per
-    clicked item; `options` must give sigma_px or pixels_per_degree. Raises GazeImportError."""
+    clicked item; `options` must give sigma_px or pixels_per_degree; `origin` adds to its provenance (e.g.
+    the job that made it). Raises GazeImportError."""
     table, images = clicks_table(study)
     buffer = io.StringIO()
     table.to_csv(buffer, index=False)  # floats written as repr: read back exactly
@@ -74,4 +74,5 @@ def clicks_dataset(
     if options.n_observers is None:
         options = replace(options, n_observers=int(table["observer"].nunique()))
     return import_gaze(name or f"{study.slug}-clicks", entries, options,
-                       origin={"source_format": GazeDataset.SourceFormat.CLICKS.value, "study": study.slug})
+                       origin={"source_format": GazeDataset.SourceFormat.CLICKS.value, "study": study.slug,
+                               **(origin or {})})
