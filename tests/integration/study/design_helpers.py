@@ -2,8 +2,9 @@
 import re
 
 from django.test import Client
+from django.urls import reverse
 
-from study.models import Item, Participant, Trial
+from study.models import Item, Participant, Study, Trial
 
 OPTION_VALUES = re.compile(r'name="option" value="([^"]*)"')
 
@@ -48,3 +49,20 @@ def answer_all(client: Client, participant: Participant, right) -> None:
         trial = page.trial
         assert post(client, participant, trial, **answer_fields(design, trial, trial.item,
                                                                 right(trial.item))).status_code == 302
+
+
+def preview_each_arm(study: Study, researcher) -> list[Participant]:
+    """As `researcher`, preview `study` in each arm and answer every question right: the preview
+    participants, each completed."""
+    client = Client()
+    client.force_login(researcher)
+    participants = []
+    for arm in study.arms.all():
+        response = client.post(reverse("researcher-preview", args=[study.slug]), {"arm": arm.pk})
+        assert response.status_code == 302
+        participant = Participant.objects.get(is_preview=True, arm=arm)
+        answer_all(client, participant, right=lambda item: True)
+        participant.refresh_from_db()
+        assert participant.status == Participant.Status.COMPLETED
+        participants.append(participant)
+    return participants

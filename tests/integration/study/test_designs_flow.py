@@ -2,7 +2,6 @@
 stored and scored, and attention checks failing participants in every design."""
 import pytest
 from django.test import Client
-from django.urls import reverse
 
 from study.models import Item, Participant, Stimulus, Study, Trial
 from study.models.study import CONTROL
@@ -10,7 +9,8 @@ from study.research.dashboard import summarize
 from study.research.export import participants_dataframe, trials_dataframe
 from study.survey.designs.agreement import HIVE_SCALE
 from tests.factories import CLASSES, make_study
-from tests.integration.study.design_helpers import OPTION_VALUES, answer_all, page_of, panel_of, post
+from tests.integration.study.design_helpers import (OPTION_VALUES, answer_all, page_of, panel_of, post,
+                                                    preview_each_arm)
 from tests.integration.study.participant_helpers import consent
 
 pytestmark = pytest.mark.django_db
@@ -197,14 +197,7 @@ def test_failed_attention_checks_count_in_every_design(design):
 def test_each_arm_of_a_design_can_be_previewed_to_the_end_and_counts_nowhere(django_user_model, design,
                                                                              techniques):
     study = make_study(f"preview-{design}", techniques=techniques, design=design, status=Study.Status.DRAFT)
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("res-preview", password="pw-Secret-123"))
-    for arm in study.arms.all():
-        response = client.post(reverse("researcher-preview", args=[study.slug]), {"arm": arm.pk})
-        assert response.status_code == 302
-        participant = Participant.objects.get(is_preview=True, arm=arm)
-        answer_all(client, participant, right=lambda item: True)
-        participant.refresh_from_db()
-        assert participant.status == Participant.Status.COMPLETED
+    researcher = django_user_model.objects.create_superuser("res-preview", password="pw-Secret-123")
+    for participant in preview_each_arm(study, researcher):
         assert participant.trials.filter(correct_guess=True).count() == study.items.count()
     assert trials_dataframe(study).empty

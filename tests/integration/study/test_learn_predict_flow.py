@@ -8,14 +8,13 @@ import pandas as pd
 import pytest
 from django.core.management import call_command
 from django.test import Client
-from django.urls import reverse
 
-from study.models import Participant, Study, Trial
+from study.models import Study, Trial
 from study.models.study import CANT_TELL, CONTROL
 from study.research.export import trials_dataframe
 from study.survey.designs.learn_predict import SEEN
 from tests.factories import make_study
-from tests.integration.study.design_helpers import OPTION_VALUES, answer_all, page_of, post
+from tests.integration.study.design_helpers import OPTION_VALUES, answer_all, page_of, post, preview_each_arm
 from tests.integration.study.participant_helpers import consent
 
 pytestmark = pytest.mark.django_db
@@ -144,15 +143,8 @@ def test_the_export_has_round_and_phase_and_no_verdict_for_training():
 def test_each_arm_can_be_previewed_to_the_end_and_counts_nowhere(django_user_model):
     study = make_study("lp", design="learn_predict", design_options=OPTIONS,
                        techniques=("gradcam", CONTROL), status=Study.Status.DRAFT)
-    client = Client()
-    client.force_login(django_user_model.objects.create_superuser("res-lp", password="pw-Secret-123"))
-    for arm in study.arms.all():
-        response = client.post(reverse("researcher-preview", args=[study.slug]), {"arm": arm.pk})
-        assert response.status_code == 302
-        participant = Participant.objects.get(is_preview=True, arm=arm)
-        answer_all(client, participant, right=lambda item: True)
-        participant.refresh_from_db()
-        assert participant.status == Participant.Status.COMPLETED
+    researcher = django_user_model.objects.create_superuser("res-lp", password="pw-Secret-123")
+    for participant in preview_each_arm(study, researcher):
         trials = participant.trials.order_by("presented_position")
         verdicts = list(trials.values_list("correct_guess", flat=True))
         assert verdicts == [None] * 4 + [True] * 2 + [None] * 4 + [True] * 2
