@@ -26,9 +26,9 @@ from study.models import Study
 from study.models.study import CONTROL
 from study.progress import Report, silent
 from study.survey.designs import DESIGNS
+from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 ATTENTION = DESIGNS[Study.Design.ATTENTION]  # the design of an attention block's pages
-from study.survey.questionnaire import QuestionnaireError, check_confidence_rating, parse_questionnaire
 
 
 def build_study(request: BuildRequest, progress: bool = True, report: Report = silent) -> Study:

@@ -89,7 +89,8 @@ def current_page(participant: Participant) -> Page:
         return Page(PageKind.INTRO, participant)
     # The stimulus the trial shows (its explanation or blurred image) comes with it, in the same query (a
     # panelled design's several come after, in `panels`).
-    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id, target=OuterRef("target"))
+    stimuli = Stimulus.objects.filter(item=OuterRef("item"), arm=participant.arm_id,
+                                      target=OuterRef("target"))
     trial = waiting_trials(participant).annotate(target=shown_target(participant)).annotate(
         stimulus_pk=Subquery(stimuli.values("pk")[:1]), stimulus_image=Subquery(stimuli.values("image")[:1]),
     ).first()

@@ -162,7 +162,8 @@ def clicks_summary(trials: pd.DataFrame) -> pd.DataFrame:
     tables = []
     for by in ("item", "participant"):
         table = trials.groupby(by)["n_clicks"].agg(n="count", mean="mean", median="median").reset_index()
-        tables.append(table.rename(columns={by: "value"}).assign(by=by)[["by", "value", "n", "mean", "median"]])
+        table = table.rename(columns={by: "value"}).assign(by=by)
+        tables.append(table[["by", "value", "n", "mean", "median"]])
     return pd.concat(tables, ignore_index=True)
 
 

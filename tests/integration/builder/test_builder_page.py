@@ -97,8 +97,8 @@ def test_the_bundled_model_needs_no_checkpoint(staff_client, tiny_spec, fashion,
     assert (jobs.output_dir(job) / "upload" / "dataset.zip").read_bytes() == data
 
 
-def test_the_job_is_asked_for_the_attention_block_the_page_ticked(staff_client, tiny_spec, fashion, class_names,
-                                                                  tmp_path, monkeypatch):
+def test_the_job_is_asked_for_the_attention_block_the_page_ticked(staff_client, tiny_spec, fashion,
+                                                                  class_names, tmp_path, monkeypatch):
     monkeypatch.setattr(jobs.queue, "send", lambda job, shard=None: None)
     data = zip_of(write_csv_dataset(tmp_path / "data", fashion, n=4))
     changes = {"attention_block": "on", "attention_min_clicks": "2", "attention_task": "Where is it?"}
